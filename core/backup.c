@@ -1,0 +1,2 @@
+/* backup.c: not written yet. */
+#include "backup.h"

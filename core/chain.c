@@ -1,0 +1,2 @@
+/* chain.c: not written yet. */
+#include "chain.h"

@@ -1,0 +1,2 @@
+/* domain.c: not written yet. */
+#include "domain.h"

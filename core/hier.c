@@ -1,0 +1,2 @@
+/* hier.c: not written yet. */
+#include "hier.h"

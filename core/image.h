@@ -1,0 +1,31 @@
+/* image.h: the guest-visible content of a chain from one element down: byte-exact, sparse-aware. */
+#pragma once
+
+#include <glib.h>
+
+#include "chain.h"
+
+G_BEGIN_DECLS
+
+typedef struct Image Image;
+
+/* Opens layers @from .. base of @chain for reading (raw read directly, qcow2 by our
+ * own reader: compressed clusters, v3 zero clusters, any cluster size, backing
+ * shorter than the top). One Image per open file: not thread-safe, cheap to open.
+ * Errors: G_FILE_ERROR from open(), CORE_ERROR_CORRUPT, CORE_ERROR_UNSUPPORTED
+ * (encrypted, external data file, network layer). */
+Image *image_open(const Chain *chain, guint from, GError **error);
+void image_close(Image *img);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Image, image_close)
+
+guint64 image_size(const Image *img);
+
+/* Reads up to @len bytes at @offset; short only at the end. -1 with @error on failure. */
+gssize image_pread(Image *img, void *buf, gsize len, guint64 offset, GError **error);
+
+/* SEEK_DATA / SEEK_HOLE semantics over the whole chain: the next offset >= @offset
+ * that is data (@data TRUE) or a hole (reads as zeros and is unallocated in every
+ * layer). Returns image_size() when none. */
+gboolean image_seek(Image *img, guint64 offset, gboolean data, guint64 *result, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,2 @@
+/* qcow.c: not written yet. */
+#include "qcow.h"

@@ -1,0 +1,40 @@
+/* util.h: small helpers shared by core/: descriptors, UUIDs, atomic durable writes. */
+#pragma once
+
+#include <glib.h>
+#include <unistd.h>
+
+G_BEGIN_DECLS
+
+typedef int CoreFd;
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(CoreFd, close, -1)
+
+#define UTIL_UUID_LEN 16
+#define UTIL_UUID_STRLEN 36
+
+/* Parses a UUID the way libvirt's virUUIDParse does: optional surrounding
+ * whitespace, 32 hex digits in any case, '-' or ' ' allowed between byte pairs.
+ * Returns FALSE (no GError: callers word the message) when it is malformed. */
+gboolean util_uuid_parse(const char *str, guint8 out[UTIL_UUID_LEN]);
+
+/* Formats canonical lower-case 8-4-4-4-12 into @out (37 bytes with the NUL). */
+void util_uuid_format(const guint8 uuid[UTIL_UUID_LEN], char out[UTIL_UUID_STRLEN + 1]);
+
+/* A random RFC 4122 version 4 UUID (version nibble 4, variant bits 10). */
+void util_uuid_generate(guint8 out[UTIL_UUID_LEN]);
+
+/* Writes @len bytes to @path atomically and durably, as libvirt's virFileRewrite:
+ * PATH.new in the same directory (created with @mode), write, fsync, rename onto
+ * @path, fsync of the directory. On failure PATH.new is removed and @path is as
+ * it was. Sets G_FILE_ERROR with the saved errno. */
+gboolean util_file_write_atomic(const char *path, const char *data, gsize len, int mode,
+                                GError **error);
+
+/* fsync of the directory holding @path (after an unlink or rename). */
+gboolean util_fsync_dir_of(const char *path, GError **error);
+
+/* Reads a whole file of at most @max bytes; over that: CORE_ERROR_TOO_BIG. */
+gboolean util_file_read_limited(const char *path, gsize max, char **contents, gsize *len,
+                                GError **error);
+
+G_END_DECLS

@@ -1,0 +1,123 @@
+/* test-util.c: UUID parsing as libvirt's virUUIDParse, atomic writes. */
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "util.h"
+#include "xmlutil.h"
+
+#include <string.h>
+
+static void
+test_uuid_liberal(void)
+{
+    guint8 u[UTIL_UUID_LEN];
+    char s[UTIL_UUID_STRLEN + 1];
+
+    g_assert_true(util_uuid_parse("  C7A5FDBD-EDAF-9455-926A-D65C16DB1809 \n", u));
+    util_uuid_format(u, s);
+    g_assert_cmpstr(s, ==, "c7a5fdbd-edaf-9455-926a-d65c16db1809");
+    g_assert_true(util_uuid_parse("c7a5fdbdedaf9455926ad65c16db1809", u));
+    g_assert_true(util_uuid_parse("c7 a5 fd bd ed af 94 55 92 6a d6 5c 16 db 18 09", u));
+    util_uuid_format(u, s);
+    g_assert_cmpstr(s, ==, "c7a5fdbd-edaf-9455-926a-d65c16db1809");
+    g_assert_false(util_uuid_parse("c7a5fdbd-edaf-9455-926a-d65c16db180", u));
+    g_assert_false(util_uuid_parse("c7a5fdbd-edaf-9455-926a-d65c16db18090", u));
+    g_assert_false(util_uuid_parse("c7a5fdbd-edaf-9455-926a-d65c16db180g", u));
+    g_assert_false(util_uuid_parse("", u));
+    g_assert_false(util_uuid_parse("c-7a5fdbdedaf9455926ad65c16db1809", u));
+}
+
+static void
+test_uuid_v4(void)
+{
+    guint8 u[UTIL_UUID_LEN];
+
+    for (int i = 0; i < 100; i++) {
+        util_uuid_generate(u);
+        g_assert_cmpint(u[6] >> 4, ==, 4);
+        g_assert_cmpint(u[8] >> 6, ==, 2);
+    }
+}
+
+static void
+test_atomic_write(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp("snapfs-util-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "f.xml", NULL);
+    g_autofree char *tmp = g_strconcat(path, ".new", NULL);
+    g_autofree char *got = NULL;
+    gsize len;
+    struct stat st;
+
+    g_assert_true(util_file_write_atomic(path, "old", 3, 0600, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0600);
+    g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
+    /* A crash between write and rename leaves PATH.new and the old PATH intact. */
+    g_assert_true(g_file_set_contents(tmp, "half", -1, NULL));
+    g_assert_true(util_file_read_limited(path, 100, &got, &len, &error));
+    g_assert_cmpstr(got, ==, "old");
+    g_clear_pointer(&got, g_free);
+    g_assert_true(util_file_write_atomic(path, "new", 3, 0600, &error));
+    g_assert_true(util_file_read_limited(path, 100, &got, &len, &error));
+    g_assert_cmpstr(got, ==, "new");
+    g_clear_pointer(&got, g_free);
+    g_assert_false(util_file_read_limited(path, 2, &got, &len, &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_TOO_BIG);
+    g_clear_error(&error);
+    /* Writing into a missing directory fails and creates nothing. */
+    g_autofree char *bad = g_build_filename(dir, "nodir", "x.xml", NULL);
+    g_assert_false(util_file_write_atomic(bad, "x", 1, 0600, &error));
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+    g_unlink(path);
+    g_rmdir(dir);
+}
+
+static void
+test_xml_safe(void)
+{
+    g_autoptr(GError) error = NULL;
+    const char *xxe = "<?xml version='1.0'?><!DOCTYPE d [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+                      "<domain>&x;</domain>";
+    const char *ok = "<domain type='kvm'><name>a&amp;b</name><x a=\"q'&quot;\"/></domain>";
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(GString) out = g_string_new(NULL);
+    GString *deep = g_string_new(NULL);
+
+    g_assert_null(xmlutil_read(xxe, strlen(xxe), "domain", &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_PARSE);
+    g_clear_error(&error);
+    g_assert_null(xmlutil_read("<domain>", 8, "domain", &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_PARSE);
+    g_clear_error(&error);
+    g_assert_null(xmlutil_read(ok, strlen(ok), "domainsnapshot", &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_PARSE);
+    g_assert_cmpstr(error->message, ==, "unexpected root element <domain>, expecting <domainsnapshot>");
+    g_clear_error(&error);
+    for (int i = 0; i < 10000; i++)
+        g_string_append(deep, "<a>");
+    g_assert_null(xmlutil_read(deep->str, deep->len, NULL, &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_PARSE);
+    g_clear_error(&error);
+    g_string_free(deep, TRUE);
+
+    doc = xmlutil_read(ok, strlen(ok), "domain", &error);
+    g_assert_no_error(error);
+    xmlutil_format_node(out, xmlDocGetRootElement(doc), 0);
+    g_assert_cmpstr(out->str, ==,
+                    "<domain type='kvm'>\n  <name>a&amp;b</name>\n  <x a='q&apos;&quot;'/>\n</domain>\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/util/uuid/liberal", test_uuid_liberal);
+    g_test_add_func("/util/uuid/v4", test_uuid_v4);
+    g_test_add_func("/util/atomic-write", test_atomic_write);
+    g_test_add_func("/util/xml/safe", test_xml_safe);
+    return g_test_run();
+}
