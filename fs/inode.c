@@ -1,0 +1,155 @@
+/* inode.c: the inode table: stable numbers per tree position, freed by forget. */
+#include "inode.h"
+
+#include <string.h>
+
+typedef struct {
+    fuse_ino_t ino;
+    guint64 nlookup;
+    guint64 data_version;
+    char *key;
+    ViewNode *node;
+} Inode;
+
+struct InodeTable {
+    GMutex lock;              /* guards everything below */
+    GHashTable *by_key;       /* key -> Inode * (owned by by_ino) */
+    GHashTable *by_ino;       /* &ino -> Inode * */
+    fuse_ino_t next;
+};
+
+static void
+inode_free(Inode *in)
+{
+    g_free(in->key);
+    view_node_free(in->node);
+    g_free(in);
+}
+
+/* A unique string for a tree position: each part length-prefixed, so names
+ * holding any byte cannot collide. */
+static char *
+inode_key(const ViewNode *n)
+{
+    const char *parts[] = { n->dom, n->snap, n->disk, n->leaf };
+    GString *k = g_string_new(NULL);
+
+    g_string_append_printf(k, "%d", (int)n->kind);
+    for (guint i = 0; i < G_N_ELEMENTS(parts); i++) {
+        if (parts[i])
+            g_string_append_printf(k, "|%zu:%s", strlen(parts[i]), parts[i]);
+        else
+            g_string_append(k, "|-");
+    }
+    return g_string_free(k, FALSE);
+}
+
+InodeTable *
+inode_table_new(void)
+{
+    InodeTable *t = g_new0(InodeTable, 1);
+    Inode *root = g_new0(Inode, 1);
+
+    g_mutex_init(&t->lock);
+    t->by_key = g_hash_table_new(g_str_hash, g_str_equal);
+    t->by_ino = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+                                      (GDestroyNotify)inode_free);
+    root->ino = FUSE_ROOT_ID;
+    root->nlookup = 1;
+    root->node = g_new0(ViewNode, 1);
+    root->node->kind = VIEW_ROOT;
+    root->key = inode_key(root->node);
+    g_hash_table_insert(t->by_key, root->key, root);
+    g_hash_table_insert(t->by_ino, &root->ino, root);
+    t->next = FUSE_ROOT_ID + 1;
+    return t;
+}
+
+void
+inode_table_free(InodeTable *t)
+{
+    if (!t)
+        return;
+    g_hash_table_unref(t->by_key);
+    g_hash_table_unref(t->by_ino);
+    g_mutex_clear(&t->lock);
+    g_free(t);
+}
+
+ViewNode *
+inode_get(InodeTable *t, fuse_ino_t ino)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    guint64 key = ino;
+    Inode *in = g_hash_table_lookup(t->by_ino, &key);
+
+    return in ? view_node_copy(in->node) : NULL;
+}
+
+fuse_ino_t
+inode_ref(InodeTable *t, const ViewNode *node)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    g_autofree char *key = inode_key(node);
+    Inode *in = g_hash_table_lookup(t->by_key, key);
+
+    if (!in) {
+        in = g_new0(Inode, 1);
+        in->ino = t->next++;
+        in->key = g_steal_pointer(&key);
+        in->node = view_node_copy(node);
+        g_hash_table_insert(t->by_key, in->key, in);
+        g_hash_table_insert(t->by_ino, &in->ino, in);
+    }
+    in->nlookup++;
+    return in->ino;
+}
+
+fuse_ino_t
+inode_peek(InodeTable *t, const ViewNode *node)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    g_autofree char *key = inode_key(node);
+    Inode *in = g_hash_table_lookup(t->by_key, key);
+
+    return in ? in->ino : 0;
+}
+
+void
+inode_forget(InodeTable *t, fuse_ino_t ino, guint64 nlookup)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    guint64 key = ino;
+    Inode *in = g_hash_table_lookup(t->by_ino, &key);
+
+    if (!in || ino == FUSE_ROOT_ID)
+        return;
+    in->nlookup = nlookup >= in->nlookup ? 0 : in->nlookup - nlookup;
+    if (in->nlookup == 0) {
+        g_hash_table_remove(t->by_key, in->key);
+        g_hash_table_remove(t->by_ino, &key);
+    }
+}
+
+gboolean
+inode_data_version_same(InodeTable *t, fuse_ino_t ino, guint64 version)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    guint64 key = ino;
+    Inode *in = g_hash_table_lookup(t->by_ino, &key);
+    gboolean same;
+
+    if (!in)
+        return FALSE;
+    same = in->data_version == version;
+    in->data_version = version;
+    return same;
+}
+
+guint
+inode_count(InodeTable *t)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+
+    return g_hash_table_size(t->by_ino);
+}

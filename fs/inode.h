@@ -1,0 +1,34 @@
+/* inode.h: fuse_ino_t <-> view nodes, with the kernel's lookup counts. */
+#pragma once
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+#include "view.h"
+
+G_BEGIN_DECLS
+
+typedef struct InodeTable InodeTable;
+
+InodeTable *inode_table_new(void);
+void inode_table_free(InodeTable *table);
+
+/* The node of @ino as an owned copy (safe after a concurrent forget), or NULL. */
+ViewNode *inode_get(InodeTable *table, fuse_ino_t ino);
+
+/* The inode of @node, created if new; its lookup count grows by one. */
+fuse_ino_t inode_ref(InodeTable *table, const ViewNode *node);
+
+/* The inode of @node without taking a lookup reference (0 when unknown). */
+fuse_ino_t inode_peek(InodeTable *table, const ViewNode *node);
+
+void inode_forget(InodeTable *table, fuse_ino_t ino, guint64 nlookup);
+
+/* Swaps the stored data version of @ino; TRUE when it equals @version (the
+ * kernel's page cache of the file is still valid). */
+gboolean inode_data_version_same(InodeTable *table, fuse_ino_t ino, guint64 version);
+
+guint inode_count(InodeTable *table);
+
+G_END_DECLS

@@ -1,0 +1,22 @@
+/* ops.h: the FUSE low-level operations of snapfs and the state they share. */
+#pragma once
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include "inode.h"
+#include "view.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    Store *store;
+    View *view;
+    InodeTable *inodes;
+    gboolean read_only;
+    double timeout;        /* entry and attribute timeout, seconds */
+} FsState;
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+G_END_DECLS

@@ -1,0 +1,912 @@
+/* view.c: the mounted tree computed from the store: names, attributes, file contents. */
+#include "view.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+
+/* How often a domain's store files are re-examined: changes made by another
+ * process show up within this time (plus the kernel's 1 s attribute timeout). */
+#define VIEW_RECHECK_US (300 * G_TIME_SPAN_MILLISECOND)
+
+typedef struct {
+    char *name;
+    StoreDomain *sd;              /* NULL: the domain failed to load (error kept) */
+    char *load_error;
+    guint64 stamp;
+    gint64 checked_us;
+    struct timespec mtime;        /* of the config file: times of domain-level nodes */
+    GHashTable *chains;           /* "SNAP/TARGET" or "/TARGET" -> Chain * */
+} ViewDomain;
+
+struct View {
+    GMutex lock;                  /* guards everything below */
+    Store *store;
+    gboolean read_only;
+    uid_t uid;
+    gid_t gid;
+    GHashTable *domains;          /* name -> ViewDomain * */
+    GPtrArray *domain_names;      /* sorted, from the last listing */
+    guint64 list_stamp;
+    gint64 list_checked_us;
+    struct timespec mount_time;
+};
+
+static const char *const view_dom_files[] = {
+    "domain.xml", "domain.secure.xml", "uuid", "genid", "tree", "snapshots.tsv", NULL
+};
+static const char *const view_snap_files[] = {
+    "snapshot.xml", "snapshot.secure.xml", "domain.xml", "description", "state",
+    "creationTime", NULL
+};
+static const char *const view_disk_files[] = {
+    "source", "type", "format", "info", "data", NULL
+};
+
+void
+view_node_free(ViewNode *node)
+{
+    if (!node)
+        return;
+    g_free(node->dom);
+    g_free(node->snap);
+    g_free(node->disk);
+    g_free(node->leaf);
+    g_free(node);
+}
+
+ViewNode *
+view_node_copy(const ViewNode *node)
+{
+    ViewNode *n = g_new0(ViewNode, 1);
+
+    n->kind = node->kind;
+    n->dom = g_strdup(node->dom);
+    n->snap = g_strdup(node->snap);
+    n->disk = g_strdup(node->disk);
+    n->leaf = g_strdup(node->leaf);
+    return n;
+}
+
+void
+view_dirent_free(ViewDirent *ent)
+{
+    if (!ent)
+        return;
+    g_free(ent->name);
+    g_free(ent);
+}
+
+static void
+view_domain_free(ViewDomain *vd)
+{
+    if (!vd)
+        return;
+    g_free(vd->name);
+    store_domain_free(vd->sd);
+    g_free(vd->load_error);
+    g_hash_table_unref(vd->chains);
+    g_free(vd);
+}
+
+View *
+view_new(Store *store, gboolean read_only)
+{
+    View *view = g_new0(View, 1);
+
+    g_mutex_init(&view->lock);
+    view->store = store;
+    view->read_only = read_only;
+    view->uid = getuid();
+    view->gid = getgid();
+    view->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                          (GDestroyNotify)view_domain_free);
+    view->domain_names = g_ptr_array_new_with_free_func(g_free);
+    clock_gettime(CLOCK_REALTIME, &view->mount_time);
+    return view;
+}
+
+void
+view_free(View *view)
+{
+    if (!view)
+        return;
+    g_hash_table_unref(view->domains);
+    g_ptr_array_unref(view->domain_names);
+    g_mutex_clear(&view->lock);
+    g_free(view);
+}
+
+static gboolean
+view_set_noent(GError **error, const char *what)
+{
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no such entry '%s'", what);
+    return FALSE;
+}
+
+/* A name that can appear as a file name in the mount. */
+static gboolean
+view_name_ok(const char *name)
+{
+    return name && *name && strchr(name, '/') == NULL && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0 && strlen(name) <= 255;
+}
+
+/* Refreshes the domain list when the config directory changed. Lock held. */
+static void
+view_refresh_list(View *view)
+{
+    gint64 now = g_get_monotonic_time();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) names = NULL;
+    guint64 stamp;
+
+    if (view->list_checked_us && now - view->list_checked_us < VIEW_RECHECK_US)
+        return;
+    view->list_checked_us = now;
+    stamp = store_list_stamp(view->store);
+    if (stamp == view->list_stamp && view->domain_names->len)
+        return;
+    if (!(names = store_list_domains(view->store, &error))) {
+        g_warning("cannot list domains: %s", error->message);
+        return;
+    }
+    view->list_stamp = stamp;
+    g_ptr_array_set_size(view->domain_names, 0);
+    for (guint i = 0; i < names->len; i++)
+        if (view_name_ok(names->pdata[i]))
+            g_ptr_array_add(view->domain_names, g_strdup(names->pdata[i]));
+}
+
+static gboolean
+view_domain_listed(View *view, const char *name)
+{
+    view_refresh_list(view);
+    for (guint i = 0; i < view->domain_names->len; i++)
+        if (strcmp(view->domain_names->pdata[i], name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* The loaded domain @name, reloaded when its files changed. Lock held. NULL with
+ * ENOENT when there is no such domain. */
+static ViewDomain *
+view_domain_get(View *view, const char *name, GError **error)
+{
+    ViewDomain *vd;
+    gint64 now = g_get_monotonic_time();
+    guint64 stamp;
+    g_autoptr(GError) local = NULL;
+
+    if (!name || !view_domain_listed(view, name)) {
+        view_set_noent(error, name ? name : "");
+        return NULL;
+    }
+    vd = g_hash_table_lookup(view->domains, name);
+    if (vd && now - vd->checked_us < VIEW_RECHECK_US)
+        return vd;
+    stamp = store_domain_stamp(view->store, name);
+    if (vd && vd->stamp == stamp) {
+        vd->checked_us = now;
+        return vd;
+    }
+    if (!vd) {
+        vd = g_new0(ViewDomain, 1);
+        vd->name = g_strdup(name);
+        vd->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify)chain_free);
+        g_hash_table_insert(view->domains, vd->name, vd);
+    }
+    g_clear_pointer(&vd->sd, store_domain_free);
+    g_clear_pointer(&vd->load_error, g_free);
+    g_hash_table_remove_all(vd->chains);
+    vd->stamp = stamp;
+    vd->checked_us = now;
+    if (!(vd->sd = store_load_domain(view->store, name, &local))) {
+        g_warning("cannot load domain '%s': %s", name, local->message);
+        vd->load_error = g_strdup(local->message);
+    } else {
+        for (guint i = 0; i < vd->sd->warnings->len; i++)
+            g_message("domain '%s': %s", name, (const char *)vd->sd->warnings->pdata[i]);
+    }
+    {
+        g_autofree char *path = store_domain_path(view->store, name);
+        struct stat st;
+
+        if (stat(path, &st) == 0)
+            vd->mtime = st.st_mtim;
+        else
+            vd->mtime = view->mount_time;
+    }
+    return vd;
+}
+
+static SnapNode *
+view_snap_get(ViewDomain *vd, const char *snap, GError **error)
+{
+    SnapNode *sn = hier_lookup(vd->sd->snaps, snap);
+
+    if (!sn || !view_name_ok(snap)) {
+        view_set_noent(error, snap);
+        return NULL;
+    }
+    return sn;
+}
+
+/* The domain definition whose disks a VIEW_DISKS node under @snap shows. */
+static const DomainDef *
+view_disks_def(ViewDomain *vd, const char *snap, GError **error)
+{
+    SnapNode *sn;
+
+    if (!snap)
+        return vd->sd->def;
+    if (!(sn = view_snap_get(vd, snap, error)))
+        return NULL;
+    return sn->def->dom;   /* NULL for the legacy uuid-only form: no disks */
+}
+
+/* The chain of disk @target as the domain (snap NULL) or snapshot @snap has it.
+ * Cached until the domain reloads. Lock held. */
+static Chain *
+view_chain_get(ViewDomain *vd, const char *snap, const char *target, GError **error)
+{
+    g_autofree char *key = g_strdup_printf("%s/%s", snap ? snap : "", target);
+    const DomainDef *def;
+    DiskDef *disk = NULL;
+    Chain *chain;
+
+    if ((chain = g_hash_table_lookup(vd->chains, key)))
+        return chain;
+    if (!(def = view_disks_def(vd, snap, error)))
+        return NULL;
+    for (guint i = 0; i < def->disks->len; i++) {
+        DiskDef *d = def->disks->pdata[i];
+
+        if (d->dst && strcmp(d->dst, target) == 0)
+            disk = d;
+    }
+    if (!disk || !disk->src || (disk->src->type == STORAGE_TYPE_NONE && !disk->src->path)) {
+        view_set_noent(error, target);
+        return NULL;
+    }
+    chain = chain_resolve(disk->src, target);
+    g_hash_table_insert(vd->chains, g_steal_pointer(&key), chain);
+    return chain;
+}
+
+/* Splits "vda[2]" into target "vda" and index 2; "vda" is index 0. */
+static gboolean
+view_parse_label(const char *label, char **target, guint *index)
+{
+    const char *br = strchr(label, '[');
+    guint64 n = 0;
+    char *end = NULL;
+
+    if (!br) {
+        *target = g_strdup(label);
+        *index = 0;
+        return TRUE;
+    }
+    if (br == label || !g_ascii_isdigit(br[1]))
+        return FALSE;
+    n = g_ascii_strtoull(br + 1, &end, 10);
+    if (!end || strcmp(end, "]") != 0 || n == 0 || n > CHAIN_MAX_DEPTH)
+        return FALSE;
+    *target = g_strndup(label, br - label);
+    *index = (guint)n;
+    return TRUE;
+}
+
+static ChainLayer *
+view_layer_get(ViewDomain *vd, const ViewNode *node, GError **error)
+{
+    g_autofree char *target = NULL;
+    guint index;
+    Chain *chain;
+
+    if (!view_parse_label(node->disk, &target, &index)) {
+        view_set_noent(error, node->disk);
+        return NULL;
+    }
+    if (!(chain = view_chain_get(vd, node->snap, target, error)))
+        return NULL;
+    if (index >= chain->layers->len) {
+        view_set_noent(error, node->disk);
+        return NULL;
+    }
+    return chain->layers->pdata[index];
+}
+
+static gboolean
+view_in_list(const char *const *list, const char *name)
+{
+    for (guint i = 0; list[i]; i++)
+        if (strcmp(list[i], name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+static ViewNode *
+view_child_new(const ViewNode *parent, ViewKind kind, const char *snap, const char *disk,
+               const char *leaf)
+{
+    ViewNode *n = g_new0(ViewNode, 1);
+
+    n->kind = kind;
+    n->dom = g_strdup(parent->dom);
+    n->snap = g_strdup(snap);
+    n->disk = g_strdup(disk);
+    n->leaf = g_strdup(leaf);
+    return n;
+}
+
+/* Checks that @node still exists. Lock held. */
+static gboolean
+view_exists(View *view, const ViewNode *node, GError **error)
+{
+    ViewDomain *vd;
+    SnapNode *sn;
+
+    if (node->kind == VIEW_ROOT)
+        return TRUE;
+    if (!(vd = view_domain_get(view, node->dom, error)))
+        return FALSE;
+    if (node->kind == VIEW_DOM)
+        return TRUE;
+    if (!vd->sd)
+        return view_set_noent(error, node->dom);
+    switch (node->kind) {
+    case VIEW_DOM_FILE:
+    case VIEW_SNAPS:
+        return TRUE;
+    case VIEW_DOM_CURRENT:
+        return vd->sd->snaps->current ? TRUE : view_set_noent(error, "current");
+    case VIEW_DISKS:
+        return view_disks_def(vd, node->snap, error) != NULL;
+    case VIEW_DISK_DIR:
+    case VIEW_DISK_FILE:
+    case VIEW_DISK_BACKING: {
+        ChainLayer *layer = view_layer_get(vd, node, error);
+        g_autofree char *target = NULL;
+        guint index;
+        Chain *chain;
+
+        if (!layer)
+            return FALSE;
+        if (node->kind == VIEW_DISK_BACKING) {
+            view_parse_label(node->disk, &target, &index);
+            chain = view_chain_get(vd, node->snap, target, error);
+            return index + 1 < chain->layers->len ? TRUE : view_set_noent(error, "backing");
+        }
+        if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0 &&
+            (layer->error || !layer->info))
+            return view_set_noent(error, "data");
+        return TRUE;
+    }
+    case VIEW_DISK_XML:
+        return view_chain_get(vd, node->snap, node->disk, error) != NULL;
+    case VIEW_SNAP:
+    case VIEW_SNAP_CHILDREN:
+        return view_snap_get(vd, node->snap, error) != NULL;
+    case VIEW_SNAP_FILE:
+        if (!(sn = view_snap_get(vd, node->snap, error)))
+            return FALSE;
+        if (strcmp(node->leaf, "domain.xml") == 0 && !sn->def->dom)
+            return view_set_noent(error, "domain.xml");
+        return TRUE;
+    case VIEW_SNAP_PARENT:
+        if (!(sn = view_snap_get(vd, node->snap, error)))
+            return FALSE;
+        return sn->parent ? TRUE : view_set_noent(error, "parent");
+    case VIEW_SNAP_CHILD: {
+        SnapNode *child;
+
+        if (!(sn = view_snap_get(vd, node->snap, error)))
+            return FALSE;
+        child = hier_lookup(vd->sd->snaps, node->leaf);
+        return child && child->parent == sn ? TRUE : view_set_noent(error, node->leaf);
+    }
+    default:
+        g_assert_not_reached();
+    }
+}
+
+ViewNode *
+view_lookup(View *view, const ViewNode *parent, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autoptr(ViewNode) n = NULL;
+
+    if (!view_name_ok(name)) {
+        view_set_noent(error, name);
+        return NULL;
+    }
+    switch (parent->kind) {
+    case VIEW_ROOT:
+        n = g_new0(ViewNode, 1);
+        n->kind = VIEW_DOM;
+        n->dom = g_strdup(name);
+        break;
+    case VIEW_DOM:
+        if (view_in_list(view_dom_files, name))
+            n = view_child_new(parent, VIEW_DOM_FILE, NULL, NULL, name);
+        else if (strcmp(name, "current") == 0)
+            n = view_child_new(parent, VIEW_DOM_CURRENT, NULL, NULL, NULL);
+        else if (strcmp(name, "disks") == 0)
+            n = view_child_new(parent, VIEW_DISKS, NULL, NULL, NULL);
+        else if (strcmp(name, "snapshots") == 0)
+            n = view_child_new(parent, VIEW_SNAPS, NULL, NULL, NULL);
+        break;
+    case VIEW_SNAPS:
+        n = view_child_new(parent, VIEW_SNAP, name, NULL, NULL);
+        break;
+    case VIEW_SNAP:
+        if (view_in_list(view_snap_files, name))
+            n = view_child_new(parent, VIEW_SNAP_FILE, parent->snap, NULL, name);
+        else if (strcmp(name, "parent") == 0)
+            n = view_child_new(parent, VIEW_SNAP_PARENT, parent->snap, NULL, NULL);
+        else if (strcmp(name, "children") == 0)
+            n = view_child_new(parent, VIEW_SNAP_CHILDREN, parent->snap, NULL, NULL);
+        else if (strcmp(name, "disks") == 0)
+            n = view_child_new(parent, VIEW_DISKS, parent->snap, NULL, NULL);
+        break;
+    case VIEW_SNAP_CHILDREN:
+        n = view_child_new(parent, VIEW_SNAP_CHILD, parent->snap, NULL, name);
+        break;
+    case VIEW_DISKS:
+        if (g_str_has_suffix(name, ".xml") && strlen(name) > 4) {
+            g_autofree char *target = g_strndup(name, strlen(name) - 4);
+
+            if (!strchr(target, '['))
+                n = view_child_new(parent, VIEW_DISK_XML, parent->snap, target, NULL);
+        } else {
+            n = view_child_new(parent, VIEW_DISK_DIR, parent->snap, name, NULL);
+        }
+        break;
+    case VIEW_DISK_DIR:
+        if (view_in_list(view_disk_files, name))
+            n = view_child_new(parent, VIEW_DISK_FILE, parent->snap, parent->disk, name);
+        else if (strcmp(name, "backing") == 0)
+            n = view_child_new(parent, VIEW_DISK_BACKING, parent->snap, parent->disk, NULL);
+        break;
+    default:
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "not a directory");
+        return NULL;
+    }
+    if (!n) {
+        view_set_noent(error, name);
+        return NULL;
+    }
+    if (!view_exists(view, n, error))
+        return NULL;
+    return g_steal_pointer(&n);
+}
+
+/* Content of generated files. Lock held. */
+static GBytes *
+view_content_locked(View *view, const ViewNode *node, GError **error)
+{
+    ViewDomain *vd = NULL;
+    SnapNode *sn = NULL;
+    char *s = NULL;
+    char uuid[UTIL_UUID_STRLEN + 1];
+
+    if (!view_exists(view, node, error))
+        return NULL;
+    vd = view_domain_get(view, node->dom, error);
+    if (node->snap && node->kind != VIEW_DISK_FILE && node->kind != VIEW_DISK_XML)
+        sn = hier_lookup(vd->sd->snaps, node->snap);
+
+    switch (node->kind) {
+    case VIEW_DOM_FILE: {
+        const DomainDef *def = vd->sd->def;
+
+        if (strcmp(node->leaf, "domain.xml") == 0) {
+            s = domain_format(def, 0);
+        } else if (strcmp(node->leaf, "domain.secure.xml") == 0) {
+            s = domain_format(def, DOMAIN_FORMAT_SECURE);
+        } else if (strcmp(node->leaf, "uuid") == 0) {
+            util_uuid_format(def->uuid, uuid);
+            s = g_strdup_printf("%s\n", uuid);
+        } else if (strcmp(node->leaf, "genid") == 0) {
+            util_uuid_format(def->genid, uuid);
+            s = def->has_genid ? g_strdup_printf("%s\n", uuid) : g_strdup("");
+        } else if (strcmp(node->leaf, "tree") == 0) {
+            s = hier_render_tree(vd->sd->snaps, NULL, FALSE);
+        } else {
+            s = hier_render_tsv(vd->sd->snaps);
+        }
+        break;
+    }
+    case VIEW_SNAP_FILE: {
+        const SnapshotDef *def = sn->def;
+
+        if (strcmp(node->leaf, "snapshot.xml") == 0)
+            s = snapshot_format(def, 0);
+        else if (strcmp(node->leaf, "snapshot.secure.xml") == 0)
+            s = snapshot_format(def, SNAPSHOT_FORMAT_SECURE);
+        else if (strcmp(node->leaf, "domain.xml") == 0)
+            s = domain_format(def->dom, 0);
+        else if (strcmp(node->leaf, "description") == 0)
+            s = def->description ? g_strdup_printf("%s\n", def->description) : g_strdup("");
+        else if (strcmp(node->leaf, "state") == 0)
+            s = g_strdup_printf("%s\n", snap_state_to_string(def->state));
+        else
+            s = g_strdup_printf("%" G_GINT64_FORMAT "\n", def->creation_time);
+        break;
+    }
+    case VIEW_DISK_FILE: {
+        ChainLayer *layer = view_layer_get(vd, node, error);
+        const StorageSource *src;
+
+        if (!layer)
+            return NULL;
+        src = layer->src;
+        if (strcmp(node->leaf, "source") == 0) {
+            g_autofree char *d = storage_source_describe(src);
+            s = g_strdup_printf("%s\n", d);
+        } else if (strcmp(node->leaf, "type") == 0) {
+            s = g_strdup_printf("%s\n", storage_type_to_string(src->type));
+        } else if (strcmp(node->leaf, "format") == 0) {
+            const char *fmt = src->format ? src->format
+                              : layer->info && layer->info->format ? layer->info->format : "";
+            s = *fmt ? g_strdup_printf("%s\n", fmt) : g_strdup("");
+        } else if (strcmp(node->leaf, "info") == 0) {
+            GString *out = g_string_new(NULL);
+            QcowInfo *info = layer->info;
+            g_autofree char *d = storage_source_describe(src);
+
+            g_string_append_printf(out, "image: %s\n", d);
+            if (info) {
+                g_string_append_printf(out, "format: %s\n",
+                                       src->format ? src->format : info->format);
+                g_string_append_printf(out, "virtual-size: %" G_GUINT64_FORMAT "\n",
+                                       info->virtual_size);
+                g_string_append_printf(out, "file-size: %" G_GUINT64_FORMAT "\n",
+                                       info->file_size);
+                g_string_append_printf(out, "allocated: %" G_GUINT64_FORMAT "\n",
+                                       info->allocated);
+                if (info->cluster_size)
+                    g_string_append_printf(out, "cluster-size: %u\n", info->cluster_size);
+                if (info->version)
+                    g_string_append_printf(out, "qcow2-version: %u\n", info->version);
+                if (info->backing_name)
+                    g_string_append_printf(out, "backing-file: %s\n", info->backing_name);
+                if (info->backing_format)
+                    g_string_append_printf(out, "backing-format: %s\n", info->backing_format);
+                if (info->compression)
+                    g_string_append_printf(out, "compression-type: %s\n", info->compression);
+                g_string_append_printf(out, "internal-snapshots: %u\n", info->nsnapshots);
+                g_string_append_printf(out, "encrypted: %s\n", info->encrypted ? "yes" : "no");
+            } else if (src->type == STORAGE_TYPE_NETWORK) {
+                g_string_append(out, "network: not opened\n");
+            }
+            if (layer->error)
+                g_string_append_printf(out, "error: %s\n", layer->error);
+            s = g_string_free(out, FALSE);
+        } else {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a generated file");
+            return NULL;
+        }
+        break;
+    }
+    case VIEW_DISK_XML: {
+        const DomainDef *def = view_disks_def(vd, node->snap, error);
+        DiskDef *disk = def ? domain_disk_by_name(def, node->disk) : NULL;
+        Chain *chain = view_chain_get(vd, node->snap, node->disk, error);
+        g_autoptr(DomainDef) copy = NULL;
+        DiskDef *cdisk;
+
+        if (!disk || !chain)
+            return NULL;
+        /* Show the chain as resolved (XML plus probing) under a copy of the disk. */
+        copy = domain_copy(def);
+        cdisk = domain_disk_by_name(copy, node->disk);
+        domain_disk_set_source(copy, cdisk, chain_to_source(chain), FALSE);
+        s = domain_disk_format(copy, cdisk, 0);
+        break;
+    }
+    default:
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a generated file");
+        return NULL;
+    }
+    return g_bytes_new_take(s, strlen(s));
+}
+
+GBytes *
+view_read_content(View *view, const ViewNode *node, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+
+    return view_content_locked(view, node, error);
+}
+
+static char *
+view_readlink_locked(View *view, const ViewNode *node, GError **error)
+{
+    ViewDomain *vd;
+    SnapNode *sn;
+
+    if (!view_exists(view, node, error))
+        return NULL;
+    vd = view_domain_get(view, node->dom, error);
+    switch (node->kind) {
+    case VIEW_DOM_CURRENT:
+        return g_strdup_printf("snapshots/%s", vd->sd->snaps->current->def->name);
+    case VIEW_SNAP_PARENT:
+        sn = hier_lookup(vd->sd->snaps, node->snap);
+        return g_strdup_printf("../%s", sn->parent->def->name);
+    case VIEW_SNAP_CHILD:
+        return g_strdup_printf("../../%s", node->leaf);
+    case VIEW_DISK_BACKING: {
+        g_autofree char *target = NULL;
+        guint index;
+
+        view_parse_label(node->disk, &target, &index);
+        return g_strdup_printf("../%s[%u]", target, index + 1);
+    }
+    default:
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a symbolic link");
+        return NULL;
+    }
+}
+
+char *
+view_readlink(View *view, const ViewNode *node, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+
+    return view_readlink_locked(view, node, error);
+}
+
+static void
+view_dirent_add(GPtrArray *ents, const char *name, mode_t type)
+{
+    ViewDirent *e = g_new0(ViewDirent, 1);
+
+    e->name = g_strdup(name);
+    e->type = type;
+    g_ptr_array_add(ents, e);
+}
+
+/* Chain labels of every disk with media in @def. */
+static void
+view_disk_entries(ViewDomain *vd, const char *snap, const DomainDef *def, GPtrArray *ents)
+{
+    for (guint i = 0; def && i < def->disks->len; i++) {
+        DiskDef *d = def->disks->pdata[i];
+        Chain *chain;
+        g_autofree char *xml = NULL;
+
+        if (!d->dst || !view_name_ok(d->dst))
+            continue;
+        if (!(chain = view_chain_get(vd, snap, d->dst, NULL)))
+            continue;
+        for (guint j = 0; j < chain->layers->len; j++)
+            view_dirent_add(ents, ((ChainLayer *)chain->layers->pdata[j])->label, S_IFDIR);
+        xml = g_strdup_printf("%s.xml", d->dst);
+        view_dirent_add(ents, xml, S_IFREG);
+    }
+}
+
+static GPtrArray *
+view_readdir_locked(View *view, const ViewNode *node, GError **error)
+{
+    g_autoptr(GPtrArray) ents = g_ptr_array_new_with_free_func((GDestroyNotify)view_dirent_free);
+    ViewDomain *vd = NULL;
+    SnapNode *sn = NULL;
+
+    if (!view_exists(view, node, error))
+        return NULL;
+    if (node->kind != VIEW_ROOT) {
+        vd = view_domain_get(view, node->dom, error);
+        if (node->snap && node->kind != VIEW_DISKS)
+            sn = hier_lookup(vd->sd->snaps, node->snap);
+    }
+    switch (node->kind) {
+    case VIEW_ROOT:
+        for (guint i = 0; i < view->domain_names->len; i++)
+            view_dirent_add(ents, view->domain_names->pdata[i], S_IFDIR);
+        break;
+    case VIEW_DOM:
+        if (!vd->sd)
+            break;   /* a domain that fails to load shows as an empty directory */
+        for (guint i = 0; view_dom_files[i]; i++)
+            view_dirent_add(ents, view_dom_files[i], S_IFREG);
+        if (vd->sd->snaps->current)
+            view_dirent_add(ents, "current", S_IFLNK);
+        view_dirent_add(ents, "disks", S_IFDIR);
+        view_dirent_add(ents, "snapshots", S_IFDIR);
+        break;
+    case VIEW_SNAPS: {
+        g_autoptr(GPtrArray) all = hier_topological(vd->sd->snaps);
+
+        for (guint i = 0; i < all->len; i++) {
+            SnapNode *s = all->pdata[i];
+
+            if (view_name_ok(s->def->name))
+                view_dirent_add(ents, s->def->name, S_IFDIR);
+        }
+        break;
+    }
+    case VIEW_SNAP:
+        for (guint i = 0; view_snap_files[i]; i++)
+            if (strcmp(view_snap_files[i], "domain.xml") != 0 || sn->def->dom)
+                view_dirent_add(ents, view_snap_files[i], S_IFREG);
+        if (sn->parent)
+            view_dirent_add(ents, "parent", S_IFLNK);
+        view_dirent_add(ents, "children", S_IFDIR);
+        view_dirent_add(ents, "disks", S_IFDIR);
+        break;
+    case VIEW_SNAP_CHILDREN:
+        for (guint i = 0; i < sn->children->len; i++) {
+            SnapNode *c = sn->children->pdata[i];
+
+            if (view_name_ok(c->def->name))
+                view_dirent_add(ents, c->def->name, S_IFLNK);
+        }
+        break;
+    case VIEW_DISKS:
+        view_disk_entries(vd, node->snap, view_disks_def(vd, node->snap, NULL), ents);
+        break;
+    case VIEW_DISK_DIR: {
+        ChainLayer *layer = view_layer_get(vd, node, NULL);
+        g_autoptr(ViewNode) b = view_node_copy(node);
+
+        for (guint i = 0; view_disk_files[i]; i++)
+            if (strcmp(view_disk_files[i], "data") != 0 || (layer && !layer->error && layer->info))
+                view_dirent_add(ents, view_disk_files[i], S_IFREG);
+        b->kind = VIEW_DISK_BACKING;
+        if (view_exists(view, b, NULL))
+            view_dirent_add(ents, "backing", S_IFLNK);
+        break;
+    }
+    default:
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "not a directory");
+        return NULL;
+    }
+    return g_steal_pointer(&ents);
+}
+
+GPtrArray *
+view_readdir(View *view, const ViewNode *node, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+
+    return view_readdir_locked(view, node, error);
+}
+
+static guint
+view_count_dirs(GPtrArray *ents)
+{
+    guint n = 0;
+
+    for (guint i = 0; ents && i < ents->len; i++)
+        if (((ViewDirent *)ents->pdata[i])->type == S_IFDIR)
+            n++;
+    return n;
+}
+
+gboolean
+view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    ViewDomain *vd = NULL;
+    struct timespec t = view->mount_time;
+
+    if (!view_exists(view, node, error))
+        return FALSE;
+    memset(st, 0, sizeof(*st));
+    st->st_uid = view->uid;
+    st->st_gid = view->gid;
+    st->st_nlink = 1;
+    st->st_blksize = 65536;
+    if (node->kind != VIEW_ROOT) {
+        vd = view_domain_get(view, node->dom, error);
+        t = vd->mtime;
+        if (node->snap && vd->sd) {
+            SnapNode *sn = hier_lookup(vd->sd->snaps, node->snap);
+
+            if (sn) {
+                t.tv_sec = sn->def->creation_time;
+                t.tv_nsec = 0;
+            }
+        }
+    }
+    switch (node->kind) {
+    case VIEW_ROOT:
+    case VIEW_DOM:
+    case VIEW_SNAPS:
+    case VIEW_SNAP:
+    case VIEW_SNAP_CHILDREN:
+    case VIEW_DISKS:
+    case VIEW_DISK_DIR: {
+        g_autoptr(GPtrArray) ents = view_readdir_locked(view, node, error);
+
+        if (!ents)
+            return FALSE;
+        st->st_mode = S_IFDIR | 0555;
+        st->st_nlink = 2 + view_count_dirs(ents);
+        st->st_size = 4096;
+        break;
+    }
+    case VIEW_DOM_CURRENT:
+    case VIEW_SNAP_PARENT:
+    case VIEW_SNAP_CHILD:
+    case VIEW_DISK_BACKING: {
+        g_autofree char *target = view_readlink_locked(view, node, error);
+
+        if (!target)
+            return FALSE;
+        st->st_mode = S_IFLNK | 0777;
+        st->st_size = strlen(target);
+        break;
+    }
+    case VIEW_DISK_FILE:
+        if (strcmp(node->leaf, "data") == 0) {
+            ChainLayer *layer = view_layer_get(vd, node, error);
+            struct stat ist;
+
+            st->st_mode = S_IFREG | 0400;
+            st->st_size = layer->info->virtual_size;
+            st->st_blocks = layer->info->allocated / 512;
+            if (layer->src->path && stat(layer->src->path, &ist) == 0)
+                t = ist.st_mtim;
+            break;
+        }
+        G_GNUC_FALLTHROUGH;
+    default: {
+        g_autoptr(GBytes) content = view_content_locked(view, node, error);
+
+        if (!content)
+            return FALSE;
+        st->st_mode = S_IFREG | 0444;
+        if (node->leaf && g_str_has_suffix(node->leaf, ".secure.xml"))
+            st->st_mode = S_IFREG | 0400;
+        st->st_size = g_bytes_get_size(content);
+        break;
+    }
+    }
+    if (S_ISREG(st->st_mode) && st->st_blocks == 0)
+        st->st_blocks = (st->st_size + 511) / 512;
+    st->st_atim = st->st_mtim = st->st_ctim = t;
+    return TRUE;
+}
+
+Image *
+view_open_data(View *view, const ViewNode *node, guint64 *version, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autofree char *target = NULL;
+    ViewDomain *vd;
+    Chain *chain;
+    guint index;
+    guint64 v = 1469598103934665603ULL;
+
+    if (node->kind != VIEW_DISK_FILE || strcmp(node->leaf, "data") != 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a data file");
+        return NULL;
+    }
+    if (!view_exists(view, node, error))
+        return NULL;
+    vd = view_domain_get(view, node->dom, error);
+    view_parse_label(node->disk, &target, &index);
+    chain = view_chain_get(vd, node->snap, target, error);
+    for (guint i = index; i < chain->layers->len; i++) {
+        ChainLayer *layer = chain->layers->pdata[i];
+        struct stat st;
+
+        if (layer->src->path && stat(layer->src->path, &st) == 0) {
+            guint64 parts[] = { st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
+                                st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec };
+
+            for (guint k = 0; k < G_N_ELEMENTS(parts); k++)
+                v = (v ^ parts[k]) * 1099511628211ULL;
+        }
+    }
+    *version = v;
+    return image_open(chain, index, error);
+}

@@ -1,0 +1,74 @@
+/* view.h: what the mounted tree contains, computed from core/ objects (no FUSE here). */
+#pragma once
+
+#include <glib.h>
+#include <sys/stat.h>
+
+#include "chain.h"
+#include "image.h"
+#include "store.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    VIEW_ROOT,
+    VIEW_DOM,            /* NAME/ */
+    VIEW_DOM_FILE,       /* NAME/{domain.xml,domain.secure.xml,uuid,genid,tree,snapshots.tsv} */
+    VIEW_DOM_CURRENT,    /* NAME/current -> snapshots/S */
+    VIEW_DISKS,          /* NAME/disks/ or NAME/snapshots/S/disks/ */
+    VIEW_DISK_DIR,       /* disks/vda[N]/ */
+    VIEW_DISK_FILE,      /* disks/vda[N]/{source,type,format,info,data} */
+    VIEW_DISK_BACKING,   /* disks/vda[N]/backing -> ../vda[N+1] */
+    VIEW_DISK_XML,       /* disks/vda.xml */
+    VIEW_SNAPS,          /* NAME/snapshots/ */
+    VIEW_SNAP,           /* NAME/snapshots/S/ */
+    VIEW_SNAP_FILE,      /* S/{snapshot.xml,snapshot.secure.xml,domain.xml,description,state,creationTime} */
+    VIEW_SNAP_PARENT,    /* S/parent -> ../P */
+    VIEW_SNAP_CHILDREN,  /* S/children/ */
+    VIEW_SNAP_CHILD,     /* S/children/C -> ../../C */
+} ViewKind;
+
+/* Where a node is: enough to find it again after the store changed. */
+typedef struct {
+    ViewKind kind;
+    char *dom;
+    char *snap;   /* snapshot name for VIEW_SNAP* and snapshot disks; NULL otherwise */
+    char *disk;   /* chain label "vda[1]" (DISK_DIR/FILE/BACKING) or target "vda" (DISK_XML) */
+    char *leaf;   /* file name for *_FILE, child name for SNAP_CHILD */
+} ViewNode;
+
+void view_node_free(ViewNode *node);
+ViewNode *view_node_copy(const ViewNode *node);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ViewNode, view_node_free)
+
+typedef struct View View;
+
+typedef struct {
+    char *name;
+    mode_t type;          /* S_IFDIR, S_IFREG, S_IFLNK */
+} ViewDirent;
+
+void view_dirent_free(ViewDirent *ent);
+
+View *view_new(Store *store, gboolean read_only);
+void view_free(View *view);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(View, view_free)
+
+/* The child @name of @parent, or NULL with G_FILE_ERROR_NOENT. Owned. */
+ViewNode *view_lookup(View *view, const ViewNode *parent, const char *name, GError **error);
+
+/* Attributes of @node as they are now (size exact). ENOENT when it is gone. */
+gboolean view_stat(View *view, const ViewNode *node, struct stat *st, GError **error);
+
+/* Directory entries without . and .. (ViewDirent *). */
+GPtrArray *view_readdir(View *view, const ViewNode *node, GError **error);
+
+/* The content of a generated file or the target of a symlink. */
+GBytes *view_read_content(View *view, const ViewNode *node, GError **error);
+char *view_readlink(View *view, const ViewNode *node, GError **error);
+
+/* Opens the guest view of a data file; @version receives a fingerprint of the
+ * layers (mtimes, sizes) so the caller can keep the page cache when unchanged. */
+Image *view_open_data(View *view, const ViewNode *node, guint64 *version, GError **error);
+
+G_END_DECLS
