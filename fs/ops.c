@@ -235,7 +235,9 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             fs_reply_error(req, error);
             return;
         }
-        fi->direct_io = 0;
+        /* Generated text may change size under a cached attribute (1 s): direct
+         * I/O reads what was generated instead of clamping to a stale i_size. */
+        fi->direct_io = 1;
         fi->keep_cache = 0;
     }
     fi->fh = (uint64_t)(uintptr_t)f;
