@@ -34,6 +34,8 @@ typedef struct {
     char *server_socket;
     char *server_tls;         /* yes|no|NULL */
     GPtrArray *disks;         /* BackupDiskDef * */
+    char *tls_alias;          /* internal only: <privateData><objects><TLSx509 alias=> */
+    char *tls_secret_alias;   /* internal only: <secret type='tlskey' alias=> */
 } BackupDef;
 
 BackupDef *backup_def_new(void);
@@ -50,6 +52,23 @@ BackupDef *backup_parse(const char *buf, gsize len, const char *rng_dir, GError 
 gboolean backup_align_disks(BackupDef *def, const DomainDef *dom, const char *suffix,
                             GError **error);
 
+/* Formats @def as virDomainBackupDefFormat: <domainbackup mode=>, <incremental>,
+ * <server>, <disks>; with @internal also disk state=/index= and <privateData>.
+ * Owned, trailing newline. Cannot fail. */
 char *backup_format(const BackupDef *def, gboolean internal);
+
+typedef enum {
+    BACKUP_PARSE_INTERNAL = 1 << 0,   /* status XML: no RNG, state= (required), index=,
+                                       * <privateData> aliases */
+} BackupParseFlags;
+
+/* backup_parse() with @flags (BackupParseFlags). BACKUP_PARSE_INTERNAL never
+ * validates against the RNG, as libvirt's status parse. */
+BackupDef *backup_parse_flags(const char *buf, gsize len, const char *rng_dir, guint flags,
+                              GError **error);
+
+BackupDiskDef *backup_disk_def_new(void);
+void backup_disk_def_free(BackupDiskDef *disk);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BackupDiskDef, backup_disk_def_free)
 
 G_END_DECLS

@@ -252,3 +252,211 @@ xmlutil_format_node(GString *out, xmlNode *node, int indent)
         g_string_append_printf(out, "%s:", prefix);
     g_string_append_printf(out, "%s>\n", (const char *)node->name);
 }
+
+/* ---- Relax NG validation (libvirt's virXMLValidateAgainstSchema) ---- */
+
+#include <errno.h>
+#include <libxml/relaxng.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* Parsed schemas by path, parsed once: xmlRelaxNGParse of domain.rng takes tens of
+ * milliseconds. Validation holds the lock too, since libxml2 does not promise that
+ * one xmlRelaxNG may be used by two validation contexts at once. */
+static GMutex xmlutil_rng_lock;
+static GHashTable *xmlutil_rng_cache;   /* char *path -> xmlRelaxNG *; guarded by xmlutil_rng_lock */
+
+/* Structured error handler: appends libxml2's message, as libvirt's catchRNGError. */
+static void
+xmlutil_rng_catch(void *data, const xmlError *err)
+{
+    GString *buf = data;
+
+    if (err && err->message)
+        g_string_append(buf, err->message);
+}
+
+/* Returns the cached schema for @path, parsing it on first use. Lock held. */
+static xmlRelaxNGPtr
+xmlutil_rng_get(const char *path, GError **error)
+{
+    xmlRelaxNGParserCtxtPtr pctxt = NULL;
+    xmlRelaxNGPtr rng = NULL;
+    g_autoptr(GString) msg = g_string_new(NULL);
+
+    if (!xmlutil_rng_cache)
+        xmlutil_rng_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if ((rng = g_hash_table_lookup(xmlutil_rng_cache, path)))
+        return rng;
+    /* libxml2 would print its I/O warning on stderr: check first */
+    if (access(path, R_OK) < 0) {
+        int errsv = errno;
+
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED, "Unable to parse RNG %s: %s",
+                    path, g_strerror(errsv));
+        return NULL;
+    }
+    if (!(pctxt = xmlRelaxNGNewParserCtxt(path))) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "Unable to create RNG parser for %s", path);
+        return NULL;
+    }
+    xmlRelaxNGSetParserStructuredErrors(pctxt, (xmlStructuredErrorFunc)xmlutil_rng_catch, msg);
+    rng = xmlRelaxNGParse(pctxt);
+    xmlRelaxNGFreeParserCtxt(pctxt);
+    if (!rng) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED, "Unable to parse RNG %s: %s",
+                    path, msg->len ? g_strchomp(msg->str) : "unknown error");
+        return NULL;
+    }
+    g_hash_table_insert(xmlutil_rng_cache, g_strdup(path), rng);
+    return rng;
+}
+
+/* xmlutil_validate_rng() with xmlutil_rng_lock held. */
+static gboolean
+xmlutil_validate_rng_locked(xmlDoc *doc, const char *rng_path, GError **error)
+{
+    g_autoptr(GString) msg = g_string_new(NULL);
+    xmlRelaxNGValidCtxtPtr vctxt = NULL;
+    xmlRelaxNGPtr rng;
+    int rc;
+
+    if (!(rng = xmlutil_rng_get(rng_path, error)))
+        return FALSE;
+    if (!(vctxt = xmlRelaxNGNewValidCtxt(rng))) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "Unable to create RNG validation context %s", rng_path);
+        return FALSE;
+    }
+    xmlRelaxNGSetValidStructuredErrors(vctxt, (xmlStructuredErrorFunc)xmlutil_rng_catch, msg);
+    rc = xmlRelaxNGValidateDoc(vctxt, doc);
+    xmlRelaxNGFreeValidCtxt(vctxt);
+    if (rc != 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
+                    "XML document failed to validate against schema: "
+                    "Unable to validate doc against %s\n%s", rng_path, msg->str);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+xmlutil_validate_rng(xmlDoc *doc, const char *rng_path, GError **error)
+{
+    gboolean ok;
+
+    g_mutex_lock(&xmlutil_rng_lock);
+    ok = xmlutil_validate_rng_locked(doc, rng_path, error);
+    g_mutex_unlock(&xmlutil_rng_lock);
+    return ok;
+}
+
+const char *
+xmlutil_schema_dir(void)
+{
+    const char *env = g_getenv("SNAPFS_SCHEMA_DIR");
+
+    return env && *env ? env : SNAPFS_SCHEMA_DIR;
+}
+
+/* Lexical scan for xmlutil_document_end(): @p at '<'. Returns the offset after the
+ * construct, XMLUTIL_INCOMPLETE or XMLUTIL_MALFORMED; @depth_delta is +1 for a
+ * start tag, -1 for an end tag, 0 otherwise. */
+static gssize
+xmlutil_scan_markup(const char *buf, gsize len, gsize p, int *depth_delta)
+{
+    const char *end;
+
+    *depth_delta = 0;
+    if (p + 1 >= len)
+        return XMLUTIL_INCOMPLETE;
+    if (buf[p + 1] == '!') {
+        if (len - p >= 4 && memcmp(buf + p, "<!--", 4) == 0) {
+            end = g_strstr_len(buf + p + 4, len - p - 4, "-->");
+            return end ? (gssize)(end - buf) + 3 : XMLUTIL_INCOMPLETE;
+        }
+        if (len - p >= 9 && memcmp(buf + p, "<![CDATA[", 9) == 0) {
+            end = g_strstr_len(buf + p + 9, len - p - 9, "]]>");
+            return end ? (gssize)(end - buf) + 3 : XMLUTIL_INCOMPLETE;
+        }
+        if (len - p < 9)
+            return XMLUTIL_INCOMPLETE;
+        /* <!DOCTYPE ...>: refused later by xmlutil_read; here just skip it. */
+        end = memchr(buf + p, '>', len - p);
+        return end ? (gssize)(end - buf) + 1 : XMLUTIL_INCOMPLETE;
+    }
+    if (buf[p + 1] == '?') {
+        end = g_strstr_len(buf + p + 2, len - p - 2, "?>");
+        return end ? (gssize)(end - buf) + 2 : XMLUTIL_INCOMPLETE;
+    }
+    /* A tag: find its '>' outside quoted attribute values. */
+    {
+        char quote = 0;
+        gsize q;
+
+        for (q = p + 1; q < len; q++) {
+            char c = buf[q];
+
+            if (quote) {
+                if (c == quote)
+                    quote = 0;
+            } else if (c == '"' || c == '\'') {
+                quote = c;
+            } else if (c == '>') {
+                if (buf[p + 1] == '/')
+                    *depth_delta = -1;
+                else if (buf[q - 1] != '/')
+                    *depth_delta = 1;
+                return q + 1;
+            }
+        }
+        return XMLUTIL_INCOMPLETE;
+    }
+}
+
+gssize
+xmlutil_document_end(const char *buf, gsize len)
+{
+    gsize p = 0;
+    int depth = 0;
+    gboolean in_root = FALSE;
+
+    while (p < len) {
+        int delta;
+        gssize next;
+
+        if (!in_root) {
+            if (g_ascii_isspace(buf[p])) {
+                p++;
+                continue;
+            }
+            if (buf[p] != '<')
+                return XMLUTIL_MALFORMED;
+        } else if (buf[p] != '<') {
+            const char *lt = memchr(buf + p, '<', len - p);
+
+            if (!lt)
+                return XMLUTIL_INCOMPLETE;
+            p = lt - buf;
+        }
+        next = xmlutil_scan_markup(buf, len, p, &delta);
+        if (next < 0)
+            return next;
+        if (!in_root && delta == -1)
+            return XMLUTIL_MALFORMED;
+        if (!in_root && buf[p + 1] != '!' && buf[p + 1] != '?') {
+            in_root = TRUE;
+            if (delta == 0)   /* <root/> */
+                return next;
+        }
+        depth += delta;
+        if (in_root && depth == 0)
+            return next;
+        if (depth > XMLUTIL_MAX_DEPTH * 64)
+            return XMLUTIL_MALFORMED;
+        p = next;
+    }
+    return XMLUTIL_INCOMPLETE;
+}

@@ -39,4 +39,25 @@ void xmlutil_indent(GString *out, int indent);
  * text between elements dropped, comments kept. Trailing newline. */
 void xmlutil_format_node(GString *out, xmlNode *node, int indent);
 
+/* Validates @doc against the Relax NG schema at @rng_path (parsed once and cached,
+ * thread-safe). libxml2's messages are captured, never printed. On failure sets
+ * CORE_ERROR_PARSE with libvirt's text "XML document failed to validate against
+ * schema: Unable to validate doc against RNG_PATH\nREASONS" (REASONS: libxml2's
+ * messages, each ending in a newline); a schema that cannot be loaded gives
+ * CORE_ERROR_UNSUPPORTED "Unable to parse RNG %s: %s". */
+gboolean xmlutil_validate_rng(xmlDoc *doc, const char *rng_path, GError **error);
+
+/* The directory of libvirt's RNG schemas: $SNAPFS_SCHEMA_DIR when set and non-empty,
+ * else the build's SNAPFS_SCHEMA_DIR. Not owned. */
+const char *xmlutil_schema_dir(void);
+
+/* Where the first XML document in @buf ends (just after its root element's close
+ * tag), skipping a leading XML declaration, comments, processing instructions and
+ * whitespace. Returns the offset, XMLUTIL_INCOMPLETE when more bytes are needed,
+ * or XMLUTIL_MALFORMED when @buf cannot start a document. A lexical scan only: the
+ * document still has to be parsed. */
+#define XMLUTIL_INCOMPLETE (-1)
+#define XMLUTIL_MALFORMED (-2)
+gssize xmlutil_document_end(const char *buf, gsize len);
+
 G_END_DECLS

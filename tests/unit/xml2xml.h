@@ -33,6 +33,12 @@ xml2xml_case_free(gpointer data)
     g_free(c);
 }
 
+static int
+xml2xml_strcmp_deref(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void
 xml2xml_run_case(gconstpointer data)
 {
@@ -89,7 +95,7 @@ xml2xml_add_cases(const char *prefix, Xml2XmlFunc func)
     g_assert_nonnull(d);
     while ((ent = g_dir_read_name(d)))
         g_ptr_array_add(names, g_strdup(ent));
-    g_ptr_array_sort_values(names, (GCompareFunc)g_strcmp0);
+    g_ptr_array_sort(names, xml2xml_strcmp_deref);
     for (guint i = 0; i < names->len; i++) {
         const char *f = names->pdata[i];
         Xml2XmlCase *c = NULL;
