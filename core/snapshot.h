@@ -32,12 +32,14 @@ typedef enum {
 } SnapLocation;
 
 const char *snap_location_to_string(SnapLocation loc);  /* "" for DEFAULT */
+int snap_location_from_string(const char *str);  /* "default" -> 0; -1 when unknown */
 
 typedef struct {
     char *name;               /* target dev after alignment */
     SnapLocation snapshot;
     StorageSource *src;       /* type, path, format (<driver type>); never NULL */
     gboolean delete_in_progress;  /* <snapshotDeleteInProgress/> */
+    guint64 metadata_cache_max_size;  /* <driver><metadata_cache><max_size>, bytes; 0 = none */
 } SnapDiskDef;
 
 typedef struct {
@@ -73,6 +75,11 @@ SnapshotDef *snapshot_def_new(void);
 void snapshot_def_free(SnapshotDef *def);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapshotDef, snapshot_def_free)
 void snap_disk_def_free(SnapDiskDef *disk);
+SnapDiskDef *snap_disk_def_new(void);              /* src = a new file-type source */
+SnapDiskDef *snap_disk_def_copy(const SnapDiskDef *disk);   /* deep */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapDiskDef, snap_disk_def_free)
+/* Deep copy (dom and inactive_dom through domain_copy()). Owned. */
+SnapshotDef *snapshot_def_copy(const SnapshotDef *def);
 
 /* virDomainSnapshotDefParse with @flags: shape, enums, required elements under
  * REDEFINE, memory rules, disk rules, create-time defaults (creationTime = now,
@@ -85,6 +92,12 @@ SnapshotDef *snapshot_parse_node(xmlNode *root, guint flags, GError **error);
 
 /* The qemu name rules: "invalid snapshot name '%s': name can't contain '/'" ... */
 gboolean snapshot_check_name(const char *name, GError **error);
+
+/* qemuSnapshotCreateXMLValidateDef's state rule (section 3): running, paused,
+ * shutdown, shutoff, crashed; disk-snapshot only with @redefine. Errors
+ * (CORE_ERROR_INVALID / UNSUPPORTED): "Invalid domain state %s",
+ * "qemu doesn't support taking snapshots of PMSUSPENDED guests". */
+gboolean snapshot_check_state(SnapState state, gboolean redefine, GError **error);
 
 /* virDomainSnapshotAlignDisks against @dom: one entry per domain disk in domain
  * order, default location @default_loc (SNAP_LOC_INTERNAL or SNAP_LOC_EXTERNAL),
@@ -99,10 +112,21 @@ char *snapshot_external_name(const char *path, const char *snapname);
 
 /* The state/disk-only/uuid/ABI checks of section 4 (virDomainSnapshotRedefineValidate)
  * of @def against @old (an existing snapshot of the same name, or NULL) and the
- * domain @dom. */
+ * domain @dom, then check 6 (disk alignment, "missing domain in snapshot") on a
+ * copy of @def: @def is not modified. Checks 2-6 in libvirt's order; check 1
+ * (parent/cycles) is hier.c's. Sets CORE_ERROR_INVALID / UNSUPPORTED. */
 gboolean snapshot_redefine_validate(const SnapshotDef *def, const SnapshotDef *old,
                                     const DomainDef *dom, gboolean disk_only_flag,
                                     GError **error);
+
+/* virDomainSnapshotRedefinePrep without the cycle check (hier.c): the checks of
+ * snapshot_redefine_validate(), then @def's disks aligned in place against
+ * def->dom, else old->dom (default location external for a disk-snapshot state or
+ * any external memory/disk, else internal), with default overlay names. @def is
+ * untouched on failure only up to the alignment step. */
+gboolean snapshot_redefine_prep(SnapshotDef *def, const SnapshotDef *old,
+                                const DomainDef *dom, gboolean disk_only_flag,
+                                GError **error);
 
 /* virDomainSnapshotDefFormat: fixed order and indent, trailing newline. Cannot fail. */
 char *snapshot_format(const SnapshotDef *def, guint flags);
