@@ -1,2 +1,1535 @@
-/* domain.c: not written yet. */
+/* domain.c: the libvirt <domain> model: a lossless xmlDoc plus the fields snapfs reads. */
 #include "domain.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "xmlutil.h"
+
+/* The document is the truth: parsing rewrites the modelled parts of it into
+ * libvirt's canonical spelling (uuid/genid lower case, default ports, <host>
+ * attribute order, no index= on inactive parses), so formatting is a plain
+ * serialisation of a copy with the per-flag removals (secrets, index=, detected
+ * chain members). Mutators update the model and the document together. */
+
+/* ------------------------------------------------------------------ */
+/* Enumerations */
+
+static const char *const storage_type_names[] = {
+    [STORAGE_TYPE_NONE] = "none",
+    [STORAGE_TYPE_FILE] = "file",
+    [STORAGE_TYPE_BLOCK] = "block",
+    [STORAGE_TYPE_DIR] = "dir",
+    [STORAGE_TYPE_NETWORK] = "network",
+    [STORAGE_TYPE_VOLUME] = "volume",
+    [STORAGE_TYPE_NVME] = "nvme",
+    [STORAGE_TYPE_VHOST_USER] = "vhostuser",
+};
+
+/* virStorageFileFormat in libvirt 9.0, without "none". */
+static const char *const storage_formats[] = {
+    "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
+    "ploop", "cow", "qcow", "qcow2", "qed", "vmdk", NULL,
+};
+
+/* virStorageNetProtocol with virStorageSourceNetworkDefaultPort. */
+static const struct {
+    const char *name;
+    guint port;
+} storage_protocols[] = {
+    { "nbd", 10809 }, { "rbd", 0 },      { "sheepdog", 7000 }, { "gluster", 24007 },
+    { "iscsi", 3260 }, { "http", 80 },   { "https", 443 },     { "ftp", 21 },
+    { "ftps", 990 },   { "tftp", 69 },   { "ssh", 22 },        { "vxhs", 9999 },
+    { "nfs", 0 },
+};
+
+/* virDomainVirtType. */
+static const char *const domain_virt_types[] = {
+    "none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware",
+    "hyperv", "vbox", "phyp", "parallels", "bhyve", "vz", NULL,
+};
+
+static const char *const disk_devices[] = { "disk", "cdrom", "floppy", "lun", NULL };
+static const char *const disk_snapshot_modes[] = { "no", "internal", "external", "manual", NULL };
+
+static gboolean
+domain_str_in(const char *str, const char *const *list)
+{
+    for (guint i = 0; str && list[i]; i++)
+        if (strcmp(str, list[i]) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+const char *
+storage_type_to_string(StorageType type)
+{
+    if (type == STORAGE_TYPE_NONE || (guint)type >= G_N_ELEMENTS(storage_type_names))
+        return "";
+    return storage_type_names[type];
+}
+
+int
+storage_type_from_string(const char *str)
+{
+    for (guint i = 0; str && i < G_N_ELEMENTS(storage_type_names); i++)
+        if (strcmp(str, storage_type_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+gboolean
+storage_format_is_known(const char *format)
+{
+    return domain_str_in(format, storage_formats);
+}
+
+gboolean
+storage_protocol_is_known(const char *protocol)
+{
+    for (guint i = 0; protocol && i < G_N_ELEMENTS(storage_protocols); i++)
+        if (strcmp(protocol, storage_protocols[i].name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+guint
+storage_source_default_port(const char *protocol)
+{
+    for (guint i = 0; protocol && i < G_N_ELEMENTS(storage_protocols); i++)
+        if (strcmp(protocol, storage_protocols[i].name) == 0)
+            return storage_protocols[i].port;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* StorageSource */
+
+static void
+net_host_free(gpointer data)
+{
+    NetHost *h = data;
+
+    if (!h)
+        return;
+    g_free(h->name);
+    g_free(h->transport);
+    g_free(h->socket);
+    g_free(h);
+}
+
+static NetHost *
+net_host_copy(const NetHost *h)
+{
+    NetHost *c = g_new0(NetHost, 1);
+
+    c->name = g_strdup(h->name);
+    c->port = h->port;
+    c->transport = g_strdup(h->transport);
+    c->socket = g_strdup(h->socket);
+    return c;
+}
+
+StorageSource *
+storage_source_new(void)
+{
+    StorageSource *src = g_new0(StorageSource, 1);
+
+    src->hosts = g_ptr_array_new_with_free_func(net_host_free);
+    return src;
+}
+
+void
+storage_source_free(StorageSource *src)
+{
+    /* Iterative: probed chains may be long. */
+    while (src) {
+        StorageSource *next = src->backing;
+
+        g_free(src->format);
+        g_free(src->path);
+        g_free(src->protocol);
+        g_free(src->name);
+        if (src->hosts)
+            g_ptr_array_unref(src->hosts);
+        g_free(src->rel_path);
+        g_free(src->pool);
+        g_free(src);
+        src = next;
+    }
+}
+
+static StorageSource *
+storage_source_copy_one(const StorageSource *src)
+{
+    StorageSource *c = storage_source_new();
+
+    c->type = src->type;
+    c->format = g_strdup(src->format);
+    c->path = g_strdup(src->path);
+    c->protocol = g_strdup(src->protocol);
+    c->name = g_strdup(src->name);
+    for (guint i = 0; src->hosts && i < src->hosts->len; i++)
+        g_ptr_array_add(c->hosts, net_host_copy(src->hosts->pdata[i]));
+    c->rel_path = g_strdup(src->rel_path);
+    c->index = src->index;
+    c->readonly = src->readonly;
+    c->backing_terminated = src->backing_terminated;
+    c->detected = src->detected;
+    c->pool = g_strdup(src->pool);
+    return c;
+}
+
+StorageSource *
+storage_source_copy(const StorageSource *src)
+{
+    StorageSource *head = NULL;
+    StorageSource **tail = &head;
+
+    for (; src; src = src->backing) {
+        *tail = storage_source_copy_one(src);
+        tail = &(*tail)->backing;
+    }
+    return head;
+}
+
+static void
+storage_describe_host(GString *s, const NetHost *h)
+{
+    if (!h->name)
+        return;
+    if (strchr(h->name, ':'))
+        g_string_append_printf(s, "[%s]", h->name);
+    else
+        g_string_append(s, h->name);
+    if (h->port)
+        g_string_append_printf(s, ":%u", h->port);
+}
+
+static char *
+storage_source_describe_network(const StorageSource *src)
+{
+    const NetHost *host = src->hosts->len ? src->hosts->pdata[0] : NULL;
+    const char *name = src->name ? src->name : "";
+    GString *s = g_string_new(NULL);
+
+    if (g_strcmp0(src->protocol, "rbd") == 0) {
+        /* qemu's legacy rbd:pool/image[:mon_host=h1\:port\;h2] spelling */
+        g_string_append_printf(s, "rbd:%s", name);
+        for (guint i = 0; i < src->hosts->len; i++) {
+            const NetHost *h = src->hosts->pdata[i];
+
+            g_string_append(s, i ? "\\;" : ":mon_host=");
+            g_string_append(s, h->name ? h->name : "");
+            if (h->port)
+                g_string_append_printf(s, "\\:%u", h->port);
+        }
+        return g_string_free(s, FALSE);
+    }
+    g_string_append(s, src->protocol ? src->protocol : "");
+    if (host && host->transport)
+        g_string_append_printf(s, "+%s", host->transport);
+    g_string_append(s, "://");
+    if (host && g_strcmp0(host->transport, "unix") != 0)
+        storage_describe_host(s, host);
+    while (*name == '/')
+        name++;
+    if (*name)
+        g_string_append_printf(s, "/%s", name);
+    if (host && host->socket)
+        g_string_append_printf(s, "?socket=%s", host->socket);
+    return g_string_free(s, FALSE);
+}
+
+char *
+storage_source_describe(const StorageSource *src)
+{
+    switch (src->type) {
+    case STORAGE_TYPE_NETWORK:
+        return storage_source_describe_network(src);
+    case STORAGE_TYPE_VOLUME:
+        return g_strdup_printf("%s/%s", src->pool ? src->pool : "", src->name ? src->name : "");
+    case STORAGE_TYPE_NVME:
+        return g_strdup_printf("nvme:namespace=%s", src->name ? src->name : "");
+    case STORAGE_TYPE_VHOST_USER: {
+        const NetHost *h = src->hosts->len ? src->hosts->pdata[0] : NULL;
+
+        return g_strdup_printf("vhost-user:%s", h && h->socket ? h->socket : "");
+    }
+    case STORAGE_TYPE_NONE:
+    case STORAGE_TYPE_FILE:
+    case STORAGE_TYPE_BLOCK:
+    case STORAGE_TYPE_DIR:
+    default:
+        return g_strdup(src->path ? src->path : "");
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Small DOM helpers */
+
+static void
+domain_node_remove(xmlNode *node)
+{
+    if (node) {
+        xmlUnlinkNode(node);
+        xmlFreeNode(node);
+    }
+}
+
+static void
+domain_node_set_text(xmlNode *node, const char *text)
+{
+    g_autofree xmlChar *enc = xmlEncodeSpecialChars(node->doc, (const xmlChar *)text);
+
+    xmlNodeSetContent(node, enc);
+}
+
+/* Inserts @node as the first element-or-text child of @parent. */
+static void
+domain_node_prepend(xmlNode *parent, xmlNode *node)
+{
+    if (parent->children)
+        xmlAddPrevSibling(parent->children, node);
+    else
+        xmlAddChild(parent, node);
+}
+
+static xmlNode *
+domain_node_new(xmlDoc *doc, const char *name)
+{
+    return xmlNewDocNode(doc, NULL, (const xmlChar *)name, NULL);
+}
+
+static void
+domain_node_set_prop(xmlNode *node, const char *name, const char *value)
+{
+    xmlSetProp(node, (const xmlChar *)name, (const xmlChar *)value);
+}
+
+static void
+domain_node_unset_prop(xmlNode *node, const char *name)
+{
+    xmlUnsetProp(node, (const xmlChar *)name);
+}
+
+static gboolean
+domain_is_element(xmlNode *node, const char *name)
+{
+    return node && node->type == XML_ELEMENT_NODE &&
+           xmlStrEqual(node->name, (const xmlChar *)name);
+}
+
+/* Moves the attributes named in @first (NULL-terminated) to the front, in that
+ * order, keeping the others after them in document order (as libvirt prints
+ * its own attributes first). */
+static void
+domain_reorder_attrs(xmlNode *node, const char *const *first)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func(xmlFree);
+
+    for (xmlAttr *a = node->properties; a; a = a->next) {
+        if (a->ns)
+            continue;
+        g_ptr_array_add(names, g_strdup((const char *)a->name));
+        g_ptr_array_add(values, xmlNodeListGetString(node->doc, a->children, 1));
+    }
+    for (guint i = 0; i < names->len; i++)
+        xmlUnsetProp(node, (const xmlChar *)names->pdata[i]);
+    for (guint f = 0; first[f]; f++)
+        for (guint i = 0; i < names->len; i++)
+            if (strcmp(names->pdata[i], first[f]) == 0)
+                xmlSetProp(node, (const xmlChar *)names->pdata[i],
+                           values->pdata[i] ? values->pdata[i] : (const xmlChar *)"");
+    for (guint i = 0; i < names->len; i++)
+        if (!domain_str_in(names->pdata[i], first))
+            xmlSetProp(node, (const xmlChar *)names->pdata[i],
+                       values->pdata[i] ? values->pdata[i] : (const xmlChar *)"");
+}
+
+/* virStrToLong_uip: base 10, the whole string, no sign. */
+static gboolean
+domain_parse_uint(const char *str, guint *out)
+{
+    guint64 v;
+    char *end = NULL;
+    const char *p = str;
+
+    while (g_ascii_isspace(*p))
+        p++;
+    if (*p == '-' || *p == '\0')
+        return FALSE;
+    errno = 0;
+    v = g_ascii_strtoull(p, &end, 10);
+    if (errno || end == p || *end || v > G_MAXUINT)
+        return FALSE;
+    *out = (guint)v;
+    return TRUE;
+}
+
+static gboolean
+domain_invalid(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static gboolean
+domain_invalid(GError **error, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    g_propagate_error(error, g_error_new_valist(CORE_ERROR, CORE_ERROR_INVALID, fmt, ap));
+    va_end(ap);
+    return FALSE;
+}
+
+static gboolean
+domain_bad_enum(GError **error, xmlNode *node, const char *attr, const char *value)
+{
+    return domain_invalid(error, "Invalid value for attribute '%s' in element '%s': '%s'.", attr,
+                          (const char *)node->name, value);
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing storage sources */
+
+/* virDomainStorageNetworkParseHost; rewrites the element canonically (libvirt
+ * prints name, port, transport unless tcp, socket; unix hosts lose name/port). */
+static gboolean
+domain_host_parse(xmlNode *node, const char *protocol, StorageSource *src, GError **error)
+{
+    static const char *const transports[] = { "tcp", "unix", "rdma", NULL };
+    g_autofree char *transport = xmlutil_prop(node, "transport");
+    g_autofree char *socket = xmlutil_prop(node, "socket");
+    g_autofree char *port = NULL;
+    NetHost *h;
+    char portbuf[16];
+
+    if (transport && !domain_str_in(transport, transports))
+        return domain_invalid(error, "unknown protocol transport type '%s'", transport);
+    if (g_strcmp0(transport, "tcp") == 0)
+        g_clear_pointer(&transport, g_free);
+    h = g_new0(NetHost, 1);
+    g_ptr_array_add(src->hosts, h);
+    h->transport = g_steal_pointer(&transport);
+    if (g_strcmp0(h->transport, "unix") == 0) {
+        if (!socket)
+            return domain_invalid(error, "missing socket for unix transport");
+        h->socket = g_steal_pointer(&socket);
+    } else {
+        if (socket)
+            return domain_invalid(error, "transport '%s' does not support socket attribute",
+                                  h->transport ? h->transport : "tcp");
+        if (!(h->name = xmlutil_prop(node, "name")))
+            return domain_invalid(error, "missing name for host");
+        if ((port = xmlutil_prop(node, "port"))) {
+            if (!domain_parse_uint(port, &h->port))
+                return domain_invalid(error, "failed to parse port number '%s'", port);
+            if (h->port > G_MAXUINT16)
+                return domain_invalid(error, "port '%s' out of range", port);
+        }
+        /* virStorageSourceNetworkAssignDefaultPorts: tcp only */
+        if (!h->transport && h->port == 0)
+            h->port = storage_source_default_port(protocol);
+    }
+    while (node->properties)
+        xmlRemoveProp(node->properties);
+    if (h->name)
+        domain_node_set_prop(node, "name", h->name);
+    if (h->port) {
+        g_snprintf(portbuf, sizeof(portbuf), "%u", h->port);
+        domain_node_set_prop(node, "port", portbuf);
+    }
+    if (h->transport)
+        domain_node_set_prop(node, "transport", h->transport);
+    if (h->socket)
+        domain_node_set_prop(node, "socket", h->socket);
+    return TRUE;
+}
+
+/* virDomainDiskSourceNetworkParse */
+static gboolean
+domain_network_parse(xmlNode *node, StorageSource *src, GError **error)
+{
+    /* virXMLPropEnum(VIR_XML_PROP_REQUIRED) in 9.0 */
+    if (!(src->protocol = xmlutil_prop(node, "protocol")))
+        return domain_invalid(error, "Missing required attribute '%s' in element '%s'",
+                              "protocol", (const char *)node->name);
+    if (strcmp(src->protocol, "none") == 0)
+        return domain_invalid(error,
+                              "Invalid value for attribute '%s' in element '%s': "
+                              "Zero is not permitted", "protocol", (const char *)node->name);
+    if (!storage_protocol_is_known(src->protocol))
+        return domain_bad_enum(error, node, "protocol", src->protocol);
+    src->name = xmlutil_prop(node, "name");
+    if (!src->name && strcmp(src->protocol, "nbd") != 0)
+        return domain_invalid(error, "missing name for disk source");
+    if (src->name && (strcmp(src->protocol, "gluster") == 0 || strcmp(src->protocol, "rbd") == 0)) {
+        const char *slash = strchr(src->name, '/');
+
+        if (!slash || slash == src->name)
+            return domain_invalid(error,
+                                  "can't split path '%s' into pool name and image name",
+                                  src->name);
+    }
+    for (xmlNode *c = node->children; c; c = c->next)
+        if (domain_is_element(c, "host") && !domain_host_parse(c, src->protocol, src, error))
+            return FALSE;
+    domain_reorder_attrs(node, (const char *const[]){ "protocol", "name", NULL });
+    return TRUE;
+}
+
+/* virDomainStorageSourceParse: the <source> element for @src->type. */
+static gboolean
+domain_source_parse(xmlNode *node, StorageSource *src, GError **error)
+{
+    switch (src->type) {
+    case STORAGE_TYPE_FILE:
+        src->path = xmlutil_prop(node, "file");
+        break;
+    case STORAGE_TYPE_BLOCK:
+        src->path = xmlutil_prop(node, "dev");
+        break;
+    case STORAGE_TYPE_DIR:
+        src->path = xmlutil_prop(node, "dir");
+        break;
+    case STORAGE_TYPE_NETWORK:
+        return domain_network_parse(node, src, error);
+    case STORAGE_TYPE_VOLUME:
+        src->pool = xmlutil_prop(node, "pool");
+        src->name = xmlutil_prop(node, "volume");
+        if (!src->pool != !src->name)
+            return domain_invalid(error, "'pool' and 'volume' must be specified together "
+                                  "for 'pool' type source");
+        break;
+    case STORAGE_TYPE_NVME: {
+        g_autofree char *type = xmlutil_prop(node, "type");
+
+        if (!type)
+            return domain_invalid(error, "missing 'type' attribute to disk source");
+        if (!(src->name = xmlutil_prop(node, "namespace")))
+            return domain_invalid(error, "missing 'namespace' attribute to disk source");
+        if (!xmlutil_child(node, "address"))
+            return domain_invalid(error, "NVMe disk source is missing address");
+        break;
+    }
+    case STORAGE_TYPE_VHOST_USER: {
+        g_autofree char *type = xmlutil_prop(node, "type");
+        NetHost *h;
+
+        if (!type)
+            return domain_invalid(error, "missing 'type' attribute for vhostuser disk source");
+        if (strcmp(type, "unix") != 0)
+            return domain_invalid(error, "invalid 'type' attribute for vhostuser disk source");
+        h = g_new0(NetHost, 1);
+        h->transport = g_strdup("unix");
+        h->socket = xmlutil_prop(node, "path");
+        g_ptr_array_add(src->hosts, h);
+        if (!h->socket)
+            return domain_invalid(error, "missing 'path' attribute for vhostuser disk source");
+        break;
+    }
+    case STORAGE_TYPE_NONE:
+    default:
+        break;
+    }
+    return TRUE;
+}
+
+/* Puts <format>, <source>, <backingStore> first, in libvirt's output order. */
+static void
+domain_backing_reorder(xmlNode *bs)
+{
+    static const char *const order[] = { "backingStore", "source", "format" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
+        xmlNode *c = xmlutil_child(bs, order[i]);
+
+        if (c) {
+            xmlUnlinkNode(c);
+            domain_node_prepend(bs, c);
+        }
+    }
+}
+
+/* virDomainDiskBackingStoreParse: the <backingStore> child of @parent. */
+static gboolean
+domain_backing_parse(xmlNode *parent, StorageSource *src, guint flags, GError **error)
+{
+    xmlNode *bs = xmlutil_child(parent, "backingStore");
+    g_autofree char *type = NULL;
+    g_autofree char *format = NULL;
+    g_autofree char *idx = NULL;
+    g_autoptr(StorageSource) back = NULL;
+    xmlNode *source;
+    int t;
+
+    if (!bs)
+        return TRUE;
+    if (!(type = xmlutil_prop(bs, "type"))) {
+        /* the terminator: libvirt prints it bare */
+        src->backing_terminated = TRUE;
+        while (bs->properties)
+            xmlRemoveProp(bs->properties);
+        while (bs->children)
+            domain_node_remove(bs->children);
+        return TRUE;
+    }
+    if (flags & DOMAIN_PARSE_LIVE)
+        idx = xmlutil_prop(bs, "index");
+    else
+        domain_node_unset_prop(bs, "index");
+    if (xmlutil_child(bs, "format"))
+        format = xmlutil_prop(xmlutil_child(bs, "format"), "type");
+    if (!format)
+        return domain_invalid(error, "missing disk backing store format");
+    if (!(source = xmlutil_child(bs, "source")))
+        return domain_invalid(error, "missing disk backing store source");
+    if ((t = storage_type_from_string(type)) <= 0)
+        return domain_invalid(error, "unknown storage source type '%s'", type);
+    if (!storage_format_is_known(format))
+        return domain_invalid(error, "unknown storage source format '%s'", format);
+    back = storage_source_new();
+    back->type = (StorageType)t;
+    back->format = g_steal_pointer(&format);
+    back->readonly = TRUE;   /* backing stores are always read-only */
+    if (idx && !domain_parse_uint(idx, &back->index))
+        return domain_invalid(error, "invalid storage source index '%s'", idx);
+    if (!(flags & DOMAIN_PARSE_LIVE))
+        domain_node_unset_prop(source, "index");
+    if (!domain_source_parse(source, back, error) ||
+        !domain_backing_parse(bs, back, flags, error))
+        return FALSE;
+    domain_backing_reorder(bs);
+    src->backing = g_steal_pointer(&back);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Disks */
+
+static void
+disk_def_free(gpointer data)
+{
+    DiskDef *disk = data;
+
+    if (!disk)
+        return;
+    g_free(disk->device);
+    g_free(disk->dst);
+    g_free(disk->bus);
+    g_free(disk->snapshot);
+    storage_source_free(disk->src);
+    g_free(disk);
+}
+
+/* The bus libvirt's parser assigns when <target> has none. */
+static const char *
+domain_default_bus(const DiskDef *disk)
+{
+    if (g_strcmp0(disk->device, "floppy") == 0)
+        return "fdc";
+    if (g_str_has_prefix(disk->dst, "hd"))
+        return "ide";
+    if (g_str_has_prefix(disk->dst, "fd"))
+        return "fdc";
+    if (g_str_has_prefix(disk->dst, "vd"))
+        return "virtio";
+    if (g_str_has_prefix(disk->dst, "xvd"))
+        return "xen";
+    if (g_str_has_prefix(disk->dst, "ub"))
+        return "usb";
+    return "scsi";
+}
+
+/* A local <source> naming nothing (file='' or bare): libvirt drops it. */
+static gboolean
+domain_source_is_empty(xmlNode *source, const StorageSource *src)
+{
+    if (src->path || src->type == STORAGE_TYPE_NETWORK || src->type == STORAGE_TYPE_VOLUME ||
+        src->type == STORAGE_TYPE_NVME || src->type == STORAGE_TYPE_VHOST_USER)
+        return FALSE;
+    for (xmlNode *c = source->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE)
+            return FALSE;
+    for (xmlAttr *a = source->properties; a; a = a->next) {
+        g_autofree char *v = xmlutil_prop(source, (const char *)a->name);
+
+        if (v)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static DiskDef *
+domain_disk_parse(xmlNode *node, guint flags, GError **error)
+{
+    DiskDef *disk = g_new0(DiskDef, 1);
+    g_autofree char *type = xmlutil_prop(node, "type");
+    xmlNode *driver = xmlutil_child(node, "driver");
+    xmlNode *source = xmlutil_child(node, "source");
+    xmlNode *target = xmlutil_child(node, "target");
+    int t = STORAGE_TYPE_FILE;
+
+    disk->node = node;
+    disk->src = storage_source_new();
+    if (type && (t = storage_type_from_string(type)) <= 0) {
+        domain_bad_enum(error, node, "type", type);
+        goto fail;
+    }
+    disk->src->type = (StorageType)t;
+    if (!(disk->device = xmlutil_prop(node, "device")))
+        disk->device = g_strdup("disk");
+    else if (!domain_str_in(disk->device, disk_devices)) {
+        domain_bad_enum(error, node, "device", disk->device);
+        goto fail;
+    }
+    disk->snapshot = xmlutil_prop(node, "snapshot");
+    if (disk->snapshot && !domain_str_in(disk->snapshot, disk_snapshot_modes)) {
+        domain_bad_enum(error, node, "snapshot", disk->snapshot);
+        goto fail;
+    }
+    if (source) {
+        if (!domain_source_parse(source, disk->src, error))
+            goto fail;
+        if (flags & DOMAIN_PARSE_LIVE) {
+            g_autofree char *idx = xmlutil_prop(source, "index");
+
+            if (idx && !domain_parse_uint(idx, &disk->src->index)) {
+                domain_invalid(error, "invalid disk index '%s'", idx);
+                goto fail;
+            }
+        } else {
+            domain_node_unset_prop(source, "index");
+        }
+    }
+    if (!domain_backing_parse(node, disk->src, flags, error))
+        goto fail;
+    if (driver && (disk->src->format = xmlutil_prop(driver, "type"))) {
+        if (strcmp(disk->src->format, "aio") == 0) {
+            /* Xen back-compat: libvirt stores and prints raw */
+            g_free(disk->src->format);
+            disk->src->format = g_strdup("raw");
+            domain_node_set_prop(driver, "type", "raw");
+        } else if (!storage_format_is_known(disk->src->format)) {
+            domain_invalid(error, "unknown driver format value '%s'", disk->src->format);
+            goto fail;
+        }
+    }
+    if (target) {
+        disk->dst = xmlutil_prop(target, "dev");
+        disk->bus = xmlutil_prop(target, "bus");
+    }
+    if (target && disk->dst && !disk->bus) {
+        /* libvirt picks the bus from the target name when none is given */
+        disk->bus = g_strdup(domain_default_bus(disk));
+        domain_node_set_prop(target, "bus", disk->bus);
+    }
+    if (!disk->dst) {
+        if (disk->src->path)
+            domain_invalid(error, "missing target information for device %s", disk->src->path);
+        else
+            domain_invalid(error, "missing target information");
+        goto fail;
+    }
+    disk->readonly = xmlutil_child(node, "readonly") != NULL;
+    disk->src->readonly = disk->readonly;
+    /* libvirt always prints type= and device= first */
+    if (!type)
+        domain_node_set_prop(node, "type", "file");
+    if (!xmlHasProp(node, (const xmlChar *)"device"))
+        domain_node_set_prop(node, "device", "disk");
+    domain_reorder_attrs(node, (const char *const[]){ "type", "device", NULL });
+    if (source && domain_source_is_empty(source, disk->src))
+        domain_node_remove(source);
+    return disk;
+
+fail:
+    disk_def_free(disk);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The domain */
+
+void
+domain_free(DomainDef *def)
+{
+    if (!def)
+        return;
+    if (def->doc)
+        xmlFreeDoc(def->doc);
+    g_free(def->type);
+    g_free(def->name);
+    g_free(def->title);
+    g_free(def->description);
+    if (def->disks)
+        g_ptr_array_unref(def->disks);
+    g_free(def);
+}
+
+static DomainDef *
+domain_def_new(void)
+{
+    DomainDef *def = g_new0(DomainDef, 1);
+
+    def->disks = g_ptr_array_new_with_free_func(disk_def_free);
+    def->vcpus_max = 1;
+    return def;
+}
+
+/* Moves name, uuid, genid, title, description to the front in libvirt's order. */
+static void
+domain_reorder_ids(xmlNode *root)
+{
+    static const char *const order[] = { "description", "title", "genid", "uuid", "name" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
+        xmlNode *c = xmlutil_child(root, order[i]);
+
+        if (c) {
+            xmlUnlinkNode(c);
+            domain_node_prepend(root, c);
+        }
+    }
+}
+
+/* virDomainParseMemory for <memory>: a scaled value rounded up to KiB. */
+static guint64
+domain_parse_memory(xmlNode *node)
+{
+    static const struct {
+        const char *unit;
+        guint64 scale;
+    } units[] = {
+        { "b", 1 }, { "bytes", 1 }, { "k", 1024 }, { "KiB", 1024 }, { "KB", 1000 },
+        { "M", 1ULL << 20 }, { "MiB", 1ULL << 20 }, { "MB", 1000000 },
+        { "G", 1ULL << 30 }, { "GiB", 1ULL << 30 }, { "GB", 1000000000 },
+        { "T", 1ULL << 40 }, { "TiB", 1ULL << 40 }, { "TB", 1000000000000ULL },
+        { "P", 1ULL << 50 }, { "PiB", 1ULL << 50 }, { "PB", 1000000000000000ULL },
+        { "E", 1ULL << 60 }, { "EiB", 1ULL << 60 }, { "EB", 1000000000000000000ULL },
+    };
+    g_autofree char *text = node ? xmlutil_text(node) : NULL;
+    g_autofree char *unit = node ? xmlutil_prop(node, "unit") : NULL;
+    guint64 scale = 1024;
+    guint64 v;
+    char *end = NULL;
+
+    if (!text)
+        return 0;
+    if (unit) {
+        guint i;
+
+        for (i = 0; i < G_N_ELEMENTS(units); i++)
+            if (g_ascii_strcasecmp(unit, units[i].unit) == 0 &&
+                (strlen(unit) == 1 || strcmp(unit, units[i].unit) == 0 ||
+                 g_ascii_strcasecmp(unit, "bytes") == 0))
+                break;
+        if (i == G_N_ELEMENTS(units))
+            return 0;
+        scale = units[i].scale;
+    }
+    v = g_ascii_strtoull(g_strstrip(text), &end, 10);
+    if (!end || *end || (scale && v > G_MAXUINT64 / scale))
+        return 0;
+    v *= scale;
+    return v / 1024 + (v % 1024 != 0);
+}
+
+static gboolean
+domain_parse_ids(DomainDef *def, xmlNode *root, guint flags, gboolean legacy, GError **error)
+{
+    xmlNode *uuid_node = xmlutil_child(root, "uuid");
+    g_autofree char *uuid = uuid_node ? xmlutil_text(uuid_node) : NULL;
+    char buf[UTIL_UUID_STRLEN + 1];
+    guint ngenid = xmlutil_count_children(root, "genid");
+
+    def->name = xmlutil_child_text(root, "name");
+    if (!def->name && !legacy)
+        return domain_invalid(error, "missing name information");
+    if (uuid) {
+        if (!util_uuid_parse(uuid, def->uuid))
+            return domain_invalid(error, "malformed uuid element");
+        def->has_uuid = TRUE;
+    } else if (flags & DOMAIN_PARSE_NO_UUID_OK) {
+        util_uuid_generate(def->uuid);
+        def->has_uuid = TRUE;
+        if (!uuid_node) {
+            uuid_node = domain_node_new(def->doc, "uuid");
+            xmlAddChild(root, uuid_node);
+        }
+    } else {
+        return domain_invalid(error, "missing UUID");
+    }
+    util_uuid_format(def->uuid, buf);
+    domain_node_set_text(uuid_node, buf);
+
+    if (ngenid > 1)
+        return domain_invalid(error, "element 'genid' can only appear once");
+    if (ngenid == 1) {
+        xmlNode *node = xmlutil_child(root, "genid");
+        g_autofree char *text = xmlutil_text(node);
+
+        if (!text)
+            util_uuid_generate(def->genid);   /* <genid/>: generated at parse time */
+        else if (!util_uuid_parse(text, def->genid))
+            return domain_invalid(error, "malformed genid element");
+        def->has_genid = TRUE;
+        util_uuid_format(def->genid, buf);
+        domain_node_set_text(node, buf);
+    }
+    return TRUE;
+}
+
+static DomainDef *
+domain_parse_doc(xmlDoc *doc, guint flags, GError **error)
+{
+    g_autoptr(DomainDef) def = domain_def_new();
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *devices;
+    g_autofree char *vcpu = NULL;
+    gboolean legacy;
+
+    def->doc = doc;
+    def->type = xmlutil_prop(root, "type");
+    /* Old snapshot metadata embeds <domain><uuid>...</uuid></domain> only. */
+    legacy = !def->type && !xmlutil_child(root, "name") && xmlutil_child(root, "uuid");
+    if (!domain_parse_ids(def, root, flags, legacy, error))
+        return NULL;
+    if (!legacy) {
+        xmlNode *os = xmlutil_child(root, "os");
+        g_autofree char *ostype = os ? xmlutil_child_text(os, "type") : NULL;
+
+        if (!def->type) {
+            domain_invalid(error, "missing domain type attribute");
+            return NULL;
+        }
+        if (!domain_str_in(def->type, domain_virt_types)) {
+            domain_invalid(error, "invalid domain type %s", def->type);
+            return NULL;
+        }
+        if (!ostype) {
+            domain_invalid(error, "an os <type> must be specified");
+            return NULL;
+        }
+    }
+    def->title = xmlutil_child_text(root, "title");
+    def->description = xmlutil_child_text(root, "description");
+    /* libvirt reads both as strings and prints nothing for an empty one */
+    if (!def->title)
+        domain_node_remove(xmlutil_child(root, "title"));
+    if (!def->description)
+        domain_node_remove(xmlutil_child(root, "description"));
+    if ((vcpu = xmlutil_child_text(root, "vcpu")) && !domain_parse_uint(vcpu, &def->vcpus_max)) {
+        domain_invalid(error, "maximum vcpus count must be an integer");
+        return NULL;
+    }
+    def->memory_kib = domain_parse_memory(xmlutil_child(root, "memory"));
+    def->current_memory_kib = domain_parse_memory(xmlutil_child(root, "currentMemory"));
+    /* post-parse: the balloon starts full unless told otherwise */
+    if (def->current_memory_kib == 0 || def->current_memory_kib > def->memory_kib)
+        def->current_memory_kib = def->memory_kib;
+    domain_reorder_ids(root);
+
+    devices = xmlutil_child(root, "devices");
+    for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next) {
+        DiskDef *disk;
+
+        if (!domain_is_element(c, "disk"))
+            continue;
+        if (!(disk = domain_disk_parse(c, flags, error)))
+            return NULL;
+        g_ptr_array_add(def->disks, disk);
+    }
+    return g_steal_pointer(&def);
+}
+
+DomainDef *
+domain_parse(const char *buf, gsize len, guint flags, GError **error)
+{
+    xmlDoc *doc = xmlutil_read(buf, len, "domain", error);
+    DomainDef *def;
+
+    if (!doc)
+        return NULL;
+    if (!(def = domain_parse_doc(doc, flags, error)))
+        return NULL;   /* domain_free() of the half-built def freed @doc */
+    return def;
+}
+
+DomainDef *
+domain_parse_node(xmlNode *node, guint flags, GError **error)
+{
+    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *copy = xmlDocCopyNode(node, doc, 1);
+
+    xmlDocSetRootElement(doc, copy);
+    /* <inactiveDomain> of a snapshot is a <domain> under another name */
+    xmlNodeSetName(copy, (const xmlChar *)"domain");
+    return domain_parse_doc(doc, flags, error);
+}
+
+/* Disk elements of @root in document order (what domain_parse_doc collected). */
+static GPtrArray *
+domain_disk_nodes(xmlNode *root)
+{
+    GPtrArray *nodes = g_ptr_array_new();
+    xmlNode *devices = xmlutil_child(root, "devices");
+
+    for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next)
+        if (domain_is_element(c, "disk"))
+            g_ptr_array_add(nodes, c);
+    return nodes;
+}
+
+DomainDef *
+domain_copy(const DomainDef *def)
+{
+    DomainDef *copy = domain_def_new();
+    g_autoptr(GPtrArray) nodes = NULL;
+
+    copy->doc = xmlCopyDoc(def->doc, 1);
+    copy->type = g_strdup(def->type);
+    copy->name = g_strdup(def->name);
+    memcpy(copy->uuid, def->uuid, sizeof(def->uuid));
+    copy->has_uuid = def->has_uuid;
+    copy->has_genid = def->has_genid;
+    memcpy(copy->genid, def->genid, sizeof(def->genid));
+    copy->title = g_strdup(def->title);
+    copy->description = g_strdup(def->description);
+    copy->vcpus_max = def->vcpus_max;
+    copy->memory_kib = def->memory_kib;
+    copy->current_memory_kib = def->current_memory_kib;
+    nodes = domain_disk_nodes(xmlDocGetRootElement(copy->doc));
+    g_assert(nodes->len == def->disks->len);
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DiskDef *d = def->disks->pdata[i];
+        DiskDef *c = g_new0(DiskDef, 1);
+
+        c->device = g_strdup(d->device);
+        c->dst = g_strdup(d->dst);
+        c->bus = g_strdup(d->bus);
+        c->snapshot = g_strdup(d->snapshot);
+        c->readonly = d->readonly;
+        c->src = storage_source_copy(d->src);
+        c->node = nodes->pdata[i];
+        g_ptr_array_add(copy->disks, c);
+    }
+    return copy;
+}
+
+/* ------------------------------------------------------------------ */
+/* Formatting */
+
+static gboolean
+domain_is_http(const StorageSource *src)
+{
+    return src->type == STORAGE_TYPE_NETWORK &&
+           (g_strcmp0(src->protocol, "http") == 0 || g_strcmp0(src->protocol, "https") == 0);
+}
+
+/* Applies the per-flag removals to a copy of a <disk> element whose model is @disk. */
+static void
+domain_strip_disk(xmlNode *node, const DiskDef *disk, guint flags)
+{
+    xmlNode *parent = node;
+    const StorageSource *src = disk->src;
+    gboolean top = TRUE;
+
+    while (src && parent) {
+        xmlNode *source = xmlutil_child(parent, "source");
+        xmlNode *bs = xmlutil_child(parent, "backingStore");
+
+        if (!(flags & DOMAIN_FORMAT_SECURE) && source && domain_is_http(src)) {
+            xmlNode *cookies;
+
+            while ((cookies = xmlutil_child(source, "cookies")))
+                domain_node_remove(cookies);
+        }
+        if (!(flags & DOMAIN_FORMAT_LIVE)) {
+            if (source)
+                domain_node_unset_prop(source, "index");
+            if (!top)
+                domain_node_unset_prop(parent, "index");
+        }
+        if (!src->backing)
+            break;
+        if (!(flags & DOMAIN_FORMAT_LIVE) && src->backing->detected) {
+            /* inactive XML does not show what probing found */
+            domain_node_remove(bs);
+            break;
+        }
+        parent = bs;
+        src = src->backing;
+        top = FALSE;
+    }
+}
+
+static void
+domain_strip(const DomainDef *def, xmlNode *root, guint flags)
+{
+    g_autoptr(GPtrArray) nodes = domain_disk_nodes(root);
+    xmlNode *devices = xmlutil_child(root, "devices");
+
+    g_assert(nodes->len == def->disks->len);
+    for (guint i = 0; i < nodes->len; i++)
+        domain_strip_disk(nodes->pdata[i], def->disks->pdata[i], flags);
+    if (!(flags & DOMAIN_FORMAT_SECURE)) {
+        for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next)
+            if (domain_is_element(c, "graphics"))
+                domain_node_unset_prop(c, "passwd");
+    }
+}
+
+/* libxml2's xmlNodeDump escaping: attributes also escape '"' and white space. */
+static void
+domain_dump_escape(GString *out, const char *text, gboolean attr)
+{
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '<': g_string_append(out, "&lt;"); break;
+        case '>': g_string_append(out, "&gt;"); break;
+        case '&': g_string_append(out, "&amp;"); break;
+        case '\r': g_string_append(out, "&#13;"); break;
+        case '"': g_string_append(out, attr ? "&quot;" : "\""); break;
+        case '\n': g_string_append(out, attr ? "&#10;" : "\n"); break;
+        case '\t': g_string_append(out, attr ? "&#9;" : "\t"); break;
+        default: g_string_append_c(out, *p); break;
+        }
+    }
+}
+
+static gboolean
+domain_blank(const xmlChar *s)
+{
+    for (; s && *s; s++)
+        if (!g_ascii_isspace(*s))
+            return FALSE;
+    return TRUE;
+}
+
+/* <metadata> is printed by libvirt with xmlNodeDump(format=1): the same layout
+ * as the rest, but double quotes and namespace declarations first. */
+static void
+domain_format_metadata(GString *out, xmlNode *node, int indent)
+{
+    gboolean has_elements = FALSE;
+    gboolean has_text = FALSE;
+
+    if (node->type == XML_COMMENT_NODE) {
+        xmlutil_indent(out, indent);
+        g_string_append_printf(out, "<!--%s-->\n", (const char *)node->content);
+        return;
+    }
+    if (node->type != XML_ELEMENT_NODE)
+        return;
+    for (xmlNode *c = node->children; c; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE || c->type == XML_COMMENT_NODE)
+            has_elements = TRUE;
+        else if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
+                 !domain_blank(c->content))
+            has_text = TRUE;
+    }
+    xmlutil_indent(out, indent);
+    g_string_append_c(out, '<');
+    if (node->ns && node->ns->prefix)
+        g_string_append_printf(out, "%s:", (const char *)node->ns->prefix);
+    g_string_append(out, (const char *)node->name);
+    for (xmlNs *ns = node->nsDef; ns; ns = ns->next) {
+        if (ns->prefix)
+            g_string_append_printf(out, " xmlns:%s=\"", (const char *)ns->prefix);
+        else
+            g_string_append(out, " xmlns=\"");
+        domain_dump_escape(out, (const char *)ns->href, TRUE);
+        g_string_append_c(out, '"');
+    }
+    for (xmlAttr *a = node->properties; a; a = a->next) {
+        g_autofree xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
+
+        g_string_append_c(out, ' ');
+        if (a->ns && a->ns->prefix)
+            g_string_append_printf(out, "%s:", (const char *)a->ns->prefix);
+        g_string_append_printf(out, "%s=\"", (const char *)a->name);
+        domain_dump_escape(out, v ? (const char *)v : "", TRUE);
+        g_string_append_c(out, '"');
+    }
+    if (!has_elements && !has_text) {
+        g_string_append(out, "/>\n");
+        return;
+    }
+    g_string_append_c(out, '>');
+    if (!has_elements) {
+        for (xmlNode *c = node->children; c; c = c->next)
+            if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE)
+                domain_dump_escape(out, (const char *)c->content, FALSE);
+    } else {
+        g_string_append_c(out, '\n');
+        for (xmlNode *c = node->children; c; c = c->next) {
+            if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
+                if (!domain_blank(c->content)) {
+                    g_autofree char *t = g_strstrip(g_strdup((const char *)c->content));
+
+                    xmlutil_indent(out, indent + 2);
+                    domain_dump_escape(out, t, FALSE);
+                    g_string_append_c(out, '\n');
+                }
+                continue;
+            }
+            domain_format_metadata(out, c, indent + 2);
+        }
+        xmlutil_indent(out, indent);
+    }
+    g_string_append(out, "</");
+    if (node->ns && node->ns->prefix)
+        g_string_append_printf(out, "%s:", (const char *)node->ns->prefix);
+    g_string_append_printf(out, "%s>\n", (const char *)node->name);
+}
+
+void
+domain_format_buf(GString *out, const DomainDef *def, guint flags, int indent,
+                  const char *root_name)
+{
+    xmlNode *copy = xmlDocCopyNode(xmlDocGetRootElement(def->doc), def->doc, 1);
+    xmlNode *metadata = xmlutil_child(copy, "metadata");
+
+    domain_strip(def, copy, flags);
+    if (root_name)
+        xmlNodeSetName(copy, (const xmlChar *)root_name);
+    if (!metadata) {
+        xmlutil_format_node(out, copy, indent);
+    } else {
+        /* Our serialiser for the rest, libxml2's layout for <metadata>: the
+         * element is swapped for a placeholder comment, replaced afterwards. */
+        g_autofree char *mark = g_strdup_printf("snapfs-metadata-%p", (void *)metadata);
+        g_autofree char *line = NULL;
+        xmlNode *placeholder = xmlNewDocComment(def->doc, (const xmlChar *)mark);
+        GString *meta = g_string_new(NULL);
+        GString *all = g_string_new(NULL);
+        const char *at;
+        const char *eol;
+        gsize start;
+
+        xmlReplaceNode(metadata, placeholder);
+        xmlutil_format_node(all, copy, indent);
+        line = g_strdup_printf("<!--%s-->\n", mark);
+        at = strstr(all->str, line);
+        g_assert(at);
+        start = at - all->str;
+        while (start > 0 && all->str[start - 1] == ' ')
+            start--;
+        eol = at + strlen(line);
+        domain_format_metadata(meta, metadata, (int)((at - all->str) - start));
+        g_string_append_len(out, all->str, start);
+        g_string_append(out, meta->str);
+        g_string_append(out, eol);
+        g_string_free(meta, TRUE);
+        g_string_free(all, TRUE);
+        xmlFreeNode(metadata);
+    }
+    xmlFreeNode(copy);
+}
+
+char *
+domain_format(const DomainDef *def, guint flags)
+{
+    GString *out = g_string_new(NULL);
+
+    domain_format_buf(out, def, flags, 0, NULL);
+    return g_string_free(out, FALSE);
+}
+
+char *
+domain_disk_format(const DomainDef *def, const DiskDef *disk, guint flags)
+{
+    GString *out = g_string_new(NULL);
+    xmlNode *copy = xmlDocCopyNode(disk->node, def->doc, 1);
+
+    domain_strip_disk(copy, disk, flags);
+    xmlutil_format_node(out, copy, 0);
+    xmlFreeNode(copy);
+    return g_string_free(out, FALSE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookups and mutations */
+
+DiskDef *
+domain_disk_by_name(const DomainDef *def, const char *name)
+{
+    DiskDef *found = NULL;
+
+    for (guint i = 0; i < def->disks->len; i++) {
+        DiskDef *disk = def->disks->pdata[i];
+
+        if (*name != '/') {
+            if (g_strcmp0(disk->dst, name) == 0)
+                return disk;
+        } else if (g_strcmp0(disk->src->path, name) == 0) {
+            if (found)
+                return NULL;   /* ambiguous */
+            found = disk;
+        }
+    }
+    return found;
+}
+
+/* A new <source> element (attributes and hosts) describing @src. */
+static xmlNode *
+domain_source_node_new(xmlDoc *doc, const StorageSource *src)
+{
+    xmlNode *node = domain_node_new(doc, "source");
+    char buf[16];
+
+    switch (src->type) {
+    case STORAGE_TYPE_FILE:
+        if (src->path)
+            domain_node_set_prop(node, "file", src->path);
+        break;
+    case STORAGE_TYPE_BLOCK:
+        if (src->path)
+            domain_node_set_prop(node, "dev", src->path);
+        break;
+    case STORAGE_TYPE_DIR:
+        if (src->path)
+            domain_node_set_prop(node, "dir", src->path);
+        break;
+    case STORAGE_TYPE_NETWORK:
+        if (src->protocol)
+            domain_node_set_prop(node, "protocol", src->protocol);
+        if (src->name)
+            domain_node_set_prop(node, "name", src->name);
+        for (guint i = 0; i < src->hosts->len; i++) {
+            const NetHost *h = src->hosts->pdata[i];
+            xmlNode *hn = domain_node_new(doc, "host");
+            guint port = h->port;
+
+            if (!port && !h->transport)
+                port = storage_source_default_port(src->protocol);
+            if (h->name)
+                domain_node_set_prop(hn, "name", h->name);
+            if (port) {
+                g_snprintf(buf, sizeof(buf), "%u", port);
+                domain_node_set_prop(hn, "port", buf);
+            }
+            if (h->transport && strcmp(h->transport, "tcp") != 0)
+                domain_node_set_prop(hn, "transport", h->transport);
+            if (h->socket)
+                domain_node_set_prop(hn, "socket", h->socket);
+            xmlAddChild(node, hn);
+        }
+        break;
+    case STORAGE_TYPE_VOLUME:
+        if (src->pool)
+            domain_node_set_prop(node, "pool", src->pool);
+        if (src->name)
+            domain_node_set_prop(node, "volume", src->name);
+        break;
+    case STORAGE_TYPE_NVME:
+        domain_node_set_prop(node, "type", "pci");
+        if (src->name)
+            domain_node_set_prop(node, "namespace", src->name);
+        break;
+    case STORAGE_TYPE_VHOST_USER:
+        domain_node_set_prop(node, "type", "unix");
+        if (src->hosts->len && ((NetHost *)src->hosts->pdata[0])->socket)
+            domain_node_set_prop(node, "path", ((NetHost *)src->hosts->pdata[0])->socket);
+        break;
+    case STORAGE_TYPE_NONE:
+    default:
+        break;
+    }
+    return node;
+}
+
+/* The <backingStore> chain for @src (model only), or NULL when unknown. */
+static xmlNode *
+domain_backing_node_new(xmlDoc *doc, const StorageSource *src)
+{
+    xmlNode *bs;
+    xmlNode *fmt;
+    xmlNode *below;
+    char buf[16];
+
+    if (!src->backing)
+        return src->backing_terminated ? domain_node_new(doc, "backingStore") : NULL;
+    src = src->backing;
+    bs = domain_node_new(doc, "backingStore");
+    domain_node_set_prop(bs, "type", storage_type_to_string(src->type));
+    if (src->index) {
+        g_snprintf(buf, sizeof(buf), "%u", src->index);
+        domain_node_set_prop(bs, "index", buf);
+    }
+    fmt = domain_node_new(doc, "format");
+    domain_node_set_prop(fmt, "type", src->format ? src->format : "raw");
+    xmlAddChild(bs, fmt);
+    xmlAddChild(bs, domain_source_node_new(doc, src));
+    if ((below = domain_backing_node_new(doc, src)))
+        xmlAddChild(bs, below);
+    return bs;
+}
+
+void
+domain_disk_set_source(DomainDef *def, DiskDef *disk, StorageSource *src,
+                       gboolean keep_old_as_backing)
+{
+    StorageSource *old = disk->src;
+    xmlNode *dnode = disk->node;
+    xmlNode *old_source = xmlutil_child(dnode, "source");
+    xmlNode *old_bs = xmlutil_child(dnode, "backingStore");
+    xmlNode *driver = xmlutil_child(dnode, "driver");
+    xmlNode *new_source = domain_source_node_new(def->doc, src);
+    gboolean keep = keep_old_as_backing && old_source &&
+                    (old->backing || old->backing_terminated);
+    char buf[16];
+
+    g_assert(src != old);
+    if (src->index) {
+        g_snprintf(buf, sizeof(buf), "%u", src->index);
+        domain_node_set_prop(new_source, "index", buf);
+    }
+    if (old_source)
+        xmlAddPrevSibling(old_source, new_source);
+    else if (driver)
+        xmlAddNextSibling(driver, new_source);
+    else
+        domain_node_prepend(dnode, new_source);
+
+    if (keep) {
+        xmlNode *bs = domain_node_new(def->doc, "backingStore");
+        xmlNode *fmt = domain_node_new(def->doc, "format");
+
+        domain_node_set_prop(bs, "type", storage_type_to_string(old->type));
+        if (old->index) {
+            g_snprintf(buf, sizeof(buf), "%u", old->index);
+            domain_node_set_prop(bs, "index", buf);
+        }
+        domain_node_set_prop(fmt, "type", old->format ? old->format : "raw");
+        xmlAddChild(bs, fmt);
+        xmlUnlinkNode(old_source);
+        /* the index moves to <backingStore>; startupPolicy is for the top only */
+        domain_node_unset_prop(old_source, "index");
+        domain_node_unset_prop(old_source, "startupPolicy");
+        xmlAddChild(bs, old_source);
+        if (old_bs) {
+            xmlUnlinkNode(old_bs);
+            xmlAddChild(bs, old_bs);
+        }
+        xmlAddNextSibling(new_source, bs);
+        if (!old->format)
+            old->format = g_strdup("raw");
+        old->readonly = TRUE;
+        storage_source_free(src->backing);
+        src->backing = old;
+        src->backing_terminated = FALSE;
+    } else {
+        xmlNode *chain = domain_backing_node_new(def->doc, src);
+
+        domain_node_remove(old_source);
+        domain_node_remove(old_bs);
+        storage_source_free(old);
+        if (chain)
+            xmlAddNextSibling(new_source, chain);
+    }
+
+    if (src->format) {
+        if (!driver) {
+            driver = domain_node_new(def->doc, "driver");
+            domain_node_set_prop(driver, "name", "qemu");
+            xmlAddPrevSibling(new_source, driver);
+        }
+        domain_node_set_prop(driver, "type", src->format);
+    } else if (driver) {
+        domain_node_unset_prop(driver, "type");
+    }
+    domain_node_set_prop(dnode, "type", src->type == STORAGE_TYPE_NONE ?
+                                        "file" : storage_type_to_string(src->type));
+    src->readonly = disk->readonly;
+    disk->src = src;
+}
+
+void
+domain_set_genid(DomainDef *def, const guint8 *genid)
+{
+    xmlNode *root = xmlDocGetRootElement(def->doc);
+    xmlNode *node = xmlutil_child(root, "genid");
+    char buf[UTIL_UUID_STRLEN + 1];
+
+    if (!genid) {
+        domain_node_remove(node);
+        def->has_genid = FALSE;
+        memset(def->genid, 0, sizeof(def->genid));
+        return;
+    }
+    memmove(def->genid, genid, UTIL_UUID_LEN);
+    def->has_genid = TRUE;
+    if (!node) {
+        xmlNode *after = xmlutil_child(root, "uuid");
+
+        if (!after)
+            after = xmlutil_child(root, "name");
+        node = domain_node_new(def->doc, "genid");
+        if (after)
+            xmlAddNextSibling(after, node);
+        else
+            domain_node_prepend(root, node);
+    }
+    util_uuid_format(def->genid, buf);
+    domain_node_set_text(node, buf);
+}
+
+gboolean
+domain_check_abi(const DomainDef *src, const DomainDef *dst, GError **error)
+{
+    char a[UTIL_UUID_STRLEN + 1];
+    char b[UTIL_UUID_STRLEN + 1];
+
+    /* Messages print the target first, as libvirt does. */
+    if (g_strcmp0(src->type, dst->type) != 0)
+        return domain_invalid(error, "Target domain virt type %s does not match source %s",
+                              dst->type ? dst->type : "", src->type ? src->type : "");
+    if (memcmp(src->uuid, dst->uuid, UTIL_UUID_LEN) != 0) {
+        util_uuid_format(dst->uuid, a);
+        util_uuid_format(src->uuid, b);
+        return domain_invalid(error, "Target domain uuid %s does not match source %s", a, b);
+    }
+    if (src->has_genid != dst->has_genid)
+        return domain_invalid(error, "Target domain requested genid does not match source");
+    if (src->has_genid && memcmp(src->genid, dst->genid, UTIL_UUID_LEN) != 0) {
+        util_uuid_format(dst->genid, a);
+        util_uuid_format(src->genid, b);
+        return domain_invalid(error, "Target domain genid %s does not match source %s", a, b);
+    }
+    if (g_strcmp0(src->name, dst->name) != 0)
+        return domain_invalid(error, "Target domain name '%s' does not match source '%s'",
+                              dst->name ? dst->name : "", src->name ? src->name : "");
+    if (src->memory_kib != dst->memory_kib)
+        return domain_invalid(error, "Target domain max memory %lld does not match source %lld",
+                              (long long)dst->memory_kib, (long long)src->memory_kib);
+    if (src->current_memory_kib != dst->current_memory_kib)
+        return domain_invalid(error,
+                              "Target domain current memory %lld does not match source %lld",
+                              (long long)dst->current_memory_kib,
+                              (long long)src->current_memory_kib);
+    if (src->vcpus_max != dst->vcpus_max)
+        return domain_invalid(error, "Target domain vCPU max %zu does not match source %zu",
+                              (size_t)dst->vcpus_max, (size_t)src->vcpus_max);
+    if (src->disks->len != dst->disks->len)
+        return domain_invalid(error, "Target domain disk count %zu does not match source %zu",
+                              (size_t)dst->disks->len, (size_t)src->disks->len);
+    for (guint i = 0; i < src->disks->len; i++) {
+        const DiskDef *s = src->disks->pdata[i];
+        const DiskDef *d = dst->disks->pdata[i];
+
+        if (g_strcmp0(s->device, d->device) != 0)
+            return domain_invalid(error, "Target disk device %s does not match source %s",
+                                  d->device, s->device);
+        if (g_strcmp0(s->bus, d->bus) != 0)
+            return domain_invalid(error, "Target disk bus %s does not match source %s",
+                                  d->bus ? d->bus : "", s->bus ? s->bus : "");
+        if (g_strcmp0(s->dst, d->dst) != 0)
+            return domain_invalid(error, "Target disk %s does not match source %s", d->dst,
+                                  s->dst);
+    }
+    return TRUE;
+}

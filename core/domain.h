@@ -43,6 +43,7 @@ struct StorageSource {
     StorageSource *backing;  /* next element down; NULL: none known */
     gboolean backing_terminated; /* TRUE: an empty <backingStore/> ends the chain here */
     gboolean detected;       /* TRUE: filled by probing, not by the user's XML */
+    char *pool;              /* volume: <source pool=> (the volume name is in @name) */
 };
 
 StorageSource *storage_source_new(void);
@@ -56,6 +57,13 @@ char *storage_source_describe(const StorageSource *src);
 
 /* Default port of a network protocol (http 80 ... vxhs 9999), 0 when none. */
 guint storage_source_default_port(const char *protocol);
+
+/* TRUE for the image formats libvirt accepts in <driver type> / <format type>
+ * (raw, qcow2, ...; not "none"). */
+gboolean storage_format_is_known(const char *format);
+
+/* TRUE for libvirt's network disk protocols (nbd, rbd, ... nfs). */
+gboolean storage_protocol_is_known(const char *protocol);
 
 typedef struct {
     char *device;        /* disk, cdrom, floppy, lun */
@@ -78,6 +86,9 @@ typedef struct {
     char *title;
     char *description;
     GPtrArray *disks;    /* DiskDef *, in document order */
+    guint vcpus_max;     /* <vcpu> (1 when absent), for the ABI check */
+    guint64 memory_kib;  /* <memory> in KiB (0 when absent), for the ABI check */
+    guint64 current_memory_kib; /* <currentMemory> in KiB (= memory_kib when absent) */
 } DomainDef;
 
 typedef enum {
@@ -119,7 +130,10 @@ DiskDef *domain_disk_by_name(const DomainDef *def, const char *name);
 
 /* Replaces @disk's <source> and <driver type> with @src (taking ownership),
  * updating the document. With @keep_old_as_backing the old source becomes the new
- * source's <backingStore> (only when the old chain was known, as libvirt does). */
+ * source's <backingStore> (only when the old chain was known, as libvirt does),
+ * replacing any chain @src had; otherwise @src's own chain (e.g. detected members)
+ * is written below it and the old source is freed. Sets disk type= and creates a
+ * <driver name='qemu'> when @src has a format and the disk had no <driver>. */
 void domain_disk_set_source(DomainDef *def, DiskDef *disk, StorageSource *src,
                             gboolean keep_old_as_backing);
 
