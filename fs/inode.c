@@ -153,3 +153,25 @@ inode_count(InodeTable *t)
 
     return g_hash_table_size(t->by_ino);
 }
+
+GArray *
+inode_list_domain(InodeTable *t, const char *dom)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(guint64));
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init(&it, t->by_ino);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        Inode *in = v;
+        guint64 ino = in->ino;
+
+        if (in->node->kind == VIEW_CTL_FILE || in->node->kind == VIEW_CTL_DIR)
+            continue;
+        if (dom && g_strcmp0(in->node->dom, dom) != 0 && in->ino != FUSE_ROOT_ID)
+            continue;
+        g_array_append_val(out, ino);
+    }
+    return out;
+}

@@ -31,4 +31,8 @@ gboolean inode_data_version_same(InodeTable *table, fuse_ino_t ino, guint64 vers
 
 guint inode_count(InodeTable *table);
 
+/* The inodes whose node belongs to domain @dom (NULL: every inode), control files
+ * excluded. Owned array of fuse_ino_t values (guint64). */
+GArray *inode_list_domain(InodeTable *table, const char *dom);
+
 G_END_DECLS

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libxml/parser.h>
+
 #include "ops.h"
 
 typedef struct {
@@ -122,6 +124,7 @@ main(int argc, char **argv)
     fuse_opt_add_arg(&args, "-ofsname=snapfs");
     fuse_opt_add_arg(&args, "-osubtype=snapfs");
 
+    xmlInitParser();   /* once, before threads: libxml2's lazy setup is not thread-safe */
     fs.store = store;
     fs.read_only = o.read_only;
     fs.timeout = 1.0;
@@ -129,6 +132,7 @@ main(int argc, char **argv)
     fs.inodes = inode_table_new();
     if (!(se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs)))
         goto out_state;
+    fs.se = se;
     if (fuse_set_signal_handlers(se) != 0)
         goto out_session;
     if (fuse_session_mount(se, cmd.mountpoint) != 0) {

@@ -6,15 +6,17 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "ctl.h"
 #include "errno.h"
 
 /* Largest request the kernel may send: big reads are what makes cp fast. */
 #define FS_MAX_IO (1024 * 1024)
 
 typedef struct {
-    GMutex lock;          /* guards img: one Image is not thread-safe */
+    GMutex lock;          /* guards img and ctl: neither is thread-safe */
     Image *img;           /* data files */
     GBytes *content;      /* generated files: fixed at open for a consistent read */
+    CtlWriter *ctl;       /* control files open for writing */
 } FsFile;
 
 typedef struct {
@@ -33,6 +35,7 @@ fs_file_free(FsFile *f)
     if (!f)
         return;
     image_close(f->img);
+    ctl_writer_free(f->ctl);
     g_clear_pointer(&f->content, g_bytes_unref);
     g_mutex_clear(&f->lock);
     g_free(f);
@@ -213,12 +216,29 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     g_autoptr(FsFile) f = g_new0(FsFile, 1);
 
     g_mutex_init(&f->lock);
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        fuse_reply_err(req, fs->read_only ? EROFS : EACCES);
-        return;
-    }
     if (!(node = fs_node(fs, ino, &error))) {
         fs_reply_error(req, error);
+        return;
+    }
+    if (node->kind == VIEW_CTL_FILE && !view_ctl_is_result(node)) {
+        if ((fi->flags & O_ACCMODE) != O_WRONLY) {
+            fuse_reply_err(req, EACCES);   /* write-only: the outcome is in ctl/result */
+            return;
+        }
+        if (fs->read_only) {
+            fuse_reply_err(req, EROFS);
+            return;
+        }
+        f->ctl = ctl_writer_new(node);
+        fi->direct_io = 1;          /* every write reaches us, in order, with its errno */
+        fi->nonseekable = 0;
+        fi->fh = (uint64_t)(uintptr_t)f;
+        if (fuse_reply_open(req, fi) == 0)
+            g_steal_pointer(&f);
+        return;
+    }
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+        fuse_reply_err(req, fs->read_only ? EROFS : EACCES);
         return;
     }
     if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0) {
@@ -275,6 +295,339 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
         }
         fuse_reply_buf(req, buf, n);
     }
+}
+
+/* Drops what the kernel caches of domain @dom (NULL: everything) after a change
+ * made through the mount. Control files are skipped: the request in progress
+ * holds the one being written. */
+static void
+fs_invalidate(FsState *fs, const char *dom)
+{
+    g_autoptr(GArray) inos = inode_list_domain(fs->inodes, dom);
+
+    for (guint i = 0; i < inos->len; i++)
+        fuse_lowlevel_notify_inval_inode(fs->se, g_array_index(inos, guint64, i), 0, 0);
+}
+
+/* Replies: write, or error (the errno of a payload this write completed). */
+static void
+fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+            struct fuse_file_info *fi)
+{
+    FsState *fs = fs_state(req);
+    FsFile *f = (FsFile *)(uintptr_t)fi->fh;
+    g_autoptr(GError) error = NULL;
+    gboolean changed = FALSE;
+    gboolean ok;
+
+    if (!f->ctl) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    g_mutex_lock(&f->lock);
+    ok = ctl_writer_write(f->ctl, fs->view, buf, size, off, &changed, &error);
+    g_mutex_unlock(&f->lock);
+    if (changed)
+        fs_invalidate(fs, ctl_writer_domain(f->ctl));
+    if (!ok) {
+        fs_reply_error(req, error);
+        return;
+    }
+    fuse_reply_write(req, size);
+}
+
+/* Replies: err (0, or the errno of the payload applied at close). */
+static void
+fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    FsState *fs = fs_state(req);
+    FsFile *f = (FsFile *)(uintptr_t)fi->fh;
+    g_autoptr(GError) error = NULL;
+    gboolean changed = FALSE;
+    gboolean ok = TRUE;
+
+    if (f->ctl) {
+        g_mutex_lock(&f->lock);
+        ok = ctl_writer_flush(f->ctl, fs->view, &changed, &error);
+        g_mutex_unlock(&f->lock);
+        if (changed)
+            fs_invalidate(fs, ctl_writer_domain(f->ctl));
+    }
+    if (!ok) {
+        fs_reply_error(req, error);
+        return;
+    }
+    fuse_reply_err(req, 0);
+}
+
+/* Replies: attr, or error. Only truncation of a control file to 0 (shell `>`). */
+static void
+fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+              struct fuse_file_info *fi)
+{
+    FsState *fs = fs_state(req);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) node = NULL;
+    struct stat st;
+
+    if (!(node = fs_node(fs, ino, &error))) {
+        fs_reply_error(req, error);
+        return;
+    }
+    if (fs->read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (node->kind != VIEW_CTL_FILE || view_ctl_is_result(node) ||
+        (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)) ||
+        ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if (!view_stat(fs->view, node, &st, &error)) {
+        fs_reply_error(req, error);
+        return;
+    }
+    st.st_ino = ino;
+    fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* Replies an entry for @name under @parent, or an error. */
+static void
+fs_reply_new_entry(fuse_req_t req, FsState *fs, const ViewNode *parent, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) node = NULL;
+    struct fuse_entry_param e = { 0 };
+
+    if (!(node = view_lookup(fs->view, parent, name, &error)) ||
+        !view_stat(fs->view, node, &e.attr, &error)) {
+        fs_reply_error(req, error);
+        return;
+    }
+    e.ino = inode_ref(fs->inodes, node);
+    e.attr.st_ino = e.ino;
+    e.attr_timeout = fs->timeout;
+    e.entry_timeout = fs->timeout;
+    fuse_reply_entry(req, &e);
+}
+
+/* Replies: entry, or error. mkdir NAME/snapshots/S = a bare name to ctl/create. */
+static void
+fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    FsState *fs = fs_state(req);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) pnode = NULL;
+
+    if (!(pnode = fs_node(fs, parent, &error))) {
+        fs_reply_error(req, error);
+        return;
+    }
+    if (fs->read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (pnode->kind != VIEW_SNAPS) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if (!ctl_apply(fs->view, pnode->dom, "create", name, strlen(name), &error)) {
+        fs_reply_error(req, error);
+        return;
+    }
+    fs_invalidate(fs, pnode->dom);
+    fs_reply_new_entry(req, fs, pnode, name);
+}
+
+/* Replies: err. rmdir NAME/snapshots/S = delete S --metadata. */
+static void
+fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    FsState *fs = fs_state(req);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) pnode = NULL;
+    g_autofree char *args = NULL;
+
+    if (!(pnode = fs_node(fs, parent, &error))) {
+        fs_reply_error(req, error);
+        return;
+    }
+    if (fs->read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (pnode->kind != VIEW_SNAPS) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    args = g_strdup_printf("%s --metadata", name);
+    if (strchr(name, ' ') || !ctl_apply(fs->view, pnode->dom, "delete", args, strlen(args),
+                                        &error)) {
+        if (!error)
+            g_set_error(&error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no snapshot '%s'", name);
+        fs_reply_error(req, error);
+        return;
+    }
+    fs_invalidate(fs, pnode->dom);
+    fuse_reply_err(req, 0);
+}
+
+/* The snapshot a link target names: "snapshots/S", "./snapshots/S/", or an
+ * absolute path ending in NAME/snapshots/S. */
+static char *
+fs_current_target(const char *dom, const char *target)
+{
+    g_autofree char *t = g_strdup(target);
+    g_autofree char *abs_marker = g_strdup_printf("/%s/snapshots/", dom);
+    const char *rest = NULL;
+    char *end;
+
+    while ((end = strrchr(t, '/')) && end[1] == '\0' && end != t)
+        *end = '\0';
+    if (g_str_has_prefix(t, "snapshots/"))
+        rest = t + strlen("snapshots/");
+    else if (g_str_has_prefix(t, "./snapshots/"))
+        rest = t + strlen("./snapshots/");
+    else if (t[0] == '/' && strstr(t, abs_marker))
+        rest = strstr(t, abs_marker) + strlen(abs_marker);
+    if (!rest || !*rest || strchr(rest, '/'))
+        return NULL;
+    return g_strdup(rest);
+}
+
+/* Replies: entry, or error. In a domain directory: `current` (makes the target
+ * current) or any other name (GNU ln -sfn's temporary link, renamed later). */
+static void
+fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+    FsState *fs = fs_state(req);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) pnode = NULL;
+    g_autofree char *snap = NULL;
+
+    if (!(pnode = fs_node(fs, parent, &error))) {
+        fs_reply_error(req, error);
+        return;
+    }
+    if (fs->read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (pnode->kind != VIEW_DOM) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if (!(snap = fs_current_target(pnode->dom, target))) {
+        g_autofree char *msg = g_strdup_printf("a link in a domain directory must point to "
+                                               "snapshots/SNAPSHOT, not '%s'", target);
+        view_set_result(fs->view, pnode->dom, FALSE, msg);
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    if (strcmp(name, "current") == 0) {
+        g_autoptr(ViewNode) cur = view_lookup(fs->view, pnode, "current", NULL);
+
+        if (cur) {
+            fuse_reply_err(req, EEXIST);   /* ln -sfn goes on with a temporary name */
+            return;
+        }
+        if (!ctl_apply(fs->view, pnode->dom, "current", snap, strlen(snap), &error)) {
+            fs_reply_error(req, error);
+            return;
+        }
+        fs_invalidate(fs, pnode->dom);
+    } else {
+        g_autoptr(ViewNode) existing = view_lookup(fs->view, pnode, name, NULL);
+
+        if (existing) {
+            fuse_reply_err(req, EEXIST);
+            return;
+        }
+        if (!view_templink_add(fs->view, pnode->dom, name, target, &error)) {
+            fs_reply_error(req, error);
+            return;
+        }
+    }
+    fs_reply_new_entry(req, fs, pnode, name);
+}
+
+/* Replies: err. A temporary link renamed onto `current` makes its target current. */
+static void
+fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+             const char *newname, unsigned int flags)
+{
+    FsState *fs = fs_state(req);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) pnode = NULL;
+    g_autofree char *target = NULL;
+    g_autofree char *snap = NULL;
+
+    if (!(pnode = fs_node(fs, parent, &error))) {
+        fs_reply_error(req, error);
+        return;
+    }
+    if (fs->read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (pnode->kind != VIEW_DOM || parent != newparent || strcmp(newname, "current") != 0 ||
+        (flags & RENAME_EXCHANGE)) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if (!(target = view_templink_take(fs->view, pnode->dom, name))) {
+        fuse_reply_err(req, strcmp(name, "current") == 0 ? EINVAL : ENOENT);
+        return;
+    }
+    snap = fs_current_target(pnode->dom, target);
+    if (!ctl_apply(fs->view, pnode->dom, "current", snap, strlen(snap), &error)) {
+        /* The temporary link stays, as a failed rename leaves its source. */
+        view_templink_add(fs->view, pnode->dom, name, target, NULL);
+        fs_reply_error(req, error);
+        return;
+    }
+    fs_invalidate(fs, pnode->dom);
+    fuse_reply_err(req, 0);
+}
+
+/* Replies: err. `rm NAME/current` clears current; a temporary link goes away. */
+static void
+fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    FsState *fs = fs_state(req);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) pnode = NULL;
+    g_autofree char *target = NULL;
+
+    if (!(pnode = fs_node(fs, parent, &error))) {
+        fs_reply_error(req, error);
+        return;
+    }
+    if (fs->read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (pnode->kind != VIEW_DOM) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if ((target = view_templink_take(fs->view, pnode->dom, name))) {
+        fs_invalidate(fs, pnode->dom);
+        fuse_reply_err(req, 0);
+        return;
+    }
+    if (strcmp(name, "current") != 0) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    if (!ctl_apply(fs->view, pnode->dom, "current", "", 0, &error)) {
+        fs_reply_error(req, error);
+        return;
+    }
+    fs_invalidate(fs, pnode->dom);
+    fuse_reply_err(req, 0);
 }
 
 /* Replies: err 0. */
@@ -347,5 +700,13 @@ const struct fuse_lowlevel_ops fs_ops = {
     .read = fs_op_read,
     .release = fs_op_release,
     .lseek = fs_op_lseek,
+    .write = fs_op_write,
+    .flush = fs_op_flush,
+    .setattr = fs_op_setattr,
+    .mkdir = fs_op_mkdir,
+    .rmdir = fs_op_rmdir,
+    .symlink = fs_op_symlink,
+    .rename = fs_op_rename,
+    .unlink = fs_op_unlink,
     .statfs = fs_op_statfs,
 };

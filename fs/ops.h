@@ -15,6 +15,7 @@ typedef struct {
     InodeTable *inodes;
     gboolean read_only;
     double timeout;        /* entry and attribute timeout, seconds */
+    struct fuse_session *se;   /* for cache invalidation after a change */
 } FsState;
 
 extern const struct fuse_lowlevel_ops fs_ops;

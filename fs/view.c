@@ -23,6 +23,8 @@ typedef struct {
 
 struct View {
     GMutex lock;                  /* guards everything below */
+    GHashTable *results;          /* domain name ("" = top) -> char * */
+    GHashTable *templinks;        /* "DOM/NAME" -> target */
     Store *store;
     gboolean read_only;
     uid_t uid;
@@ -44,6 +46,23 @@ static const char *const view_snap_files[] = {
 static const char *const view_disk_files[] = {
     "source", "type", "format", "info", "data", NULL
 };
+static const char *const view_ctl_top[] = { "define", "undefine", "result", NULL };
+static const char *const view_ctl_dom[] = {
+    "create", "create-no-metadata", "redefine", "redefine-current", "import", "revert",
+    "delete", "genid", "result", NULL
+};
+
+const char *const *
+view_ctl_names(gboolean top)
+{
+    return top ? view_ctl_top : view_ctl_dom;
+}
+
+gboolean
+view_ctl_is_result(const ViewNode *node)
+{
+    return node->kind == VIEW_CTL_FILE && strcmp(node->leaf, "result") == 0;
+}
 
 void
 view_node_free(ViewNode *node)
@@ -104,6 +123,8 @@ view_new(Store *store, gboolean read_only)
     view->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)view_domain_free);
     view->domain_names = g_ptr_array_new_with_free_func(g_free);
+    view->results = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    view->templinks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     clock_gettime(CLOCK_REALTIME, &view->mount_time);
     return view;
 }
@@ -115,6 +136,8 @@ view_free(View *view)
         return;
     g_hash_table_unref(view->domains);
     g_ptr_array_unref(view->domain_names);
+    g_hash_table_unref(view->results);
+    g_hash_table_unref(view->templinks);
     g_mutex_clear(&view->lock);
     g_free(view);
 }
@@ -352,15 +375,24 @@ view_exists(View *view, const ViewNode *node, GError **error)
 
     if (node->kind == VIEW_ROOT)
         return TRUE;
+    if (!node->dom && (node->kind == VIEW_CTL_DIR || node->kind == VIEW_CTL_FILE))
+        return TRUE;
     if (!(vd = view_domain_get(view, node->dom, error)))
         return FALSE;
     if (node->kind == VIEW_DOM)
         return TRUE;
+    if (node->kind == VIEW_TEMP_LINK) {
+        g_autofree char *key = g_strdup_printf("%s/%s", node->dom, node->leaf);
+
+        return g_hash_table_contains(view->templinks, key) ? TRUE : view_set_noent(error, node->leaf);
+    }
     if (!vd->sd)
         return view_set_noent(error, node->dom);
     switch (node->kind) {
     case VIEW_DOM_FILE:
     case VIEW_SNAPS:
+    case VIEW_CTL_DIR:
+    case VIEW_CTL_FILE:
         return TRUE;
     case VIEW_DOM_CURRENT:
         return vd->sd->snaps->current ? TRUE : view_set_noent(error, "current");
@@ -427,11 +459,25 @@ view_lookup(View *view, const ViewNode *parent, const char *name, GError **error
     switch (parent->kind) {
     case VIEW_ROOT:
         n = g_new0(ViewNode, 1);
-        n->kind = VIEW_DOM;
-        n->dom = g_strdup(name);
+        n->kind = strcmp(name, "ctl") == 0 ? VIEW_CTL_DIR : VIEW_DOM;
+        n->dom = n->kind == VIEW_DOM ? g_strdup(name) : NULL;
+        break;
+    case VIEW_CTL_DIR:
+        if (view_in_list(parent->dom ? view_ctl_dom : view_ctl_top, name))
+            n = view_child_new(parent, VIEW_CTL_FILE, NULL, NULL, name);
         break;
     case VIEW_DOM:
-        if (view_in_list(view_dom_files, name))
+        if (strcmp(name, "ctl") == 0) {
+            n = view_child_new(parent, VIEW_CTL_DIR, NULL, NULL, NULL);
+        } else {
+            g_autofree char *key = g_strdup_printf("%s/%s", parent->dom, name);
+
+            if (g_hash_table_contains(view->templinks, key))
+                n = view_child_new(parent, VIEW_TEMP_LINK, NULL, NULL, name);
+        }
+        if (n)
+            ;
+        else if (view_in_list(view_dom_files, name))
             n = view_child_new(parent, VIEW_DOM_FILE, NULL, NULL, name);
         else if (strcmp(name, "current") == 0)
             n = view_child_new(parent, VIEW_DOM_CURRENT, NULL, NULL, NULL);
@@ -496,6 +542,12 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
 
     if (!view_exists(view, node, error))
         return NULL;
+    if (node->kind == VIEW_CTL_FILE) {
+        const char *r = g_hash_table_lookup(view->results, node->dom ? node->dom : "");
+
+        s = g_strdup(view_ctl_is_result(node) && r ? r : "");
+        return g_bytes_new_take(s, strlen(s));
+    }
     vd = view_domain_get(view, node->dom, error);
     if (node->snap && node->kind != VIEW_DISK_FILE && node->kind != VIEW_DISK_XML)
         sn = hier_lookup(vd->sd->snaps, node->snap);
@@ -641,6 +693,11 @@ view_readlink_locked(View *view, const ViewNode *node, GError **error)
         return g_strdup_printf("../%s", sn->parent->def->name);
     case VIEW_SNAP_CHILD:
         return g_strdup_printf("../../%s", node->leaf);
+    case VIEW_TEMP_LINK: {
+        g_autofree char *key = g_strdup_printf("%s/%s", node->dom, node->leaf);
+
+        return g_strdup(g_hash_table_lookup(view->templinks, key));
+    }
     case VIEW_DISK_BACKING: {
         g_autofree char *target = NULL;
         guint index;
@@ -701,6 +758,13 @@ view_readdir_locked(View *view, const ViewNode *node, GError **error)
 
     if (!view_exists(view, node, error))
         return NULL;
+    if (node->kind == VIEW_CTL_DIR) {
+        const char *const *names = node->dom ? view_ctl_dom : view_ctl_top;
+
+        for (guint i = 0; names[i]; i++)
+            view_dirent_add(ents, names[i], S_IFREG);
+        return g_steal_pointer(&ents);
+    }
     if (node->kind != VIEW_ROOT) {
         vd = view_domain_get(view, node->dom, error);
         if (node->snap && node->kind != VIEW_DISKS)
@@ -708,12 +772,25 @@ view_readdir_locked(View *view, const ViewNode *node, GError **error)
     }
     switch (node->kind) {
     case VIEW_ROOT:
+        view_dirent_add(ents, "ctl", S_IFDIR);
         for (guint i = 0; i < view->domain_names->len; i++)
-            view_dirent_add(ents, view->domain_names->pdata[i], S_IFDIR);
+            if (strcmp(view->domain_names->pdata[i], "ctl") != 0)
+                view_dirent_add(ents, view->domain_names->pdata[i], S_IFDIR);
         break;
     case VIEW_DOM:
         if (!vd->sd)
             break;   /* a domain that fails to load shows as an empty directory */
+        view_dirent_add(ents, "ctl", S_IFDIR);
+        {
+            GHashTableIter it;
+            gpointer k;
+            g_autofree char *prefix = g_strdup_printf("%s/", node->dom);
+
+            g_hash_table_iter_init(&it, view->templinks);
+            while (g_hash_table_iter_next(&it, &k, NULL))
+                if (g_str_has_prefix(k, prefix))
+                    view_dirent_add(ents, (const char *)k + strlen(prefix), S_IFLNK);
+        }
         for (guint i = 0; view_dom_files[i]; i++)
             view_dirent_add(ents, view_dom_files[i], S_IFREG);
         if (vd->sd->snaps->current)
@@ -804,7 +881,7 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     st->st_gid = view->gid;
     st->st_nlink = 1;
     st->st_blksize = 65536;
-    if (node->kind != VIEW_ROOT) {
+    if (node->kind != VIEW_ROOT && node->dom) {
         vd = view_domain_get(view, node->dom, error);
         t = vd->mtime;
         if (node->snap && vd->sd) {
@@ -817,12 +894,32 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
         }
     }
     switch (node->kind) {
+    case VIEW_CTL_FILE:
+        if (!view_ctl_is_result(node)) {
+            /* Write-only; EROFS comes from the read-only mount itself. */
+            st->st_mode = S_IFREG | 0200;
+            st->st_size = 0;
+            break;
+        }
+        goto default_content;
+    default_content: {
+        g_autoptr(GBytes) content = view_content_locked(view, node, error);
+
+        if (!content)
+            return FALSE;
+        st->st_mode = S_IFREG | 0444;
+        if (node->leaf && g_str_has_suffix(node->leaf, ".secure.xml"))
+            st->st_mode = S_IFREG | 0400;
+        st->st_size = g_bytes_get_size(content);
+        break;
+    }
     case VIEW_ROOT:
     case VIEW_DOM:
     case VIEW_SNAPS:
     case VIEW_SNAP:
     case VIEW_SNAP_CHILDREN:
     case VIEW_DISKS:
+    case VIEW_CTL_DIR:
     case VIEW_DISK_DIR: {
         g_autoptr(GPtrArray) ents = view_readdir_locked(view, node, error);
 
@@ -836,6 +933,7 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     case VIEW_DOM_CURRENT:
     case VIEW_SNAP_PARENT:
     case VIEW_SNAP_CHILD:
+    case VIEW_TEMP_LINK:
     case VIEW_DISK_BACKING: {
         g_autofree char *target = view_readlink_locked(view, node, error);
 
@@ -857,18 +955,9 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
                 t = ist.st_mtim;
             break;
         }
-        G_GNUC_FALLTHROUGH;
-    default: {
-        g_autoptr(GBytes) content = view_content_locked(view, node, error);
-
-        if (!content)
-            return FALSE;
-        st->st_mode = S_IFREG | 0444;
-        if (node->leaf && g_str_has_suffix(node->leaf, ".secure.xml"))
-            st->st_mode = S_IFREG | 0400;
-        st->st_size = g_bytes_get_size(content);
-        break;
-    }
+        goto default_content;
+    default:
+        goto default_content;
     }
     if (S_ISREG(st->st_mode) && st->st_blocks == 0)
         st->st_blocks = (st->st_size + 511) / 512;
@@ -909,4 +998,69 @@ view_open_data(View *view, const ViewNode *node, guint64 *version, GError **erro
     }
     *version = v;
     return image_open(chain, index, error);
+}
+
+void
+view_set_result(View *view, const char *dom, gboolean ok, const char *text)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+
+    g_hash_table_insert(view->results, g_strdup(dom ? dom : ""),
+                        g_strdup_printf("%s%s\n", ok ? "" : "error: ", text));
+}
+
+gboolean
+view_templink_add(View *view, const char *dom, const char *name, const char *target,
+                  GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autofree char *key = g_strdup_printf("%s/%s", dom, name);
+
+    if (g_hash_table_size(view->templinks) >= 1024) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOSPC, "too many temporary links");
+        return FALSE;
+    }
+    if (g_hash_table_contains(view->templinks, key)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST, "'%s' exists", name);
+        return FALSE;
+    }
+    g_hash_table_insert(view->templinks, g_steal_pointer(&key), g_strdup(target));
+    return TRUE;
+}
+
+char *
+view_templink_take(View *view, const char *dom, const char *name)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autofree char *key = g_strdup_printf("%s/%s", dom, name);
+    char *target = NULL;
+
+    if (!g_hash_table_steal_extended(view->templinks, key, NULL, (gpointer *)&target))
+        return NULL;
+    return target;
+}
+
+Store *
+view_store(View *view)
+{
+    return view->store;
+}
+
+gboolean
+view_read_only(View *view)
+{
+    return view->read_only;
+}
+
+void
+view_invalidate(View *view, const char *dom)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+
+    view->list_checked_us = 0;
+    view->list_stamp = 0;
+    if (dom)
+        g_hash_table_remove(view->domains, dom);
+    else
+        g_hash_table_remove_all(view->domains);
 }

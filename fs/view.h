@@ -26,6 +26,9 @@ typedef enum {
     VIEW_SNAP_PARENT,    /* S/parent -> ../P */
     VIEW_SNAP_CHILDREN,  /* S/children/ */
     VIEW_SNAP_CHILD,     /* S/children/C -> ../../C */
+    VIEW_CTL_DIR,        /* ctl/ (dom NULL: the top one) */
+    VIEW_CTL_FILE,       /* ctl/{create,...,result} (leaf) */
+    VIEW_TEMP_LINK,      /* NAME/LEAF: a symlink made by `ln -sfn` before its rename onto current */
 } ViewKind;
 
 /* Where a node is: enough to find it again after the store changed. */
@@ -70,5 +73,24 @@ char *view_readlink(View *view, const ViewNode *node, GError **error);
 /* Opens the guest view of a data file; @version receives a fingerprint of the
  * layers (mtimes, sizes) so the caller can keep the page cache when unchanged. */
 Image *view_open_data(View *view, const ViewNode *node, guint64 *version, GError **error);
+
+/* Control files. */
+gboolean view_ctl_is_result(const ViewNode *node);
+const char *const *view_ctl_names(gboolean top);
+
+/* ctl/result of the domain @dom (NULL: the top ctl/). */
+void view_set_result(View *view, const char *dom, gboolean ok, const char *text);
+
+/* Symlinks a user made in a domain directory (GNU ln -sfn's temporary name),
+ * kept in memory until renamed onto `current` or removed. */
+gboolean view_templink_add(View *view, const char *dom, const char *name, const char *target,
+                           GError **error);
+char *view_templink_take(View *view, const char *dom, const char *name);   /* owned target */
+
+Store *view_store(View *view);
+gboolean view_read_only(View *view);
+
+/* Forgets the loaded state of @dom (NULL: all), so the next access reloads it. */
+void view_invalidate(View *view, const char *dom);
 
 G_END_DECLS

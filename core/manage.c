@@ -1,0 +1,1361 @@
+/* manage.c: snapshot and domain management on the store, with the qemu driver's semantics. */
+#include "manage.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "error.h"
+#include "qcow.h"
+#include "xmlutil.h"
+
+#define MANAGE_MAX_PAYLOAD (1024 * 1024)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static StoreDomain *
+manage_load(Store *store, const char *domain, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    StoreDomain *sd = store_load_domain(store, domain, &local);
+
+    if (!sd) {
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                        "Domain not found: no domain with matching name '%s'", domain);
+        else
+            g_propagate_error(error, g_steal_pointer(&local));
+    }
+    return sd;
+}
+
+/* Runs a command (qemu-img) and turns a failure into an error with its stderr. */
+static gboolean
+manage_run(const char *const *argv, GError **error)
+{
+    g_autofree char *err = NULL;
+    g_autoptr(GError) local = NULL;
+    int status = 0;
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      NULL, NULL, NULL, &err, &status, &local)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot run %s: %s", argv[0],
+                    local->message);
+        return FALSE;
+    }
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_strstrip(err);
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s failed: %s", argv[0],
+                    *err ? err : "no message");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static SnapNode *
+manage_snap_lookup(StoreDomain *sd, const char *name, GError **error)
+{
+    SnapNode *node = hier_lookup(sd->snaps, name);
+
+    if (!node)
+        g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                    "Domain snapshot not found: no domain snapshot with matching name '%s'", name);
+    return node;
+}
+
+/* A bare value: the payload without one trailing newline; no other newline. */
+static char *
+manage_bare_value(const char *payload, gsize len, const char *what, GError **error)
+{
+    g_autofree char *s = g_strndup(payload, len);
+    gsize n = strlen(s);
+
+    if (n != len) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "%s contains a NUL byte", what);
+        return NULL;
+    }
+    if (n > 0 && s[n - 1] == '\n')
+        s[--n] = '\0';
+    if (n > 0 && s[n - 1] == '\r')
+        s[--n] = '\0';
+    if (n == 0 || strchr(s, '\n')) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "%s must be one line", what);
+        return NULL;
+    }
+    return g_steal_pointer(&s);
+}
+
+static gboolean
+manage_is_xml(const char *payload, gsize len)
+{
+    for (gsize i = 0; i < len; i++)
+        if (!g_ascii_isspace(payload[i]))
+            return payload[i] == '<';
+    return FALSE;
+}
+
+/* Writes @node's metadata with its current flag as the tree says. */
+static gboolean
+manage_write_node(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+                  GError **error)
+{
+    return store_write_snapshot(store, domain, node->def, sd->snaps->current == node, error);
+}
+
+/* Restores a metadata file to @contents (NULL: removes it). Best effort, on rollback. */
+static void
+manage_restore_file(const char *path, const char *contents)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!contents) {
+        if (unlink(path) == 0)
+            util_fsync_dir_of(path, NULL);
+        return;
+    }
+    if (!util_file_write_atomic(path, contents, strlen(contents), 0600, &error))
+        g_debug("rollback of '%s' failed: %s", path, error->message);
+}
+
+/* Saved contents of metadata files, to put back when a later step fails. */
+typedef struct {
+    GPtrArray *paths;
+    GPtrArray *contents;   /* char * or NULL (file did not exist) */
+} ManageUndo;
+
+static void
+manage_undo_init(ManageUndo *u)
+{
+    u->paths = g_ptr_array_new_with_free_func(g_free);
+    u->contents = g_ptr_array_new_with_free_func(g_free);
+}
+
+static void
+manage_undo_save(ManageUndo *u, const char *path)
+{
+    char *contents = NULL;
+
+    for (guint i = 0; i < u->paths->len; i++)
+        if (strcmp(u->paths->pdata[i], path) == 0)
+            return;
+    if (!g_file_get_contents(path, &contents, NULL, NULL))
+        contents = NULL;
+    g_ptr_array_add(u->paths, g_strdup(path));
+    g_ptr_array_add(u->contents, contents);
+}
+
+static void
+manage_undo_run(ManageUndo *u)
+{
+    for (guint i = u->paths->len; i-- > 0;)
+        manage_restore_file(u->paths->pdata[i], u->contents->pdata[i]);
+}
+
+static void
+manage_undo_clear(ManageUndo *u)
+{
+    g_clear_pointer(&u->paths, g_ptr_array_unref);
+    g_clear_pointer(&u->contents, g_ptr_array_unref);
+}
+
+/* Saves the old file of @name, then writes @node. */
+static gboolean
+manage_write_node_undo(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+                       ManageUndo *undo, GError **error)
+{
+    g_autofree char *path = store_snapshot_path(store, domain, node->def->name);
+
+    manage_undo_save(undo, path);
+    return manage_write_node(store, domain, sd, node, error);
+}
+
+static gboolean
+manage_write_domain_undo(Store *store, const DomainDef *def, ManageUndo *undo, GError **error)
+{
+    g_autofree char *path = store_domain_path(store, def->name);
+
+    manage_undo_save(undo, path);
+    return store_write_domain(store, def, error);
+}
+
+static gboolean
+manage_remove_snapshot_undo(Store *store, const char *domain, const char *name, ManageUndo *undo,
+                            GError **error)
+{
+    g_autofree char *path = store_snapshot_path(store, domain, name);
+
+    manage_undo_save(undo, path);
+    return store_remove_snapshot(store, domain, name, error);
+}
+
+/* ---- create ---------------------------------------------------------------- */
+
+/* qemuSnapshotPrepare for an inactive domain: what the selected disks allow. */
+static gboolean
+manage_create_check_disks(const SnapshotDef *def, const DomainDef *dom, gboolean disk_only,
+                          GError **error)
+{
+    guint internal = 0, external = 0, none = 0;
+
+    for (guint i = 0; i < def->disks->len; i++) {
+        SnapDiskDef *sd = def->disks->pdata[i];
+        DiskDef *disk = domain_disk_by_name(dom, sd->name);
+        const char *fmt = disk && disk->src->format ? disk->src->format : "raw";
+
+        switch (sd->snapshot) {
+        case SNAP_LOC_INTERNAL:
+            if (disk->src->type == STORAGE_TYPE_NETWORK || strcmp(fmt, "qcow2") != 0) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "internal snapshot for disk %s unsupported for storage type %s",
+                            sd->name, disk->src->type == STORAGE_TYPE_NETWORK
+                                      ? disk->src->protocol : fmt);
+                return FALSE;
+            }
+            internal++;
+            break;
+        case SNAP_LOC_EXTERNAL:
+            if (disk->src->type == STORAGE_TYPE_NETWORK) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "external inactive snapshots are not supported on 'network' disks "
+                            "using '%s' protocol", disk->src->protocol);
+                return FALSE;
+            }
+            if (!sd->src->format)
+                sd->src->format = g_strdup("qcow2");
+            if (strcmp(sd->src->format, "qcow2") != 0 && strcmp(sd->src->format, "qed") != 0) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "external snapshot format for disk %s is unsupported: %s", sd->name,
+                            sd->src->format);
+                return FALSE;
+            }
+            if (sd->src->type == STORAGE_TYPE_NONE)
+                sd->src->type = STORAGE_TYPE_FILE;
+            external++;
+            break;
+        case SNAP_LOC_MANUAL:
+            g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                        "'manual' snapshot mode of disk %s needs a running domain", sd->name);
+            return FALSE;
+        default:
+            none++;
+            break;
+        }
+    }
+    if (!internal && !external) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            disk_only ? "disk-only snapshots require at least one disk to be "
+                                        "selected for snapshot"
+                                      : "nothing selected for snapshot");
+        return FALSE;
+    }
+    if (internal && external) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "mixing internal and external targets for a snapshot is not yet "
+                            "supported");
+        return FALSE;
+    }
+    if (internal && none) {
+        for (guint i = 0; i < def->disks->len; i++) {
+            SnapDiskDef *sd = def->disks->pdata[i];
+            DiskDef *disk = domain_disk_by_name(dom, sd->name);
+
+            /* Empty media and read-only disks have nothing to keep. */
+            if (sd->snapshot == SNAP_LOC_NO && disk->src->type != STORAGE_TYPE_NONE &&
+                !disk->readonly) {
+                g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                                    "internal and full system snapshots require all disks to be "
+                                    "selected for snapshot");
+                return FALSE;
+            }
+        }
+    }
+    return TRUE;
+}
+
+/* qemu-img's option syntax doubles commas inside values. */
+static char *
+manage_escape_commas(const char *s)
+{
+    GString *out = g_string_new(NULL);
+
+    for (; *s; s++) {
+        g_string_append_c(out, *s);
+        if (*s == ',')
+            g_string_append_c(out, ',');
+    }
+    return g_string_free(out, FALSE);
+}
+
+static void
+manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const char *name)
+{
+    for (guint i = 0; overlays && i < overlays->len; i++)
+        unlink(overlays->pdata[i]);
+    for (guint i = 0; internal_images && i < internal_images->len; i++) {
+        const char *argv[] = { "qemu-img", "snapshot", "-d", name, internal_images->pdata[i],
+                               NULL };
+        g_autoptr(GError) error = NULL;
+
+        if (!manage_run(argv, &error))
+            g_debug("rollback: %s", error->message);
+    }
+}
+
+/* Creates the images of @def (overlays with qemu-img create, or internal qcow2
+ * snapshots); on failure removes what it made. @overlays and @internal_images
+ * receive what was made, for a later rollback. */
+static gboolean
+manage_create_images(const SnapshotDef *def, const DomainDef *dom, GPtrArray *overlays,
+                     GPtrArray *internal_images, GError **error)
+{
+    for (guint i = 0; i < def->disks->len; i++) {
+        SnapDiskDef *sd = def->disks->pdata[i];
+        DiskDef *disk = domain_disk_by_name(dom, sd->name);
+        struct stat st;
+
+        if (sd->snapshot != SNAP_LOC_EXTERNAL)
+            continue;
+        if (stat(sd->src->path, &st) == 0) {
+            if (S_ISREG(st.st_mode) && st.st_size > 0) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
+                            "external snapshot file for disk %s already exists and is not a "
+                            "block device: %s", sd->name, sd->src->path);
+                return FALSE;
+            }
+            if (sd->src->type == STORAGE_TYPE_FILE && !S_ISREG(st.st_mode)) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "mismatch between configured type for snapshot disk '%s' and the "
+                            "type of existing file '%s'", sd->name, sd->src->path);
+                return FALSE;
+            }
+        }
+        if (disk->src->path == NULL) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "disk '%s' has no source",
+                        sd->name);
+            return FALSE;
+        }
+    }
+    for (guint i = 0; i < def->disks->len; i++) {
+        SnapDiskDef *sd = def->disks->pdata[i];
+        DiskDef *disk = domain_disk_by_name(dom, sd->name);
+
+        if (sd->snapshot == SNAP_LOC_EXTERNAL) {
+            g_autofree char *backing = manage_escape_commas(disk->src->path);
+            g_autofree char *opts = disk->src->format
+                ? g_strdup_printf("backing_fmt=%s,backing_file=%s", disk->src->format, backing)
+                : g_strdup_printf("backing_file=%s", backing);
+            const char *argv[] = { "qemu-img", "create", "-q", "-f", sd->src->format, "-o", opts,
+                                   sd->src->path, NULL };
+
+            if (!manage_run(argv, error))
+                goto fail;
+            g_ptr_array_add(overlays, g_strdup(sd->src->path));
+        } else if (sd->snapshot == SNAP_LOC_INTERNAL) {
+            const char *argv[] = { "qemu-img", "snapshot", "-c", def->name, disk->src->path,
+                                   NULL };
+
+            if (!manage_run(argv, error))
+                goto fail;
+            g_ptr_array_add(internal_images, g_strdup(disk->src->path));
+        }
+    }
+    return TRUE;
+
+fail:
+    manage_rollback_images(overlays, internal_images, def->name);
+    g_ptr_array_set_size(overlays, 0);
+    g_ptr_array_set_size(internal_images, 0);
+    return FALSE;
+}
+
+/* The domain after an external snapshot: each external disk on its overlay. */
+static DomainDef *
+manage_domain_on_overlays(const DomainDef *dom, const SnapshotDef *def)
+{
+    DomainDef *copy = domain_copy(dom);
+
+    for (guint i = 0; i < def->disks->len; i++) {
+        SnapDiskDef *sd = def->disks->pdata[i];
+        DiskDef *disk;
+        StorageSource *src;
+
+        if (sd->snapshot != SNAP_LOC_EXTERNAL)
+            continue;
+        disk = domain_disk_by_name(copy, sd->name);
+        src = storage_source_new();
+        src->type = sd->src->type;
+        src->path = g_strdup(sd->src->path);
+        src->format = g_strdup(sd->src->format);
+        /* As libvirt: the old source stays as <backingStore> only when the chain
+         * was already known in the XML. */
+        domain_disk_set_source(copy, disk, src,
+                               disk->src->backing != NULL || disk->src->backing_terminated);
+    }
+    return copy;
+}
+
+static gboolean
+manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, SnapshotDef *def,
+                       guint flags, char **result, GError **error);
+
+gboolean
+manage_create(Store *store, const char *domain, const char *payload, gsize len, guint flags,
+              char **result, GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(SnapshotDef) def = NULL;
+    g_autoptr(DomainDef) newdom = NULL;
+    g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) internal_images = g_ptr_array_new_with_free_func(g_free);
+    gboolean disk_only = (flags & MANAGE_CREATE_DISK_ONLY) != 0;
+    gboolean metadata = !(flags & MANAGE_CREATE_NO_METADATA);
+    g_autofree char *snap_name = NULL;
+    SnapNode *old_current;
+    SnapNode *node;
+    ManageUndo undo;
+
+    if ((flags & MANAGE_CREATE_CURRENT) && !(flags & MANAGE_CREATE_REDEFINE)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' is required by flag "
+                            "'VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT'");
+        return FALSE;
+    }
+    if ((flags & MANAGE_CREATE_REDEFINE) && !metadata) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "Flags 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' and "
+                            "'VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA' are mutually exclusive");
+        return FALSE;
+    }
+    if (len > MANAGE_MAX_PAYLOAD) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_TOO_BIG, "payload is larger than %d bytes",
+                    MANAGE_MAX_PAYLOAD);
+        return FALSE;
+    }
+    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+        return FALSE;
+
+    if (flags & MANAGE_CREATE_REDEFINE) {
+        if (!(def = snapshot_parse(payload, len, SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS,
+                                   error)))
+            return FALSE;
+        return manage_redefine_locked(store, domain, sd, g_steal_pointer(&def), flags, result,
+                                      error);
+    }
+
+    if (manage_is_xml(payload, len)) {
+        if (!(def = snapshot_parse(payload, len, SNAPSHOT_PARSE_DISKS | SNAPSHOT_PARSE_OFFLINE,
+                                   error)))
+            return FALSE;
+    } else {
+        g_autofree char *name = manage_bare_value(payload, len, "snapshot name", error);
+
+        if (!name)
+            return FALSE;
+        def = snapshot_def_new();
+        def->name = g_steal_pointer(&name);
+        def->creation_time = g_get_real_time() / G_USEC_PER_SEC;
+        disk_only = TRUE;   /* a bare name or mkdir: an external disk-only snapshot */
+    }
+    if (metadata) {
+        if (!snapshot_check_name(def->name, error))
+            return FALSE;
+        if (hier_lookup(sd->snaps, def->name)) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS, "domain moment %s already exists",
+                        def->name);
+            return FALSE;
+        }
+    }
+    /* An inactive domain: any external disk or memory makes it disk-only. */
+    if (def->memory == SNAP_LOC_EXTERNAL)
+        disk_only = TRUE;
+    for (guint i = 0; i < def->disks->len; i++)
+        if (((SnapDiskDef *)def->disks->pdata[i])->snapshot == SNAP_LOC_EXTERNAL)
+            disk_only = TRUE;
+    if (def->memory != SNAP_LOC_DEFAULT && def->memory != SNAP_LOC_NO) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "memory state cannot be saved with offline or disk-only snapshot");
+        return FALSE;
+    }
+    def->memory = SNAP_LOC_NO;
+    def->state = SNAP_STATE_SHUTOFF;
+    if (!snapshot_align_disks(def, sd->def,
+                              disk_only ? SNAP_LOC_EXTERNAL : SNAP_LOC_INTERNAL, TRUE, error))
+        return FALSE;
+    if (!manage_create_check_disks(def, sd->def, disk_only, error))
+        return FALSE;
+    if (!manage_create_images(def, sd->def, overlays, internal_images, error))
+        return FALSE;
+    snap_name = g_strdup(def->name);
+
+    g_clear_pointer(&def->dom, domain_free);
+    def->dom = domain_copy(sd->def);
+    old_current = metadata ? sd->snaps->current : NULL;
+    g_clear_pointer(&def->parent, g_free);
+    if (old_current)
+        def->parent = g_strdup(old_current->def->name);
+    if (overlays->len)
+        newdom = manage_domain_on_overlays(sd->def, def);
+
+    manage_undo_init(&undo);
+    if (metadata) {
+        if (!(node = hier_add(sd->snaps, g_steal_pointer(&def), error)))
+            goto fail;
+        hier_set_parent(sd->snaps, node, old_current);
+        sd->snaps->current = node;
+        if (!manage_write_node_undo(store, domain, sd, node, &undo, error))
+            goto fail;
+        if (old_current && !manage_write_node_undo(store, domain, sd, old_current, &undo, error))
+            goto fail;
+        *result = g_strdup_printf("Domain snapshot %s created", snap_name);
+    } else {
+        *result = g_strdup_printf("Domain snapshot %s created (no metadata kept)", snap_name);
+    }
+    if (newdom && !manage_write_domain_undo(store, newdom, &undo, error))
+        goto fail;
+    manage_undo_clear(&undo);
+    return TRUE;
+
+fail:
+    g_clear_pointer(result, g_free);
+    manage_undo_run(&undo);
+    manage_undo_clear(&undo);
+    manage_rollback_images(overlays, internal_images, snap_name);
+    return FALSE;
+}
+
+/* ---- redefine ----------------------------------------------------------- */
+
+static gboolean
+manage_redefine_prepare(StoreDomain *sd, SnapshotDef *def, GError **error)
+{
+    SnapNode *old = hier_lookup(sd->snaps, def->name);
+    gboolean disk_only = def->state == SNAP_STATE_DISK_SNAPSHOT;   /* as virsh adds it */
+
+    if (!snapshot_check_name(def->name, error))
+        return FALSE;
+    if (!hier_check_cycles(sd->snaps, def, error))
+        return FALSE;
+    if (!snapshot_redefine_prep(def, old ? old->def : NULL, sd->def, disk_only, error))
+        return FALSE;
+    /* A new snapshot needs a full domain (redefine check 6). */
+    if (!def->dom && !old) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID, "missing domain in snapshot");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Puts @def (validated) into the tree: replaces an existing snapshot of the same
+ * name (keeping its domain when @def has none; its children stay attached) or adds
+ * it. Returns the node. */
+static SnapNode *
+manage_redefine_apply(StoreDomain *sd, SnapshotDef *def)
+{
+    SnapNode *node = hier_lookup(sd->snaps, def->name);
+    SnapNode *parent = def->parent ? hier_lookup(sd->snaps, def->parent) : NULL;
+
+    if (node) {
+        if (!def->dom && node->def->dom)
+            def->dom = domain_copy(node->def->dom);
+        snapshot_def_free(node->def);
+        node->def = def;
+    } else {
+        node = hier_add(sd->snaps, def, NULL);
+        g_assert(node);
+    }
+    hier_set_parent(sd->snaps, node, parent);
+    return node;
+}
+
+static gboolean
+manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, SnapshotDef *owned,
+                       guint flags, char **result, GError **error)
+{
+    g_autoptr(SnapshotDef) def = owned;
+    g_autofree char *name = g_strdup(def->name);
+    SnapNode *old_current = sd->snaps->current;
+    SnapNode *node;
+    ManageUndo undo;
+
+    if (!manage_redefine_prepare(sd, def, error))
+        return FALSE;
+    def->active = -1;
+    node = manage_redefine_apply(sd, g_steal_pointer(&def));
+    if (flags & MANAGE_CREATE_CURRENT)
+        sd->snaps->current = node;
+    manage_undo_init(&undo);
+    if (!manage_write_node_undo(store, domain, sd, node, &undo, error) ||
+        (old_current && old_current != node && sd->snaps->current == node &&
+         !manage_write_node_undo(store, domain, sd, old_current, &undo, error))) {
+        manage_undo_run(&undo);
+        manage_undo_clear(&undo);
+        return FALSE;
+    }
+    manage_undo_clear(&undo);
+    *result = g_strdup_printf("Domain snapshot %s created", name);
+    return TRUE;
+}
+
+/* ---- import --------------------------------------------------------------- */
+
+gboolean
+manage_import(Store *store, const char *domain, const char *payload, gsize len, char **result,
+              GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(GPtrArray) defs = g_ptr_array_new_with_free_func((GDestroyNotify)snapshot_def_free);
+    g_autoptr(GHashTable) by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) order = g_ptr_array_new();
+    g_autoptr(GHashTable) placed = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new();
+    const char *current_name = NULL;
+    SnapNode *old_current;
+    gsize off = 0;
+    ManageUndo undo;
+
+    if (len > MANAGE_MAX_PAYLOAD * 64) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_TOO_BIG, "import is larger than %d bytes",
+                    MANAGE_MAX_PAYLOAD * 64);
+        return FALSE;
+    }
+    /* Split the stream into documents and parse each as a redefinition. */
+    while (off < len) {
+        gssize end;
+        SnapshotDef *def;
+        guint n = defs->len + 1;
+
+        while (off < len && g_ascii_isspace(payload[off]))
+            off++;
+        if (off == len)
+            break;
+        end = xmlutil_document_end(payload + off, len - off);
+        if (end < 0) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
+                        "document %u of the import is %s", n,
+                        end == XMLUTIL_INCOMPLETE ? "incomplete" : "not XML");
+            return FALSE;
+        }
+        def = snapshot_parse(payload + off, end,
+                             SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS, error);
+        if (!def) {
+            g_prefix_error(error, "document %u of the import: ", n);
+            return FALSE;
+        }
+        g_ptr_array_add(defs, def);
+        if (g_hash_table_contains(by_name, def->name)) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
+                        "snapshot %s appears twice in the import", def->name);
+            return FALSE;
+        }
+        g_hash_table_insert(by_name, def->name, def);
+        if (def->active == 1)
+            current_name = def->name;
+        off += end;
+    }
+    if (defs->len == 0) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE, "no snapshot in the import");
+        return FALSE;
+    }
+    /* Parents first: repeatedly place what has its parent placed or outside the set. */
+    while (order->len < defs->len) {
+        guint before = order->len;
+
+        for (guint i = 0; i < defs->len; i++) {
+            SnapshotDef *def = defs->pdata[i];
+
+            if (g_hash_table_contains(placed, def->name))
+                continue;
+            if (def->parent && g_hash_table_contains(by_name, def->parent) &&
+                !g_hash_table_contains(placed, def->parent))
+                continue;
+            g_ptr_array_add(order, def);
+            g_hash_table_add(placed, def->name);
+        }
+        if (order->len == before) {
+            for (guint i = 0; i < defs->len; i++) {
+                SnapshotDef *def = defs->pdata[i];
+
+                if (!g_hash_table_contains(placed, def->name)) {
+                    g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                                "parent %s would create cycle to %s", def->parent, def->name);
+                    return FALSE;
+                }
+            }
+        }
+    }
+    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+        return FALSE;
+    old_current = sd->snaps->current;
+    /* Validate and apply in memory, parents first; nothing is written until all pass. */
+    for (guint i = 0; i < order->len; i++) {
+        SnapshotDef *def = order->pdata[i];
+
+        if (!manage_redefine_prepare(sd, def, error)) {
+            g_prefix_error(error, "snapshot %s: ", def->name);
+            return FALSE;
+        }
+        def->active = -1;
+        g_ptr_array_steal_index_fast(defs, 0);   /* ownership moves to the tree below */
+        g_ptr_array_add(nodes, manage_redefine_apply(sd, def));
+    }
+    g_ptr_array_set_free_func(defs, NULL);
+    if (current_name)
+        sd->snaps->current = hier_lookup(sd->snaps, current_name);
+    manage_undo_init(&undo);
+    for (guint i = 0; i < nodes->len; i++) {
+        if (!manage_write_node_undo(store, domain, sd, nodes->pdata[i], &undo, error))
+            goto fail;
+    }
+    if (old_current && old_current != sd->snaps->current &&
+        !manage_write_node_undo(store, domain, sd, old_current, &undo, error))
+        goto fail;
+    manage_undo_clear(&undo);
+    *result = g_strdup_printf("%u snapshots imported%s%s", nodes->len,
+                              current_name ? ", current " : "", current_name ? current_name : "");
+    return TRUE;
+
+fail:
+    manage_undo_run(&undo);
+    manage_undo_clear(&undo);
+    return FALSE;
+}
+
+/* ---- current --------------------------------------------------------------- */
+
+gboolean
+manage_set_current(Store *store, const char *domain, const char *snap, char **result,
+                   GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    SnapNode *node = NULL;
+    SnapNode *old;
+    ManageUndo undo;
+
+    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+        return FALSE;
+    if (snap && !(node = manage_snap_lookup(sd, snap, error)))
+        return FALSE;
+    old = sd->snaps->current;
+    if (!snap && !old) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                    "domain '%s' has no current snapshot", domain);
+        return FALSE;
+    }
+    sd->snaps->current = node;
+    manage_undo_init(&undo);
+    if ((node && !manage_write_node_undo(store, domain, sd, node, &undo, error)) ||
+        (old && old != node && !manage_write_node_undo(store, domain, sd, old, &undo, error))) {
+        manage_undo_run(&undo);
+        manage_undo_clear(&undo);
+        return FALSE;
+    }
+    manage_undo_clear(&undo);
+    *result = snap ? g_strdup_printf("Snapshot %s set as current", snap)
+                   : g_strdup_printf("domain '%s' has no current snapshot now", domain);
+    return TRUE;
+}
+
+/* ---- delete ---------------------------------------------------------------- */
+
+typedef enum {
+    MANAGE_DELETE_CHILDREN = 1 << 0,
+    MANAGE_DELETE_METADATA_ONLY = 1 << 1,
+    MANAGE_DELETE_CHILDREN_ONLY = 1 << 2,
+} ManageDeleteFlags;
+
+static gboolean
+manage_parse_delete_args(const char *args, char **name, guint *flags, GError **error)
+{
+    g_auto(GStrv) words = g_strsplit_set(args, " \t", -1);
+
+    *flags = 0;
+    *name = NULL;
+    for (guint i = 0; words[i]; i++) {
+        const char *w = words[i];
+
+        if (!*w)
+            continue;
+        if (strcmp(w, "--children") == 0) {
+            *flags |= MANAGE_DELETE_CHILDREN;
+        } else if (strcmp(w, "--children-only") == 0) {
+            *flags |= MANAGE_DELETE_CHILDREN_ONLY;
+        } else if (strcmp(w, "--metadata") == 0) {
+            *flags |= MANAGE_DELETE_METADATA_ONLY;
+        } else if (g_str_has_prefix(w, "--")) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "unknown option '%s'", w);
+            return FALSE;
+        } else if (*name) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                        "expected one snapshot name, got '%s' and '%s'", *name, w);
+            g_clear_pointer(name, g_free);
+            return FALSE;
+        } else {
+            *name = g_strdup(w);
+        }
+    }
+    if (!*name) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID, "missing snapshot name");
+        return FALSE;
+    }
+    if ((*flags & MANAGE_DELETE_CHILDREN) && (*flags & MANAGE_DELETE_CHILDREN_ONLY)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and "
+                            "'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive");
+        g_clear_pointer(name, g_free);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+manage_is_external(const SnapshotDef *def)
+{
+    return snapshot_is_external(def) || def->state == SNAP_STATE_DISK_SNAPSHOT;
+}
+
+/* The external-snapshot merge of a plain delete, when it cannot lose data:
+ * S is a leaf, its overlay is the top of the domain's disk, the overlay holds no
+ * internal snapshot, and nothing else is built on the image below it. Commits
+ * the overlay into that image, points the domain at it, removes the overlay. */
+static gboolean
+manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, DomainDef **newdom,
+                            GPtrArray *to_unlink, GError **error)
+{
+    const SnapshotDef *def = node->def;
+    g_autoptr(DomainDef) dom = domain_copy(sd->def);
+
+    if (node->children->len) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "cannot delete the data of external snapshot %s: it has children that are "
+                    "built on its overlay (delete with --metadata to keep the images)",
+                    def->name);
+        return FALSE;
+    }
+    if (node->parent && !manage_is_external(node->parent->def)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "deleting external snapshot that has internal snapshot as parent not "
+                            "supported");
+        return FALSE;
+    }
+    if (!def->dom) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "snapshot '%s' lacks domain '%s' rollback info", def->name, sd->def->name);
+        return FALSE;
+    }
+    for (guint i = 0; i < def->disks->len; i++) {
+        SnapDiskDef *sdisk = def->disks->pdata[i];
+        DiskDef *vmdisk = domain_disk_by_name(dom, sdisk->name);
+        DiskDef *before = domain_disk_by_name(def->dom, sdisk->name);
+        g_autoptr(GError) local = NULL;
+        g_autoptr(QcowInfo) info = NULL;
+        StorageSource *src;
+
+        if (sdisk->snapshot != SNAP_LOC_EXTERNAL)
+            continue;
+        if (!vmdisk || !vmdisk->src->path || g_strcmp0(vmdisk->src->path, sdisk->src->path) != 0) {
+            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                                "VM disk source and snapshot disk source are not the same");
+            return FALSE;
+        }
+        if (!before || !before->src->path) {
+            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                                "snapshot VM disk source and parent disk source are not the "
+                                "same");
+            return FALSE;
+        }
+        if (!(info = qcow_info_read(sdisk->src->path, sdisk->src->format, error)))
+            return FALSE;
+        if (info->nsnapshots > 0) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                        "cannot delete the data of external snapshot %s: overlay '%s' holds %u "
+                        "internal snapshot(s) that a merge would destroy", def->name,
+                        sdisk->src->path, info->nsnapshots);
+            return FALSE;
+        }
+        /* Nothing but this overlay may be built on the image below: another overlay
+         * (a reverted branch, another snapshot) would change under a commit. */
+        {
+            GHashTableIter it;
+            gpointer k, v;
+
+            g_hash_table_iter_init(&it, sd->snaps->by_name);
+            while (g_hash_table_iter_next(&it, &k, &v)) {
+                SnapNode *other = v;
+
+                if (other == node || !other->def->dom)
+                    continue;
+                for (guint j = 0; j < other->def->dom->disks->len; j++) {
+                    DiskDef *d = other->def->dom->disks->pdata[j];
+
+                    if (g_strcmp0(d->src->path, before->src->path) == 0) {
+                        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                                    "cannot delete the data of external snapshot %s: image '%s' "
+                                    "is shared with snapshot %s; merging into it would change "
+                                    "it", def->name, before->src->path, other->def->name);
+                        return FALSE;
+                    }
+                }
+            }
+        }
+        {
+            g_autofree char *dir = g_path_get_dirname(before->src->path);
+            g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+            const char *ent;
+
+            while (d && (ent = g_dir_read_name(d))) {
+                g_autofree char *path = g_build_filename(dir, ent, NULL);
+                g_autoptr(QcowInfo) oi = NULL;
+                g_autofree char *fmt = NULL;
+                g_autofree char *abs = NULL;
+
+                if (strcmp(path, sdisk->src->path) == 0 || strcmp(path, before->src->path) == 0)
+                    continue;
+                if (!(fmt = qcow_probe_format(path, NULL)) || strcmp(fmt, "qcow2") != 0)
+                    continue;
+                if (!(oi = qcow_info_read(path, "qcow2", NULL)) || !oi->backing_name)
+                    continue;
+                abs = g_canonicalize_filename(oi->backing_name, dir);
+                if (strcmp(abs, before->src->path) == 0) {
+                    g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                                "cannot delete the data of external snapshot %s: '%s' is also "
+                                "built on '%s'; merging into it would change that image",
+                                def->name, path, before->src->path);
+                    return FALSE;
+                }
+            }
+        }
+        {
+            const char *argv[] = { "qemu-img", "commit", "-q", "-d", "-f",
+                                   sdisk->src->format ? sdisk->src->format : "qcow2",
+                                   sdisk->src->path, NULL };
+
+            if (!manage_run(argv, &local)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+        }
+        src = storage_source_copy(before->src);
+        domain_disk_set_source(dom, vmdisk, src, FALSE);
+        g_ptr_array_add(to_unlink, g_strdup(sdisk->src->path));
+    }
+    *newdom = g_steal_pointer(&dom);
+    return TRUE;
+}
+
+gboolean
+manage_delete(Store *store, const char *domain, const char *args, char **result, GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_autofree char *name = NULL;
+    g_autoptr(GPtrArray) victims = g_ptr_array_new();
+    g_autoptr(GPtrArray) to_unlink = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) changed = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_autoptr(GPtrArray) removed_names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(DomainDef) newdom = NULL;
+    guint flags;
+    SnapNode *node;
+    SnapNode *old_current;
+    ManageUndo undo;
+    GHashTableIter it;
+    gpointer key;
+
+    if (!manage_parse_delete_args(args, &name, &flags, error))
+        return FALSE;
+    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+        return FALSE;
+    if (!(node = manage_snap_lookup(sd, name, error)))
+        return FALSE;
+    if (flags & (MANAGE_DELETE_CHILDREN | MANAGE_DELETE_CHILDREN_ONLY)) {
+        g_autoptr(GPtrArray) desc = hier_descendants(sd->snaps, node);
+
+        /* Leaves first, so each removal reparents nothing that is also removed. */
+        for (guint i = desc->len; i-- > 0;)
+            g_ptr_array_add(victims, desc->pdata[i]);
+    }
+    if (!(flags & MANAGE_DELETE_CHILDREN_ONLY))
+        g_ptr_array_add(victims, node);
+
+    if (!(flags & MANAGE_DELETE_METADATA_ONLY)) {
+        guint ext = 0, in = 0;
+
+        for (guint i = 0; i < victims->len; i++) {
+            SnapNode *v = victims->pdata[i];
+
+            if (v == node && !(flags & MANAGE_DELETE_CHILDREN_ONLY))
+                continue;
+            if (manage_is_external(v->def))
+                ext++;
+            else
+                in++;
+        }
+        if (manage_is_external(node->def) && (flags & MANAGE_DELETE_CHILDREN)) {
+            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                                "deletion of external disk snapshots with children not supported");
+            return FALSE;
+        }
+        if (ext && in) {
+            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                                "deletion of external and internal children disk snapshots not "
+                                "supported");
+            return FALSE;
+        }
+        if (ext) {
+            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                                "deletion of external children disk snapshots not supported");
+            return FALSE;
+        }
+        if (!(flags & MANAGE_DELETE_CHILDREN_ONLY) && manage_is_external(node->def) &&
+            !manage_delete_external_data(store, sd, node, &newdom, to_unlink, error))
+            return FALSE;
+        /* Internal snapshots: qemu-img snapshot -d in the images they live in;
+         * as libvirt, a failure there only warns. */
+        for (guint i = 0; i < victims->len; i++) {
+            SnapNode *v = victims->pdata[i];
+
+            if (manage_is_external(v->def) || !v->def->dom)
+                continue;
+            for (guint j = 0; j < v->def->disks->len; j++) {
+                SnapDiskDef *sdisk = v->def->disks->pdata[j];
+                DiskDef *disk = domain_disk_by_name(v->def->dom, sdisk->name);
+                g_autoptr(GError) local = NULL;
+
+                if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path)
+                    continue;
+                {
+                    const char *argv[] = { "qemu-img", "snapshot", "-d", v->def->name,
+                                           disk->src->path, NULL };
+
+                    if (!manage_run(argv, &local))
+                        g_debug("%s", local->message);
+                }
+            }
+        }
+    }
+
+    old_current = sd->snaps->current;
+    for (guint i = 0; i < victims->len; i++) {
+        SnapNode *v = victims->pdata[i];
+        g_autoptr(GPtrArray) moved = NULL;
+
+        g_hash_table_remove(changed, v);
+        g_ptr_array_add(removed_names, g_strdup(v->def->name));
+        moved = hier_remove(sd->snaps, v);
+        for (guint j = 0; moved && j < moved->len; j++)
+            g_hash_table_add(changed, moved->pdata[j]);
+    }
+    if (sd->snaps->current && sd->snaps->current != old_current)
+        g_hash_table_add(changed, sd->snaps->current);
+
+    manage_undo_init(&undo);
+    g_hash_table_iter_init(&it, changed);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        if (!manage_write_node_undo(store, domain, sd, key, &undo, error))
+            goto fail;
+    if (newdom && !manage_write_domain_undo(store, newdom, &undo, error))
+        goto fail;
+    for (guint i = 0; i < removed_names->len; i++)
+        if (!manage_remove_snapshot_undo(store, domain, removed_names->pdata[i], &undo, error))
+            goto fail;
+    manage_undo_clear(&undo);
+    for (guint i = 0; i < to_unlink->len; i++)
+        unlink(to_unlink->pdata[i]);
+    *result = flags & MANAGE_DELETE_CHILDREN_ONLY
+                  ? g_strdup_printf("Domain snapshot %s children deleted", name)
+                  : g_strdup_printf("Domain snapshot %s deleted", name);
+    return TRUE;
+
+fail:
+    manage_undo_run(&undo);
+    manage_undo_clear(&undo);
+    return FALSE;
+}
+
+/* ---- revert ---------------------------------------------------------------- */
+
+/* A name for a new overlay on @base for reverting to @snap: base.SNAP-N, the first
+ * N that is free. */
+static char *
+manage_revert_overlay_name(const char *base, const char *snap)
+{
+    g_autofree char *stem = snapshot_external_name(base, snap);
+
+    for (guint n = 1;; n++) {
+        char *path = g_strdup_printf("%s-%u", stem, n);
+
+        if (!g_file_test(path, G_FILE_TEST_EXISTS))
+            return path;
+        g_free(path);
+    }
+}
+
+/* TRUE when some image on the disk of another chain is built on @path. */
+static gboolean
+manage_image_has_overlays(StoreDomain *sd, const char *path)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *ent;
+
+    while (d && (ent = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(dir, ent, NULL);
+        g_autofree char *fmt = NULL;
+        g_autoptr(QcowInfo) info = NULL;
+        g_autofree char *abs = NULL;
+
+        if (strcmp(p, path) == 0 || !(fmt = qcow_probe_format(p, NULL)) ||
+            strcmp(fmt, "qcow2") != 0 || !(info = qcow_info_read(p, "qcow2", NULL)) ||
+            !info->backing_name)
+            continue;
+        abs = g_canonicalize_filename(info->backing_name, dir);
+        if (strcmp(abs, path) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+gboolean
+manage_revert(Store *store, const char *domain, const char *snap, char **result, GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(DomainDef) newdom = NULL;
+    g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
+    SnapNode *node;
+    SnapNode *old_current;
+    const SnapshotDef *def;
+    gboolean external;
+    ManageUndo undo;
+
+    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+        return FALSE;
+    if (!(node = manage_snap_lookup(sd, snap, error)))
+        return FALSE;
+    def = node->def;
+    if (!def->dom) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "snapshot '%s' lacks domain '%s' rollback info", snap, domain);
+        return FALSE;
+    }
+    if (def->state != SNAP_STATE_SHUTOFF && def->state != SNAP_STATE_DISK_SNAPSHOT &&
+        def->state != SNAP_STATE_SHUTDOWN && def->state != SNAP_STATE_CRASHED) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "snapshot '%s' holds a running domain's memory; snapfs reverts offline "
+                    "snapshots only", snap);
+        return FALSE;
+    }
+    external = manage_is_external(def);
+    newdom = domain_copy(def->inactive_dom ? def->inactive_dom : def->dom);
+    if (g_strcmp0(newdom->name, domain) != 0) {
+        /* As qemu: the VM keeps its own name. */
+        g_free(newdom->name);
+        newdom->name = g_strdup(domain);
+        {
+            xmlNode *root = xmlDocGetRootElement(newdom->doc);
+            xmlNode *n = xmlutil_child(root, "name");
+
+            if (n)
+                xmlNodeSetContent(n, (const xmlChar *)domain);
+        }
+    }
+    for (guint i = 0; i < def->disks->len; i++) {
+        SnapDiskDef *sdisk = def->disks->pdata[i];
+        DiskDef *disk = domain_disk_by_name(newdom, sdisk->name);
+
+        if (!disk || !disk->src->path)
+            continue;
+        if (external && sdisk->snapshot == SNAP_LOC_EXTERNAL) {
+            g_autofree char *overlay = manage_revert_overlay_name(disk->src->path, snap);
+            g_autofree char *backing = manage_escape_commas(disk->src->path);
+            const char *fmt = disk->src->format ? disk->src->format : "raw";
+            g_autofree char *opts = g_strdup_printf("backing_fmt=%s,backing_file=%s", fmt,
+                                                    backing);
+            const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", opts,
+                                   overlay, NULL };
+            StorageSource *src;
+
+            if (!manage_run(argv, error)) {
+                manage_rollback_images(overlays, NULL, snap);
+                return FALSE;
+            }
+            g_ptr_array_add(overlays, g_strdup(overlay));
+            src = storage_source_new();
+            src->type = STORAGE_TYPE_FILE;
+            src->path = g_strdup(overlay);
+            src->format = g_strdup("qcow2");
+            domain_disk_set_source(newdom, disk, src, FALSE);
+        } else if (!external && sdisk->snapshot == SNAP_LOC_INTERNAL) {
+            if (manage_image_has_overlays(sd, disk->src->path)) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "cannot revert to internal snapshot %s: image '%s' is the backing "
+                            "file of other images that reverting would corrupt", snap,
+                            disk->src->path);
+                return FALSE;
+            }
+        }
+    }
+    if (!external) {
+        /* Check every disk first, then apply: a failure part-way is rolled back by
+         * nothing (qemu-img snapshot -a cannot be undone), so refuse early. */
+        for (guint i = 0; i < def->disks->len; i++) {
+            SnapDiskDef *sdisk = def->disks->pdata[i];
+            DiskDef *disk = domain_disk_by_name(newdom, sdisk->name);
+            const char *argv[] = { "qemu-img", "snapshot", "-a", snap,
+                                   disk ? disk->src->path : NULL, NULL };
+
+            if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path)
+                continue;
+            if (!manage_run(argv, error))
+                return FALSE;
+        }
+    }
+    if (newdom->has_genid) {
+        guint8 genid[UTIL_UUID_LEN];
+
+        util_uuid_generate(genid);
+        domain_set_genid(newdom, genid);
+    }
+    old_current = sd->snaps->current;
+    sd->snaps->current = node;
+    manage_undo_init(&undo);
+    if (!manage_write_domain_undo(store, newdom, &undo, error) ||
+        !manage_write_node_undo(store, domain, sd, node, &undo, error) ||
+        (old_current && old_current != node &&
+         !manage_write_node_undo(store, domain, sd, old_current, &undo, error))) {
+        manage_undo_run(&undo);
+        manage_undo_clear(&undo);
+        manage_rollback_images(overlays, NULL, snap);
+        return FALSE;
+    }
+    manage_undo_clear(&undo);
+    *result = g_strdup_printf("Domain snapshot %s reverted", snap);
+    return TRUE;
+}
+
+/* ---- genid, define, undefine ---------------------------------------------- */
+
+gboolean
+manage_genid(Store *store, const char *domain, const char *arg, char **result, GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_autofree char *value = manage_bare_value(arg, strlen(arg), "genid", error);
+    guint8 genid[UTIL_UUID_LEN];
+    char str[UTIL_UUID_STRLEN + 1];
+
+    if (!value)
+        return FALSE;
+    if (strcmp(value, "new") == 0)
+        util_uuid_generate(genid);
+    else if (!util_uuid_parse(value, genid)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID, "malformed genid element");
+        return FALSE;
+    }
+    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+        return FALSE;
+    domain_set_genid(sd->def, genid);
+    if (!store_write_domain(store, sd->def, error))
+        return FALSE;
+    util_uuid_format(genid, str);
+    *result = g_strdup_printf("genid of domain '%s' set to %s", domain, str);
+    return TRUE;
+}
+
+gboolean
+manage_define(Store *store, const char *xml, gsize len, char **result, GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(DomainDef) def = NULL;
+    g_autoptr(GPtrArray) names = NULL;
+    char uuid[UTIL_UUID_STRLEN + 1];
+
+    if (len > MANAGE_MAX_PAYLOAD) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_TOO_BIG, "payload is larger than %d bytes",
+                    MANAGE_MAX_PAYLOAD);
+        return FALSE;
+    }
+    if (!(def = domain_parse(xml, len, DOMAIN_PARSE_NO_UUID_OK, error)))
+        return FALSE;
+    if (!def->name || !*def->name || strchr(def->name, '/') || def->name[0] == '.' ||
+        strlen(def->name) > 250) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "domain name '%s' cannot be used as a file name (no '/', no leading '.', "
+                    "at most 250 bytes)", def->name ? def->name : "");
+        return FALSE;
+    }
+    if (!(lock = store_lock(store, error)) || !(names = store_list_domains(store, error)))
+        return FALSE;
+    /* virDomainObjListAdd: same name with another uuid, or same uuid with another name. */
+    for (guint i = 0; i < names->len; i++) {
+        g_autoptr(StoreDomain) other = store_load_domain(store, names->pdata[i], NULL);
+
+        if (!other)
+            continue;
+        if (strcmp(other->def->name, def->name) == 0 &&
+            memcmp(other->def->uuid, def->uuid, UTIL_UUID_LEN) != 0) {
+            util_uuid_format(other->def->uuid, uuid);
+            g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
+                        "domain '%s' already exists with uuid %s", def->name, uuid);
+            return FALSE;
+        }
+        if (strcmp(other->def->name, def->name) != 0 &&
+            memcmp(other->def->uuid, def->uuid, UTIL_UUID_LEN) == 0) {
+            util_uuid_format(other->def->uuid, uuid);
+            g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
+                        "domain '%s' already exists with uuid %s", other->def->name, uuid);
+            return FALSE;
+        }
+    }
+    if (!store_write_domain(store, def, error))
+        return FALSE;
+    *result = g_strdup_printf("Domain '%s' defined", def->name);
+    return TRUE;
+}
+
+gboolean
+manage_undefine(Store *store, const char *args, char **result, GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_auto(GStrv) words = g_strsplit_set(args, " \t\n", -1);
+    const char *name = NULL;
+    gboolean with_snapshots = FALSE;
+    guint count;
+
+    for (guint i = 0; words[i]; i++) {
+        if (!*words[i])
+            continue;
+        if (strcmp(words[i], "--snapshots-metadata") == 0) {
+            with_snapshots = TRUE;
+        } else if (g_str_has_prefix(words[i], "--") || name) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "unexpected argument '%s'",
+                        words[i]);
+            return FALSE;
+        } else {
+            name = words[i];
+        }
+    }
+    if (!name) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID, "missing domain name");
+        return FALSE;
+    }
+    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, name, error)))
+        return FALSE;
+    count = hier_count(sd->snaps);
+    if (count && !with_snapshots) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "cannot delete inactive domain with %u snapshots", count);
+        return FALSE;
+    }
+    /* Snapshot metadata first: a crash leaves a domain without snapshots, never
+     * snapshots without their domain. */
+    if (!store_remove_domain(store, name, error))
+        return FALSE;
+    *result = g_strdup_printf("Domain '%s' has been undefined", name);
+    return TRUE;
+}

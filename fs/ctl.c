@@ -1,0 +1,275 @@
+/* ctl.c: control files: a write applies its payload when the payload is complete. */
+#include "ctl.h"
+
+#include <string.h>
+
+#include "error.h"
+#include "manage.h"
+#include "xmlutil.h"
+
+typedef enum {
+    CTL_LINES,     /* bare values, one per line: revert, delete, genid, undefine */
+    CTL_ONE_DOC,   /* one XML document (create also takes a bare name) */
+    CTL_STREAM,    /* several documents, applied at close: import */
+} CtlKind;
+
+struct CtlWriter {
+    char *dom;              /* NULL: the top ctl/ */
+    char *op;
+    CtlKind kind;
+    GByteArray *buf;        /* what has not been applied yet */
+    guint64 offset;         /* bytes received so far */
+    gboolean applied_doc;   /* a single-document file took its document */
+};
+
+static CtlKind
+ctl_kind_of(const char *op)
+{
+    if (strcmp(op, "import") == 0)
+        return CTL_STREAM;
+    if (strcmp(op, "create") == 0 || strcmp(op, "create-no-metadata") == 0 ||
+        strcmp(op, "redefine") == 0 || strcmp(op, "redefine-current") == 0 ||
+        strcmp(op, "define") == 0)
+        return CTL_ONE_DOC;
+    return CTL_LINES;
+}
+
+CtlWriter *
+ctl_writer_new(const ViewNode *node)
+{
+    CtlWriter *w = g_new0(CtlWriter, 1);
+
+    w->dom = g_strdup(node->dom);
+    w->op = g_strdup(node->leaf);
+    w->kind = ctl_kind_of(node->leaf);
+    w->buf = g_byte_array_new();
+    return w;
+}
+
+void
+ctl_writer_free(CtlWriter *w)
+{
+    if (!w)
+        return;
+    g_free(w->dom);
+    g_free(w->op);
+    g_byte_array_unref(w->buf);
+    g_free(w);
+}
+
+const char *
+ctl_writer_domain(const CtlWriter *w)
+{
+    return w->dom;
+}
+
+gboolean
+ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsize len,
+          GError **error)
+{
+    Store *store = view_store(view);
+    g_autofree char *result = NULL;
+    g_autofree char *text = NULL;
+    gboolean ok;
+
+    if (view_read_only(view)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_ROFS, "read-only mount");
+        view_set_result(view, dom, FALSE, (*error)->message);
+        return FALSE;
+    }
+    if (!dom) {
+        if (strcmp(op, "define") == 0) {
+            ok = manage_define(store, payload, len, &result, error);
+        } else {
+            text = g_strndup(payload, len);
+            ok = manage_undefine(store, text, &result, error);
+        }
+    } else if (strcmp(op, "create") == 0) {
+        ok = manage_create(store, dom, payload, len, 0, &result, error);
+    } else if (strcmp(op, "create-no-metadata") == 0) {
+        ok = manage_create(store, dom, payload, len, MANAGE_CREATE_NO_METADATA, &result, error);
+    } else if (strcmp(op, "redefine") == 0) {
+        ok = manage_create(store, dom, payload, len, MANAGE_CREATE_REDEFINE, &result, error);
+    } else if (strcmp(op, "redefine-current") == 0) {
+        ok = manage_create(store, dom, payload, len,
+                           MANAGE_CREATE_REDEFINE | MANAGE_CREATE_CURRENT, &result, error);
+    } else if (strcmp(op, "import") == 0) {
+        ok = manage_import(store, dom, payload, len, &result, error);
+    } else {
+        text = g_strndup(payload, len);
+        g_strchomp(text);
+        if (strcmp(op, "revert") == 0)
+            ok = manage_revert(store, dom, text, &result, error);
+        else if (strcmp(op, "delete") == 0)
+            ok = manage_delete(store, dom, text, &result, error);
+        else if (strcmp(op, "genid") == 0)
+            ok = manage_genid(store, dom, text, &result, error);
+        else if (strcmp(op, "current") == 0)
+            ok = manage_set_current(store, dom, *text ? text : NULL, &result, error);
+        else
+            g_assert_not_reached();
+    }
+    view_set_result(view, dom, ok, ok ? result : (*error)->message);
+    if (ok)
+        g_message("%s%s%s: %s", dom ? dom : "", dom ? "/" : "", op, result);
+    else
+        g_message("%s%s%s failed: %s", dom ? dom : "", dom ? "/" : "", op, (*error)->message);
+    if (ok)
+        view_invalidate(view, dom);
+    return ok;
+}
+
+static void
+ctl_consume(CtlWriter *w, gsize n)
+{
+    g_byte_array_remove_range(w->buf, 0, n);
+}
+
+static gboolean
+ctl_blank(const guint8 *p, gsize n)
+{
+    for (gsize i = 0; i < n; i++)
+        if (!g_ascii_isspace(p[i]))
+            return FALSE;
+    return TRUE;
+}
+
+static gboolean
+ctl_fail(CtlWriter *w, View *view, GError **error, int code, const char *msg)
+{
+    g_set_error_literal(error, CORE_ERROR, code, msg);
+    view_set_result(view, w->dom, FALSE, msg);
+    g_byte_array_set_size(w->buf, 0);
+    return FALSE;
+}
+
+/* Applies every complete payload in the buffer. */
+static gboolean
+ctl_process(CtlWriter *w, View *view, gboolean *changed, GError **error)
+{
+    for (;;) {
+        const char *data = (const char *)w->buf->data;
+        gsize len = w->buf->len;
+        gsize start = 0;
+        gboolean xml;
+
+        while (start < len && g_ascii_isspace(data[start]))
+            start++;
+        if (start == len) {
+            /* Only blank lines so far. */
+            return TRUE;
+        }
+        xml = data[start] == '<';
+        if (w->kind == CTL_STREAM)
+            return TRUE;   /* applied at close */
+        if (w->kind == CTL_ONE_DOC && xml) {
+            gssize end;
+
+            if (w->applied_doc)
+                return ctl_fail(w, view, error, CORE_ERROR_PARSE,
+                                "only one XML document per write to this control file "
+                                "(use ctl/import for several)");
+            end = xmlutil_document_end(data + start, len - start);
+            if (end == XMLUTIL_INCOMPLETE)
+                return TRUE;
+            if (end == XMLUTIL_MALFORMED)
+                return ctl_fail(w, view, error, CORE_ERROR_PARSE, "not an XML document");
+            end += start;
+            /* Trailing garbage in the same buffer: nothing applied. */
+            {
+                const char *rest = data + end;
+                gsize rest_len = len - end;
+
+                if (!ctl_blank((const guint8 *)rest, rest_len))
+                    return ctl_fail(w, view, error, CORE_ERROR_PARSE,
+                                    rest_len && rest[0] != '<' && memchr(rest, '<', rest_len) == NULL
+                                        ? "trailing data after the XML document"
+                                        : "only one XML document per write to this control file "
+                                          "(use ctl/import for several)");
+            }
+            w->applied_doc = TRUE;
+            {
+                g_autofree char *payload = g_strndup(data + start, end - start);
+                gsize plen = end - start;
+
+                ctl_consume(w, len);
+                if (!ctl_apply(view, w->dom, w->op, payload, plen, error))
+                    return FALSE;
+                *changed = TRUE;
+            }
+            continue;
+        }
+        if (xml)
+            return ctl_fail(w, view, error, CORE_ERROR_PARSE,
+                            "this control file takes a value, not XML");
+        {
+            const char *nl = memchr(data + start, '\n', len - start);
+            g_autofree char *line = NULL;
+
+            if (!nl)
+                return TRUE;   /* at its newline or at close */
+            line = g_strndup(data + start, nl - (data + start));
+            ctl_consume(w, nl - data + 1);
+            g_strstrip(line);
+            if (!*line)
+                continue;
+            if (!ctl_apply(view, w->dom, w->op, line, strlen(line), error)) {
+                g_byte_array_set_size(w->buf, 0);
+                return FALSE;
+            }
+            *changed = TRUE;
+        }
+    }
+}
+
+gboolean
+ctl_writer_write(CtlWriter *w, View *view, const char *buf, gsize len, guint64 offset,
+                 gboolean *changed, GError **error)
+{
+    gsize limit = w->kind == CTL_STREAM ? 64 * CTL_MAX_PAYLOAD : CTL_MAX_PAYLOAD;
+
+    *changed = FALSE;
+    if (offset != w->offset && offset != 0) {
+        g_autofree char *msg = g_strdup_printf("control files take sequential writes "
+                                               "(offset %" G_GUINT64_FORMAT ", expected %"
+                                               G_GUINT64_FORMAT ")", offset, w->offset);
+        return ctl_fail(w, view, error, CORE_ERROR_INVALID, msg);
+    }
+    if (w->buf->len + len > limit) {
+        g_autofree char *msg = g_strdup_printf("payload is larger than %" G_GSIZE_FORMAT
+                                               " bytes", limit);
+        return ctl_fail(w, view, error, CORE_ERROR_TOO_BIG, msg);
+    }
+    w->offset = offset + len;
+    g_byte_array_append(w->buf, (const guint8 *)buf, len);
+    return ctl_process(w, view, changed, error);
+}
+
+gboolean
+ctl_writer_flush(CtlWriter *w, View *view, gboolean *changed, GError **error)
+{
+    const char *data = (const char *)w->buf->data;
+    gsize len = w->buf->len;
+    gboolean ok;
+
+    *changed = FALSE;
+    if (ctl_blank(w->buf->data, len))
+        return TRUE;
+    if (w->kind == CTL_STREAM) {
+        ok = ctl_apply(view, w->dom, w->op, data, len, error);
+    } else if (w->kind == CTL_ONE_DOC && !w->applied_doc && data[0] != '<' &&
+               !g_ascii_isspace(data[0])) {
+        /* A bare name without newline (printf NAME > ctl/create). */
+        ok = ctl_apply(view, w->dom, w->op, data, len, error);
+    } else if (w->kind == CTL_LINES) {
+        g_autofree char *line = g_strndup(data, len);
+
+        g_strstrip(line);
+        ok = ctl_apply(view, w->dom, w->op, line, strlen(line), error);
+    } else {
+        ok = ctl_fail(w, view, error, CORE_ERROR_PARSE, "incomplete XML document");
+    }
+    g_byte_array_set_size(w->buf, 0);
+    *changed = ok;
+    return ok;
+}
