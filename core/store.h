@@ -11,6 +11,8 @@ G_BEGIN_DECLS
 typedef struct {
     char *config_dir;     /* STORE/qemu or -o config_dir= */
     char *snapshot_dir;   /* STORE/qemu/snapshot or -o snapshot_dir= */
+    gboolean read_only;   /* -o ro: loading only skips FILE.new leftovers (no unlink,
+                           * no lock file created); set it after store_open() */
 } Store;
 
 /* One domain as loaded: its definition and snapshot hierarchy. */
@@ -21,7 +23,9 @@ typedef struct {
 } StoreDomain;
 
 /* @root: STORE (uses root/qemu and root/qemu/snapshot) unless @config_dir /
- * @snapshot_dir override. Fails with G_FILE_ERROR_NOENT when the config dir is missing. */
+ * @snapshot_dir override (with no @root and no @snapshot_dir: config_dir/snapshot).
+ * Fails with G_FILE_ERROR_NOENT when the config dir is missing. The snapshot dir may
+ * be missing: it is created on the first write. */
 Store *store_open(const char *root, const char *config_dir, const char *snapshot_dir,
                   GError **error);
 void store_free(Store *store);
@@ -34,9 +38,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreDomain, store_domain_free)
 GPtrArray *store_list_domains(Store *store, GError **error);
 
 /* Loads config_dir/NAME.xml and every entry of snapshot_dir/NAME/ as libvirt's
- * qemuDomainSnapshotLoad does (every entry but . and .., 1 MiB limit, REDEFINE|INTERNAL
- * parse, bad files skipped with a warning, last <active>1 wins, inconsistent
- * relations clear current). Removes stale FILE.new leftovers. */
+ * qemuDomainSnapshotLoad does (every entry but . and .., 1 MiB limit, REDEFINE|
+ * DISKS|INTERNAL parse, bad files skipped with a warning, last <active>1 wins,
+ * inconsistent relations clear current). Entries are read in strcmp order.
+ * Skips .snapfs.lock; skips FILE.new leftovers and unlinks them (and a stale
+ * config_dir/NAME.xml.new) when nobody holds the store lock. Warnings (libvirt's texts): the parser's message then "Failed to
+ * parse snapshot XML from file '%s'"; "Failed to read snapshot file %s: REASON";
+ * "domain moment %s already exists" (later duplicate skipped); "Too many snapshots
+ * claiming to be current for domain %s"; "Snapshots have inconsistent relations for
+ * domain %s". Errors: the config file cannot be read (G_FILE_ERROR) or parsed, or
+ * the snapshot directory exists but cannot be listed. */
 StoreDomain *store_load_domain(Store *store, const char *name, GError **error);
 
 /* libvirt's header + secure XML + fsync/rename/dir fsync, mode 0600. */
@@ -54,15 +65,21 @@ char *store_domain_file_contents(const DomainDef *def);
 char *store_domain_path(Store *store, const char *domain);
 char *store_snapshot_path(Store *store, const char *domain, const char *snap);
 
-/* A cross-process lock (fcntl OFD lock on snapshot_dir/.snapfs.lock) held while a
- * change is made, so two processes sharing a store never interleave. */
+/* A cross-process lock (fcntl OFD lock on snapshot_dir/.snapfs.lock, created with
+ * the directory when missing) held while a change is made, so two processes sharing
+ * a store never interleave. Blocks until free. Not recursive: a second store_lock()
+ * in the same process waits for the first. A fork()ed child shares the lock until it
+ * execs or exits (the descriptor is O_CLOEXEC). */
 typedef struct StoreLock StoreLock;
 StoreLock *store_lock(Store *store, GError **error);
 void store_unlock(StoreLock *lock);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreLock, store_unlock)
 
-/* A cheap fingerprint of everything store_load_domain reads (mtimes, sizes, inode
- * numbers of the files and directories), so callers reload only on change. */
+/* A cheap fingerprint of everything store_load_domain reads (stat of the config
+ * file, the snapshot directory and each of its entries: inode, size, mode, mtime
+ * and ctime in nanoseconds), so callers reload only on change. The list stamp
+ * covers the config directory and its *.xml names. A same-size in-place rewrite
+ * within one kernel timestamp tick (a few ms) can go unnoticed. */
 guint64 store_domain_stamp(Store *store, const char *name);
 guint64 store_list_stamp(Store *store);
 
