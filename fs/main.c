@@ -103,6 +103,7 @@ main(int argc, char **argv)
         fprintf(stderr, "%s: cannot use store '%s': %s\n", argv[0], o.store, error->message);
         goto out;
     }
+    store->read_only = o.read_only;   /* loading then changes nothing on disk either */
     if (access("/dev/fuse", R_OK | W_OK) != 0) {
         fprintf(stderr, "%s: cannot use /dev/fuse: %s (is the fuse module loaded and "
                 "/dev/fuse accessible?)\n", argv[0], g_strerror(errno));
@@ -148,7 +149,8 @@ main(int argc, char **argv)
 
         fuse_loop_cfg_set_clone_fd(cfg, cmd.clone_fd);
         fuse_loop_cfg_set_idle_threads(cfg, cmd.max_idle_threads);
-        fuse_loop_cfg_set_max_threads(cfg, cmd.max_threads);
+        if (cmd.max_threads > 0 && cmd.max_threads <= 100000)
+            fuse_loop_cfg_set_max_threads(cfg, cmd.max_threads);
         ret = fuse_session_loop_mt(se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }

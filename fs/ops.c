@@ -187,6 +187,8 @@ fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             name = e->name;
             st.st_mode = e->type;
         }
+        /* glibc skips entries with d_ino 0; the real number comes with lookup. */
+        st.st_ino = FUSE_ROOT_ID + 1 + i;
         need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
         if (need > size - used)
             break;

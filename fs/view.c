@@ -567,7 +567,11 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
             util_uuid_format(def->genid, uuid);
             s = def->has_genid ? g_strdup_printf("%s\n", uuid) : g_strdup("");
         } else if (strcmp(node->leaf, "tree") == 0) {
-            s = hier_render_tree(vd->sd->snaps, NULL, FALSE);
+            /* Plain virsh ends every command's output with one more newline:
+             * `virsh snapshot-list NAME --tree` is this file byte for byte. */
+            g_autofree char *t = hier_render_tree(vd->sd->snaps, NULL, FALSE);
+
+            s = g_strconcat(t, "\n", NULL);
         } else {
             s = hier_render_tsv(vd->sd->snaps);
         }
@@ -772,6 +776,7 @@ view_readdir_locked(View *view, const ViewNode *node, GError **error)
     }
     switch (node->kind) {
     case VIEW_ROOT:
+        view_refresh_list(view);
         view_dirent_add(ents, "ctl", S_IFDIR);
         for (guint i = 0; i < view->domain_names->len; i++)
             if (strcmp(view->domain_names->pdata[i], "ctl") != 0)

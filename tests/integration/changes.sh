@@ -9,7 +9,7 @@ snap=$store/qemu/snapshot/db
 waitfor() {
     local start=$(date +%s%N)
     for _ in $(seq 60); do
-        if "$@" >/dev/null 2>&1; then
+        if eval "$*" >/dev/null 2>&1; then
             echo "seen after $(( ($(date +%s%N) - start) / 1000000 )) ms: $*"
             return 0
         fi
@@ -23,33 +23,33 @@ cat "$mnt/db/tree" > /dev/null
 sed -e 's|<name>s8</name>|<name>s9</name>|' -e 's|<name>s6</name>|<name>s8</name>|' \
     -e 's|<active>1</active>|<active>0</active>|' "$snap/s8.xml" > "$snap/s9.xml.new"
 mv "$snap/s9.xml.new" "$snap/s9.xml"
-waitfor test -d "$mnt/db/snapshots/s9"
-waitfor grep -q 's9' "$mnt/db/tree"
+waitfor 'test -d "$mnt/db/snapshots/s9"'
+waitfor 'grep -q s9 "$mnt/db/tree"'
 check test "$(readlink "$mnt/db/snapshots/s9/parent")" = ../s8
 check test "$(ls "$mnt/db/snapshots/s8/children")" = s9
 # Rewritten in place, same second, new content.
 sed -i 's|<state>shutoff</state>|<description>rewritten</description>\n  <state>shutoff</state>|' "$snap/s9.xml"
-waitfor grep -qx rewritten "$mnt/db/snapshots/s9/description"
+waitfor 'grep -qx rewritten "$mnt/db/snapshots/s9/description"'
 check test "$(stat -c %s "$mnt/db/snapshots/s9/description")" = 10
 # Removed.
 rm "$snap/s9.xml"
-waitfor test ! -e "$mnt/db/snapshots/s9"
-waitfor test "$(ls "$mnt/db/snapshots/s8/children" | wc -l)" = 0
+waitfor 'test ! -e "$mnt/db/snapshots/s9"'
+waitfor 'test "$(ls "$mnt/db/snapshots/s8/children" | wc -l)" = 0'
 # Current moved by another process.
 sed -i 's|<active>1</active>|<active>0</active>|' "$snap/s8.xml"
 sed -i 's|<active>0</active>|<active>1</active>|' "$snap/s3.xml"
-waitfor test "$(readlink "$mnt/db/current")" = snapshots/s3
+waitfor 'test "$(readlink "$mnt/db/current")" = snapshots/s3'
 # A domain defined and undefined.
 sed -e 's|<name>legacy</name>|<name>newdom</name>|' -e 's|0a0b0c0d-0e0f|0a0b0c0d-aaaa|' \
     "$store/qemu/legacy.xml" > "$store/qemu/newdom.xml"
-waitfor test -f "$mnt/newdom/uuid"
+waitfor 'test -f "$mnt/newdom/uuid"'
 check test "$(cat "$mnt/newdom/uuid")" = 0a0b0c0d-aaaa-4010-8111-121314151617
 rm "$store/qemu/newdom.xml"
-waitfor test ! -e "$mnt/newdom"
+waitfor 'test ! -e "$mnt/newdom"'
 # The domain's disk switched to another image (like a new external snapshot).
 sed -i "s|$store/images/db.s8|$store/images/db.s7|" "$store/qemu/db.xml"
-waitfor test "$(cat "$mnt/db/disks/vda/source")" = "$store/images/db.s7"
+waitfor 'test "$(cat "$mnt/db/disks/vda/source")" = "$store/images/db.s7"'
 qemu-img convert -O raw "$store/images/db.s7" "$work/ref.raw"
-waitfor cmp "$work/ref.raw" "$mnt/db/disks/vda/data"
+waitfor 'cmp "$work/ref.raw" "$mnt/db/disks/vda/data"'
 umount_fs
 echo ok

@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 make_store
 mount_fs
-check test "$(ls "$mnt")" = "$(printf 'db\nlegacy\nweb')"
+check test "$(ls "$mnt")" = "$(printf 'ctl\ndb\nlegacy\nweb')"
 expect_fail 'No such file' stat "$mnt/no-such-domain"
 expect_fail 'No such file' stat "$mnt/db/snapshots/no-such-snapshot"
 expect_fail 'No such file' stat "$mnt/db/no-such-file"

@@ -8,7 +8,7 @@ grep -q 'config_dir=DIR' "$work/help" || fail "--help lists config_dir"
 "$FS" --version > "$work/version" 2>&1 || fail "--version exit status"
 grep -q '^snapfs version [0-9]' "$work/version" || fail "--version text"
 expect_fail "cannot use store '$work/nostore'" "$FS" -f "$work/nostore" "$mnt"
-expect_fail "bad mount point '$work/nomnt'" "$FS" -f "$store" "$work/nomnt"
+expect_fail "bad mount point" "$FS" -f "$store" "$work/nomnt"
 expect_fail "usage:" "$FS"
 mountpoint -q "$mnt" && fail "a failed start left a mount"
 # -o ro: the kernel and snapfs refuse writes.
@@ -22,11 +22,11 @@ mkdir -p "$work/etc" "$work/var"
 mv "$store/qemu/snapshot" "$work/var/snapshot"
 mv "$store/qemu/"*.xml "$work/etc/"
 mount_fs -s -o "config_dir=$work/etc,snapshot_dir=$work/var/snapshot"
-check test "$(ls "$mnt" | tr '\n' ' ')" = "db legacy web "
+check test "$(ls "$mnt" | tr '\n' ' ')" = "ctl db legacy web "
 check test "$(readlink "$mnt/db/current")" = snapshots/s8
 umount_fs
 # -d logs requests.
-mount_fs -d
+mount_fs -d -o "config_dir=$work/etc,snapshot_dir=$work/var/snapshot"
 ls "$mnt/db" > /dev/null
 umount_fs
 grep -q 'LOOKUP\|lookup' "$work/log" || fail "-d logs nothing"
