@@ -639,8 +639,11 @@ manage_import(Store *store, const char *domain, const char *payload, gsize len, 
                         end == XMLUTIL_INCOMPLETE ? "incomplete" : "not XML");
             return FALSE;
         }
+        /* Metadata files carry <active>: read it to restore current. */
         def = snapshot_parse(payload + off, end,
-                             SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS, error);
+                             SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS |
+                             (g_strstr_len(payload + off, end, "<active>")
+                                  ? SNAPSHOT_PARSE_INTERNAL : 0), error);
         if (!def) {
             g_prefix_error(error, "document %u of the import: ", n);
             return FALSE;

@@ -175,3 +175,29 @@ inode_list_domain(InodeTable *t, const char *dom)
     }
     return out;
 }
+
+void
+inode_retarget(InodeTable *t, const ViewNode *from, const ViewNode *to)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    g_autofree char *from_key = inode_key(from);
+    g_autofree char *to_key = inode_key(to);
+    Inode *in = g_hash_table_lookup(t->by_key, from_key);
+    Inode *old = g_hash_table_lookup(t->by_key, to_key);
+
+    if (!in)
+        return;
+    g_hash_table_remove(t->by_key, from_key);
+    if (old) {
+        /* Unreachable by position; its key must differ from every live one. */
+        g_hash_table_remove(t->by_key, to_key);
+        g_free(old->key);
+        old->key = g_strdup_printf("replaced|%" G_GUINT64_FORMAT, (guint64)old->ino);
+        g_hash_table_insert(t->by_key, old->key, old);
+    }
+    g_free(in->key);
+    in->key = g_steal_pointer(&to_key);
+    view_node_free(in->node);
+    in->node = view_node_copy(to);
+    g_hash_table_insert(t->by_key, in->key, in);
+}

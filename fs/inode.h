@@ -31,6 +31,11 @@ gboolean inode_data_version_same(InodeTable *table, fuse_ino_t ino, guint64 vers
 
 guint inode_count(InodeTable *table);
 
+/* After a rename the kernel keeps the moved inode under the new name: make the
+ * inode of @from stand for @to from now on (an inode that stood for @to keeps its
+ * number until forgotten, but is no longer found by position). */
+void inode_retarget(InodeTable *table, const ViewNode *from, const ViewNode *to);
+
 /* The inodes whose node belongs to domain @dom (NULL: every inode), control files
  * excluded. Owned array of fuse_ino_t values (guint64). */
 GArray *inode_list_domain(InodeTable *table, const char *dom);

@@ -590,6 +590,17 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
         fs_reply_error(req, error);
         return;
     }
+    {
+        g_autoptr(ViewNode) from = g_new0(ViewNode, 1);
+        g_autoptr(ViewNode) to = g_new0(ViewNode, 1);
+
+        from->kind = VIEW_TEMP_LINK;
+        from->dom = g_strdup(pnode->dom);
+        from->leaf = g_strdup(name);
+        to->kind = VIEW_DOM_CURRENT;
+        to->dom = g_strdup(pnode->dom);
+        inode_retarget(fs->inodes, from, to);
+    }
     fs_invalidate(fs, pnode->dom);
     fuse_reply_err(req, 0);
 }

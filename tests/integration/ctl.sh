@@ -25,7 +25,7 @@ grep -q "<source file='$img/db.n1'/>" "$store/qemu/db.xml" || fail "domain file 
 f=$snap/n1.xml
 check test "$(stat -c %a "$f")" = 600
 check test "$(head -1 "$f")" = '<!--'
-check test "$(sed -n 5p "$f")" = "  virsh snapshot-edit"
+check test "$(sed -n 4p "$f")" = "  virsh snapshot-edit"
 grep -qx '  <active>1</active>' "$f" || fail "new current lacks <active>1"
 grep -qx '  <active>0</active>' "$snap/s8.xml" || fail "old current not rewritten"
 grep -q "<source file='$img/db.s8'/>" "$f" || fail "snapshot domain lacks the pre-snapshot source"
@@ -36,23 +36,23 @@ check test "$(result)" = "Domain snapshot n2 created"
 check test "$(readlink "$d/snapshots/n2/parent")" = ../n1
 # Errors: the errno on the write, the reason in ctl/result, nothing changed.
 before=$(storesum)
-expect_fail 'File exists' sh -c "echo n2 > '$d/ctl/create'"
+expect_fail 'File exists' bash -c "echo n2 > '$d/ctl/create'"
 check test "$(result)" = "error: domain moment n2 already exists"
-expect_fail 'Invalid argument' sh -c "echo .hidden > '$d/ctl/create'"
+expect_fail 'Invalid argument' bash -c "echo .hidden > '$d/ctl/create'"
 check test "$(result)" = "error: invalid snapshot name '.hidden': name can't start with '.'"
 sed -e 's|<name>s2</name>|<name>orphan</name>|' -e 's|<name>s1</name>|<name>nosuch</name>|' \
     "$snap/s2.xml" > "$work/orphan.xml"
-expect_fail 'No such file' sh -c "cat '$work/orphan.xml' > '$d/ctl/redefine'"
+expect_fail 'No such file' bash -c "cat '$work/orphan.xml' > '$d/ctl/redefine'"
 check test "$(result)" = "error: parent nosuch for moment orphan not found"
-expect_fail 'Invalid argument' sh -c "echo '<domainsnapshot><name>x</name>' '</bogus>' > '$d/ctl/redefine'"
-expect_fail 'Invalid argument' sh -c "printf '<domainsnapshot/><domainsnapshot/>' > '$d/ctl/redefine'"
+expect_fail 'Invalid argument' bash -c "echo '<domainsnapshot><name>x</name>' '</bogus>' > '$d/ctl/redefine'"
+expect_fail 'Invalid argument' bash -c "printf '<domainsnapshot/><domainsnapshot/>' > '$d/ctl/redefine'"
 head -c 1100000 /dev/zero | tr '\0' ' ' > "$work/big"
-expect_fail 'File too large' sh -c "cat '$work/big' > '$d/ctl/redefine'"
-expect_fail 'Invalid argument' sh -c "echo s1 --children --children-only > '$d/ctl/delete'"
+expect_fail 'File too large' bash -c "cat '$work/big' > '$d/ctl/redefine'"
+expect_fail 'Invalid argument' bash -c "echo s1 --children --children-only > '$d/ctl/delete'"
 check test "$(result)" = "error: Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive"
-expect_fail 'No such file' sh -c "echo nosuch > '$d/ctl/delete'"
+expect_fail 'No such file' bash -c "echo nosuch > '$d/ctl/delete'"
 check test "$(result)" = "error: Domain snapshot not found: no domain snapshot with matching name 'nosuch'"
-expect_fail 'Invalid argument' sh -c "echo bad-guid > '$mnt/web/ctl/genid'"
+expect_fail 'Invalid argument' bash -c "echo bad-guid > '$mnt/web/ctl/genid'"
 check test "$(cat "$mnt/web/ctl/result")" = "error: malformed genid element"
 check test "$before" = "$(storesum)"
 # Redefine: the saved XML of s2 as a new snapshot under s1, then reparent (subtree moves).
@@ -115,7 +115,7 @@ echo m1 > "$d/ctl/create"
 qemu-io -f qcow2 -c 'write -P 0x77 0 4k' "$img/db.m1" > /dev/null
 qemu-img convert -O raw "$img/db.m1" "$work/m1.raw"
 echo m2 > "$d/ctl/create"
-expect_fail 'Invalid argument' sh -c "echo m1 > '$d/ctl/delete'"
+expect_fail 'Invalid argument' bash -c "echo m1 > '$d/ctl/delete'"
 grep -q 'children' "$d/ctl/result" || fail "refusal reason: $(result)"
 echo m2 > "$d/ctl/delete" || fail "delete m2: $(result)"
 check test ! -e "$img/db.m2"
@@ -129,9 +129,9 @@ check test "$(stat -c %a "$store/qemu/copy.xml")" = 600
 grep -q 'virsh edit copy' "$store/qemu/copy.xml" || fail "domain file header"
 check test "$(cat "$mnt/copy/uuid" | wc -c)" = 37
 sed -e 's|<name>legacy</name>|<name>copy</name>|' "$mnt/legacy/domain.secure.xml" > "$work/copy2.xml"
-expect_fail 'File exists' sh -c "cat '$work/copy2.xml' > '$mnt/ctl/define'"
+expect_fail 'File exists' bash -c "cat '$work/copy2.xml' > '$mnt/ctl/define'"
 grep -q "^error: domain 'copy' already exists with uuid" "$mnt/ctl/result" || fail "define clash text"
-expect_fail 'Invalid argument' sh -c "echo db > '$mnt/ctl/undefine'"
+expect_fail 'Invalid argument' bash -c "echo db > '$mnt/ctl/undefine'"
 grep -q "^error: cannot delete inactive domain with [0-9]* snapshots" "$mnt/ctl/result" || fail undefine
 echo copy > "$mnt/ctl/undefine"
 check test ! -e "$store/qemu/copy.xml"
@@ -143,14 +143,15 @@ echo "s1 --children --metadata" > "$d/ctl/delete"
 check test "$(ls "$d/snapshots" | grep -c '^s')" = 0
 cat $(ls "$work"/saved/*.xml | sort -r) > "$d/ctl/import" || fail "import: $(result)"
 check test "$(ls "$d/snapshots" | grep -c '^s')" = "$(ls "$work/saved" | grep -c '^s')"
-check test "$(readlink "$d/snapshots/s3/parent")" = ../s2
+check test "$(readlink "$d/snapshots/s7/parent")" = ../s6
+check test "$(readlink "$d/current")" = snapshots/m1     # restored from <active>1</active>
 sed 's|<name>s1</name>|<name>zz</name>|' "$work/saved/s6.xml" > "$work/bad-import.xml"
 before=$(storesum)
-expect_fail 'No such file' sh -c "cat '$work/saved/s1.xml' '$work/bad-import.xml' > '$d/ctl/import'"
+expect_fail 'No such file' bash -c "cat '$work/saved/s1.xml' '$work/bad-import.xml' > '$d/ctl/import'"
 check test "$before" = "$(storesum)"
 umount_fs
 # -o ro: EROFS and nothing changes.
 mount_fs -o ro
-expect_fail 'Read-only file system' sh -c "echo x > '$d/ctl/create'"
+expect_fail 'Read-only file system' bash -c "echo x > '$d/ctl/create'"
 umount_fs
 echo ok
