@@ -21,6 +21,7 @@ typedef struct {
     GPtrArray *layers;      /* ChainLayer *, top first */
     char *error;            /* a chain-wide failure (loop, too deep, unsafe probe), shown on the
                                layer where it happened too */
+    gboolean terminated;    /* TRUE: the base is known to have no backing file */
 } Chain;
 
 void chain_free(Chain *chain);

@@ -1,2 +1,624 @@
-/* image.c: not written yet. */
+/* image.c: byte-exact reader of a backing chain (raw and our own qcow2 reader), with SEEK_DATA/HOLE. */
 #include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "error.h"
+#include "util.h"
+
+#define L1E_OFFSET_MASK 0x00fffffffffffe00ULL
+#define L2E_OFFSET_MASK 0x00fffffffffffe00ULL
+#define QCOW_OFLAG_COMPRESSED (1ULL << 62)
+#define QCOW_OFLAG_ZERO 1ULL
+#define L2_CACHE_BYTES (8 * 1024 * 1024)
+
+typedef enum {
+    CLUSTER_UNALLOCATED,
+    CLUSTER_ZERO,
+    CLUSTER_DATA,
+    CLUSTER_COMPRESSED,
+} ClusterType;
+
+typedef struct {
+    guint64 offset;         /* host offset of the L2 table; 0 = empty slot */
+    guint64 *table;         /* entries in host byte order */
+    guint64 used;           /* LRU tick */
+} L2Slot;
+
+typedef struct {
+    char *path;
+    int fd;
+    gboolean qcow2;
+    guint64 size;           /* virtual size */
+    guint64 file_size;
+    /* qcow2 only */
+    guint cluster_bits;
+    guint64 cluster_size;
+    guint l2_bits;          /* log2 of the entries in an L2 table */
+    gboolean extl2;         /* extended L2 entries: 32 subclusters per cluster */
+    guint sub_bits;         /* log2 of the allocation unit: subcluster or cluster */
+    guint64 *l1;
+    guint32 l1_size;
+    L2Slot *cache;
+    guint ncache;
+    guint last_slot;
+    guint64 tick;
+    guint8 compression_type;
+    guint8 *comp_in;
+    guint8 *comp_out;
+    guint64 comp_key;       /* compressed L2 entry whose data is in comp_out; 0 = none */
+    z_stream zs;
+    gboolean zs_ready;
+    ZSTD_DCtx *zctx;
+} Layer;
+
+struct Image {
+    Layer *layers;
+    guint n;
+    guint64 size;
+};
+
+static void
+layer_clear(Layer *l)
+{
+    guint i;
+
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    g_free(l->path);
+    g_free(l->l1);
+    for (i = 0; i < l->ncache; i++)
+        g_free(l->cache[i].table);
+    g_free(l->cache);
+    g_free(l->comp_in);
+    g_free(l->comp_out);
+    if (l->zs_ready)
+        inflateEnd(&l->zs);
+    if (l->zctx)
+        ZSTD_freeDCtx(l->zctx);
+}
+
+void
+image_close(Image *img)
+{
+    guint i;
+
+    if (!img)
+        return;
+    for (i = 0; i < img->n; i++)
+        layer_clear(&img->layers[i]);
+    g_free(img->layers);
+    g_free(img);
+}
+
+guint64
+image_size(const Image *img)
+{
+    return img->size;
+}
+
+static gboolean
+layer_corrupt(const Layer *l, GError **error, const char *what, guint64 off)
+{
+    g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                "qcow2 image '%s' is corrupt: %s (offset %" G_GUINT64_FORMAT ")",
+                l->path, what, off);
+    return FALSE;
+}
+
+/* pread of exactly @len bytes, or fewer at end of file: the count read, -1 on error. */
+static gssize
+layer_pread(const Layer *l, void *buf, gsize len, guint64 off, GError **error)
+{
+    gsize done = 0;
+
+    while (done < len) {
+        ssize_t n = pread(l->fd, (char *)buf + done, len - done, off + done);
+        if (n < 0) {
+            int errsv = errno;
+            if (errsv == EINTR)
+                continue;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot read '%s': %s", l->path, g_strerror(errsv));
+            return -1;
+        }
+        if (n == 0)
+            break;
+        done += n;
+    }
+    return done;
+}
+
+/* Reads with zeros past the end of the file (raw layers, data clusters). */
+static gboolean
+layer_pread_zero(const Layer *l, void *buf, gsize len, guint64 off, GError **error)
+{
+    gssize got = layer_pread(l, buf, len, off, error);
+
+    if (got < 0)
+        return FALSE;
+    if ((gsize)got < len)
+        memset((char *)buf + got, 0, len - got);
+    return TRUE;
+}
+
+static const guint64 *
+layer_l2(Layer *l, guint64 l2_off, GError **error)
+{
+    L2Slot *slot = &l->cache[l->last_slot];
+    guint victim = 0;
+    guint i;
+    gssize got;
+
+    if (slot->offset == l2_off) {
+        slot->used = ++l->tick;
+        return slot->table;
+    }
+    for (i = 0; i < l->ncache; i++) {
+        if (l->cache[i].offset == l2_off) {
+            l->last_slot = i;
+            l->cache[i].used = ++l->tick;
+            return l->cache[i].table;
+        }
+        if (l->cache[i].used < l->cache[victim].used)
+            victim = i;
+    }
+    slot = &l->cache[victim];
+    if (!slot->table)
+        slot->table = g_malloc(l->cluster_size);
+    slot->offset = 0;
+    got = layer_pread(l, slot->table, l->cluster_size, l2_off, error);
+    if (got < 0)
+        return NULL;
+    if ((guint64)got != l->cluster_size) {
+        layer_corrupt(l, error, "L2 table lies beyond the end of the file", l2_off);
+        return NULL;
+    }
+    for (i = 0; i < l->cluster_size / 8; i++)
+        slot->table[i] = GUINT64_FROM_BE(slot->table[i]);
+    slot->offset = l2_off;
+    slot->used = ++l->tick;
+    l->last_slot = victim;
+    return slot->table;
+}
+
+/* Maps guest offset @off (< l->size) of a qcow2 layer, for the allocation unit
+ * (cluster, or subcluster with extended L2) holding it. @host: the unit's host
+ * offset, or the whole L2 entry of a compressed cluster. @span: for an
+ * unallocated L2 table, how many bytes from @off share that fate (else 0). */
+static gboolean
+layer_map(Layer *l, guint64 off, ClusterType *type, guint64 *host, guint64 *span,
+          GError **error)
+{
+    guint64 l1_idx = off >> (l->cluster_bits + l->l2_bits);
+    guint64 l2_off;
+    guint64 entry;
+    guint64 idx;
+    const guint64 *table;
+
+    *span = 0;
+    *host = 0;
+    l2_off = l1_idx < l->l1_size ? (l->l1[l1_idx] & L1E_OFFSET_MASK) : 0;
+    if (l2_off == 0) {
+        guint64 end = (l1_idx + 1) << (l->cluster_bits + l->l2_bits);
+        *type = CLUSTER_UNALLOCATED;
+        *span = end - off;
+        return TRUE;
+    }
+    if (l2_off % l->cluster_size != 0 || l2_off >= l->file_size)
+        return layer_corrupt(l, error, "L2 table offset is invalid", l2_off);
+    if (!(table = layer_l2(l, l2_off, error)))
+        return FALSE;
+    idx = (off >> l->cluster_bits) & ((1ULL << l->l2_bits) - 1);
+    entry = table[l->extl2 ? 2 * idx : idx];
+    if (entry & QCOW_OFLAG_COMPRESSED) {
+        *type = CLUSTER_COMPRESSED;
+        *host = entry;
+        return TRUE;
+    }
+    if (l->extl2) {
+        /* bitmap: bit n = subcluster n allocated, bit 32 + n = reads as zeros */
+        guint64 bitmap = table[2 * idx + 1];
+        guint sub = (off >> l->sub_bits) & 31;
+        guint64 chost = entry & L2E_OFFSET_MASK;
+
+        if ((chost == 0 && (bitmap & 0xffffffffULL)) || chost % l->cluster_size != 0)
+            return layer_corrupt(l, error, "subcluster allocation is invalid", chost);
+        if (bitmap & (1ULL << sub)) {
+            *host = chost + ((guint64)sub << l->sub_bits);
+        } else {
+            *type = (bitmap & (1ULL << (32 + sub))) ? CLUSTER_ZERO : CLUSTER_UNALLOCATED;
+            return TRUE;
+        }
+    } else if (entry & QCOW_OFLAG_ZERO) {
+        *type = CLUSTER_ZERO;
+        return TRUE;
+    } else {
+        *host = entry & L2E_OFFSET_MASK;
+        if (*host == 0) {
+            *type = CLUSTER_UNALLOCATED;
+            return TRUE;
+        }
+    }
+    /* clusters are aligned (so are the subclusters in them) and inside the file */
+    if (*host % (1ULL << l->sub_bits) != 0 || *host >= l->file_size)
+        return layer_corrupt(l, error, "data cluster offset is invalid", *host);
+    *type = CLUSTER_DATA;
+    return TRUE;
+}
+
+/* Decompresses the compressed cluster described by L2 @entry into l->comp_out. */
+static gboolean
+layer_decompress(Layer *l, guint64 entry, GError **error)
+{
+    guint shift = 62 - (l->cluster_bits - 8);
+    guint64 coff = entry & ((1ULL << shift) - 1);
+    guint64 nsect = ((entry >> shift) & ((1ULL << (l->cluster_bits - 8)) - 1)) + 1;
+    guint64 clen = nsect * 512 - (coff & 511);
+    gssize got;
+
+    if (l->comp_key == entry)
+        return TRUE;
+    l->comp_key = 0;
+    if (coff >= l->file_size)
+        return layer_corrupt(l, error, "compressed cluster lies beyond the end of the file", coff);
+    clen = MIN(clen, l->file_size - coff);
+    if (!l->comp_in) {
+        l->comp_in = g_malloc(2 * l->cluster_size + 512);
+        l->comp_out = g_malloc(l->cluster_size);
+    }
+    if ((got = layer_pread(l, l->comp_in, clen, coff, error)) < 0)
+        return FALSE;
+    if (l->compression_type == 0) {
+        int ret;
+
+        if (!l->zs_ready) {
+            memset(&l->zs, 0, sizeof(l->zs));
+            if (inflateInit2(&l->zs, -12) != Z_OK)
+                return layer_corrupt(l, error, "cannot initialize zlib", coff);
+            l->zs_ready = TRUE;
+        } else if (inflateReset(&l->zs) != Z_OK) {
+            return layer_corrupt(l, error, "cannot reset zlib", coff);
+        }
+        l->zs.next_in = l->comp_in;
+        l->zs.avail_in = got;
+        l->zs.next_out = l->comp_out;
+        l->zs.avail_out = l->cluster_size;
+        ret = inflate(&l->zs, Z_FINISH);
+        /* as qemu: the stream may end early only if the cluster is full */
+        if (!((ret == Z_STREAM_END || ret == Z_BUF_ERROR) && l->zs.avail_out == 0))
+            return layer_corrupt(l, error, "compressed cluster does not decompress", coff);
+    } else {
+        ZSTD_inBuffer in = { l->comp_in, got, 0 };
+        ZSTD_outBuffer out = { l->comp_out, l->cluster_size, 0 };
+
+        if (!l->zctx && !(l->zctx = ZSTD_createDCtx()))
+            return layer_corrupt(l, error, "cannot initialize zstd", coff);
+        ZSTD_DCtx_reset(l->zctx, ZSTD_reset_session_only);
+        while (out.pos < out.size) {
+            gsize last_in = in.pos;
+            gsize last_out = out.pos;
+            size_t ret = ZSTD_decompressStream(l->zctx, &out, &in);
+            if (ZSTD_isError(ret) || (last_in >= in.pos && last_out >= out.pos))
+                return layer_corrupt(l, error, "compressed cluster does not decompress", coff);
+        }
+    }
+    l->comp_key = entry;
+    return TRUE;
+}
+
+static gboolean
+image_read_layer(Image *img, guint i, guint8 *buf, guint64 len, guint64 off, GError **error)
+{
+    Layer *l;
+
+    if (i >= img->n) {
+        memset(buf, 0, len);
+        return TRUE;
+    }
+    l = &img->layers[i];
+    if (off >= l->size) {
+        memset(buf, 0, len);
+        return TRUE;
+    }
+    if (len > l->size - off) {   /* a backing layer shorter than the one above */
+        memset(buf + (l->size - off), 0, len - (l->size - off));
+        len = l->size - off;
+    }
+    if (!l->qcow2)
+        return layer_pread_zero(l, buf, len, off, error);
+
+    while (len > 0) {
+        guint64 unit = 1ULL << l->sub_bits;
+        guint64 co;
+        guint64 chunk;
+        ClusterType type;
+        guint64 host;
+        guint64 span;
+
+        if (!layer_map(l, off, &type, &host, &span, error))
+            return FALSE;
+        if (type == CLUSTER_COMPRESSED)
+            unit = l->cluster_size;
+        co = off & (unit - 1);
+        chunk = MIN(len, unit - co);
+        if (span > chunk)        /* a whole unallocated L2 range */
+            chunk = MIN(len, span);
+        /* batch following units of the same kind (contiguous on the host for data) */
+        while (chunk < len && type != CLUSTER_COMPRESSED) {
+            ClusterType t2;
+            guint64 h2;
+            guint64 s2;
+
+            if (!layer_map(l, off + chunk, &t2, &h2, &s2, error))
+                return FALSE;
+            if (t2 != type || (type == CLUSTER_DATA && h2 != host + co + chunk))
+                break;
+            chunk += MIN(len - chunk, MAX(s2, unit));
+        }
+        switch (type) {
+        case CLUSTER_UNALLOCATED:
+            if (!image_read_layer(img, i + 1, buf, chunk, off, error))
+                return FALSE;
+            break;
+        case CLUSTER_ZERO:
+            memset(buf, 0, chunk);
+            break;
+        case CLUSTER_DATA:
+            if (!layer_pread_zero(l, buf, chunk, host + co, error))
+                return FALSE;
+            break;
+        case CLUSTER_COMPRESSED:
+            if (!layer_decompress(l, host, error))
+                return FALSE;
+            memcpy(buf, l->comp_out + (off & (l->cluster_size - 1)), chunk);
+            break;
+        }
+        buf += chunk;
+        off += chunk;
+        len -= chunk;
+    }
+    return TRUE;
+}
+
+gssize
+image_pread(Image *img, void *buf, gsize len, guint64 offset, GError **error)
+{
+    if (offset >= img->size)
+        return 0;
+    len = MIN(len, img->size - offset);
+    if (len > G_MAXSSIZE)
+        len = G_MAXSSIZE;
+    if (!image_read_layer(img, 0, buf, len, offset, error))
+        return -1;
+    return len;
+}
+
+/* Status of layer @i from @off: data or hole, for *@run bytes (at most @max). */
+static gboolean
+image_status_layer(Image *img, guint i, guint64 off, guint64 max, gboolean *data,
+                   guint64 *run, GError **error)
+{
+    Layer *l;
+    guint64 unit;
+    guint64 co;
+    guint64 chunk;
+    ClusterType type;
+    guint64 host;
+    guint64 span;
+
+    *data = FALSE;
+    *run = max;
+    if (i >= img->n)
+        return TRUE;
+    l = &img->layers[i];
+    if (off >= l->size)
+        return TRUE;
+    max = MIN(max, l->size - off);
+    *run = max;
+    if (!l->qcow2) {
+        off_t d = lseek(l->fd, off, SEEK_DATA);
+        off_t h;
+
+        if (d < 0) {
+            if (errno == ENXIO) {            /* no data up to the end of the file */
+                if (off < l->file_size)
+                    *run = MIN(max, l->file_size - off);
+                return TRUE;
+            }
+            *data = TRUE;                    /* no SEEK_DATA here: all data */
+            return TRUE;
+        }
+        if ((guint64)d > off) {
+            *run = MIN(max, (guint64)d - off);
+            return TRUE;
+        }
+        *data = TRUE;
+        h = lseek(l->fd, off, SEEK_HOLE);
+        if (h > (off_t)off)
+            *run = MIN(max, (guint64)h - off);
+        return TRUE;
+    }
+    if (!layer_map(l, off, &type, &host, &span, error))
+        return FALSE;
+    unit = type == CLUSTER_COMPRESSED ? l->cluster_size : 1ULL << l->sub_bits;
+    co = off & (unit - 1);
+    chunk = MIN(max, unit - co);
+    if (span > chunk)
+        chunk = MIN(max, span);
+    while (chunk < max) {
+        ClusterType t2;
+        guint64 s2;
+
+        if (!layer_map(l, off + chunk, &t2, &host, &s2, error))
+            return FALSE;
+        if ((t2 == CLUSTER_COMPRESSED ? CLUSTER_DATA : t2) !=
+            (type == CLUSTER_COMPRESSED ? CLUSTER_DATA : type))
+            break;
+        chunk += MIN(max - chunk, MAX(s2, 1ULL << l->sub_bits));
+    }
+    *run = chunk;
+    switch (type) {
+    case CLUSTER_UNALLOCATED:
+        return image_status_layer(img, i + 1, off, chunk, data, run, error);
+    case CLUSTER_ZERO:
+        return TRUE;
+    case CLUSTER_DATA:
+    case CLUSTER_COMPRESSED:
+        *data = TRUE;
+        return TRUE;
+    }
+    return TRUE;
+}
+
+gboolean
+image_seek(Image *img, guint64 offset, gboolean data, guint64 *result, GError **error)
+{
+    guint64 p = offset;
+
+    while (p < img->size) {
+        gboolean is_data;
+        guint64 run;
+
+        if (!image_status_layer(img, 0, p, img->size - p, &is_data, &run, error))
+            return FALSE;
+        if (is_data == data) {
+            *result = p;
+            return TRUE;
+        }
+        g_assert(run > 0);
+        p += run;
+    }
+    *result = img->size;
+    return TRUE;
+}
+
+static gboolean
+layer_open_qcow2(Layer *l, GError **error)
+{
+    QcowHeader hdr;
+    gssize got;
+    guint i;
+
+    if (!qcow_header_read(l->fd, l->path, &hdr, error))
+        return FALSE;
+    qcow_header_clear(&hdr);
+    if (hdr.crypt_method != 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "qcow2 image '%s' is encrypted: reading encrypted images is not supported",
+                    l->path);
+        return FALSE;
+    }
+    if (hdr.incompatible & QCOW_INCOMPAT_DATA_FILE) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "qcow2 image '%s' uses an external data file: not supported", l->path);
+        return FALSE;
+    }
+    if (hdr.incompatible & ~(QCOW_INCOMPAT_DIRTY | QCOW_INCOMPAT_CORRUPT |
+                             QCOW_INCOMPAT_COMPRESSION | QCOW_INCOMPAT_EXTL2)) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "qcow2 image '%s' uses unsupported features (incompatible bits 0x%"
+                    G_GINT64_MODIFIER "x)", l->path, hdr.incompatible);
+        return FALSE;
+    }
+    if (hdr.compression_type > 1) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "qcow2 image '%s' uses unknown compression type %u", l->path,
+                    hdr.compression_type);
+        return FALSE;
+    }
+    l->qcow2 = TRUE;
+    l->size = hdr.size;
+    l->file_size = hdr.file_size;
+    l->cluster_bits = hdr.cluster_bits;
+    l->cluster_size = 1ULL << hdr.cluster_bits;
+    l->extl2 = (hdr.incompatible & QCOW_INCOMPAT_EXTL2) != 0;
+    if (l->extl2 && hdr.cluster_bits < 14)   /* subclusters of at least 512 bytes */
+        return layer_corrupt(l, error, "extended L2 entries need clusters of 16 KiB or more", 0);
+    l->l2_bits = hdr.cluster_bits - (l->extl2 ? 4 : 3);
+    l->sub_bits = l->extl2 ? hdr.cluster_bits - 5 : hdr.cluster_bits;
+    l->compression_type = hdr.compression_type;
+    l->l1_size = hdr.l1_size;
+    l->l1 = g_new0(guint64, MAX(hdr.l1_size, 1));
+    if (hdr.l1_size > 0) {   /* qcow_header_read() checked it lies inside the file */
+        got = layer_pread(l, l->l1, (gsize)hdr.l1_size * 8, hdr.l1_offset, error);
+        if (got < 0)
+            return FALSE;
+        if (got != (gssize)hdr.l1_size * 8)
+            return layer_corrupt(l, error, "L1 table is truncated", hdr.l1_offset);
+        for (i = 0; i < hdr.l1_size; i++)
+            l->l1[i] = GUINT64_FROM_BE(l->l1[i]);
+    }
+    l->ncache = CLAMP(L2_CACHE_BYTES >> hdr.cluster_bits, 4, 64);
+    l->cache = g_new0(L2Slot, l->ncache);
+    return TRUE;
+}
+
+Image *
+image_open(const Chain *chain, guint from, GError **error)
+{
+    g_autoptr(Image) img = g_new0(Image, 1);
+    guint i;
+
+    if (from >= chain->layers->len) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                    "backing chain has no element %u", from);
+        return NULL;
+    }
+    img->layers = g_new0(Layer, chain->layers->len - from);
+    for (i = from; i < chain->layers->len; i++) {
+        const ChainLayer *cl = g_ptr_array_index(chain->layers, i);
+        const StorageSource *src = cl->src;
+        const char *format = src->format ? src->format : "raw";
+        Layer *l = &img->layers[img->n];
+        struct stat st;
+
+        l->fd = -1;
+        img->n++;
+        l->path = g_strdup(src->path);
+        if (cl->error) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                        "backing chain element '%s' cannot be read: %s", cl->label, cl->error);
+            return NULL;
+        }
+        if ((src->type != STORAGE_TYPE_FILE && src->type != STORAGE_TYPE_BLOCK) || !src->path) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                        "backing chain element '%s' is not a local image", cl->label);
+            return NULL;
+        }
+        if (!g_str_equal(format, "raw") && !g_str_equal(format, "qcow2")) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                        "image '%s': reading format '%s' is not supported", src->path, format);
+            return NULL;
+        }
+        l->fd = open(src->path, O_RDONLY | O_CLOEXEC);
+        if (l->fd < 0) {
+            int errsv = errno;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot open '%s': %s", src->path, g_strerror(errsv));
+            return NULL;
+        }
+        if (fstat(l->fd, &st) < 0) {
+            int errsv = errno;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot stat '%s': %s", src->path, g_strerror(errsv));
+            return NULL;
+        }
+        if (g_str_equal(format, "qcow2")) {
+            if (!layer_open_qcow2(l, error))
+                return NULL;
+        } else {
+            off_t end = lseek(l->fd, 0, SEEK_END);
+            l->size = l->file_size = end < 0 ? (guint64)st.st_size : (guint64)end;
+        }
+    }
+    img->size = img->layers[0].size;
+    return g_steal_pointer(&img);
+}

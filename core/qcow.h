@@ -32,4 +32,46 @@ char *qcow_probe_format(const char *path, GError **error);
  * (CORE_ERROR_CORRUPT for truncated/insane tables). */
 QcowInfo *qcow_info_read(const char *path, const char *format, GError **error);
 
+/* Our own parse of a qcow2 header (qcow.c), shared with the reader in image.c.
+ * Everything here has been checked against the file size: table offsets lie
+ * inside the file, cluster_bits is 9..21, l1_size covers the virtual size and
+ * is at most 32 MiB of entries. Encryption and external data files are only
+ * reported (the reader refuses them). */
+typedef struct {
+    guint32 version;            /* 2 or 3 */
+    guint32 cluster_bits;
+    guint64 size;               /* virtual size */
+    guint64 file_size;
+    guint32 crypt_method;       /* 0 none, 1 aes, 2 luks */
+    guint32 l1_size;            /* entries */
+    guint64 l1_offset;
+    guint32 nb_snapshots;
+    guint64 incompatible;       /* v3 incompatible feature bits */
+    guint8 compression_type;    /* 0 zlib, 1 zstd */
+    char *backing_name;         /* NULL = none */
+    char *backing_format;       /* backing-format extension; NULL = none */
+} QcowHeader;
+
+#define QCOW_INCOMPAT_DIRTY        (1ULL << 0)
+#define QCOW_INCOMPAT_CORRUPT      (1ULL << 1)
+#define QCOW_INCOMPAT_DATA_FILE    (1ULL << 2)
+#define QCOW_INCOMPAT_COMPRESSION  (1ULL << 3)
+#define QCOW_INCOMPAT_EXTL2        (1ULL << 4)
+
+/* Parses and validates the qcow2 header of the open descriptor @fd (@path only
+ * names it in errors). CORE_ERROR_CORRUPT for anything out of range or
+ * truncated, CORE_ERROR_PARSE when it is not qcow2, G_FILE_ERROR for I/O.
+ * Fills @hdr (free its strings with qcow_header_clear()). */
+gboolean qcow_header_read(int fd, const char *path, QcowHeader *hdr, GError **error);
+void qcow_header_clear(QcowHeader *hdr);
+
+/* Probes the format of an open descriptor (see qcow_probe_format()). Owned. */
+char *qcow_probe_format_fd(int fd, const char *path, GError **error);
+
+/* The backing file name recorded by a qcow (v1) or qed image, for the probing
+ * rule (a probed image with a backing file of its own is refused). *@name NULL =
+ * none. FALSE with @error when the header cannot be read. */
+gboolean qcow_other_backing_name(const char *path, const char *format, char **name,
+                                 GError **error);
+
 G_END_DECLS

@@ -1,0 +1,505 @@
+/* test-image.c: the byte-exact chain reader against qemu-img convert, random reads, SEEK_DATA/HOLE, hostile images. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "error.h"
+#include "image.h"
+
+static char *fixdir;    /* images built by scripts/mkfixtures.sh for this run */
+
+static char *
+fix(const char *name)
+{
+    return g_build_filename(fixdir, name, NULL);
+}
+
+static void
+run_cmd(const char *const *argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      NULL, NULL, NULL, &err, &status, &error))
+        g_error("cannot run %s: %s", argv[0], error->message);
+    if (!g_spawn_check_wait_status(status, &error))
+        g_error("%s failed: %s\n%s", argv[0], error->message, err);
+}
+
+static void
+fixtures_setup(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *script = g_test_build_filename(G_TEST_DIST, "..", "scripts",
+                                                    "mkfixtures.sh", NULL);
+    const char *argv[] = { "sh", script, NULL, NULL };
+
+    fixdir = g_dir_make_tmp("snapfs-images-XXXXXX", &error);
+    g_assert_no_error(error);
+    argv[2] = fixdir;
+    run_cmd(argv);
+}
+
+static void
+fixtures_teardown(void)
+{
+    const char *argv[] = { "rm", "-rf", fixdir, NULL };
+
+    run_cmd(argv);
+    g_free(fixdir);
+}
+
+static StorageSource *
+src_file(const char *name, const char *format)
+{
+    StorageSource *src = storage_source_new();
+
+    src->type = STORAGE_TYPE_FILE;
+    src->path = fix(name);
+    src->format = g_strdup(format);
+    return src;
+}
+
+static Chain *
+resolve(const char *name, const char *format)
+{
+    g_autoptr(StorageSource) src = src_file(name, format);
+
+    return chain_resolve(src, "vda");
+}
+
+static ChainLayer *
+layer_at(const Chain *chain, guint i)
+{
+    g_assert_cmpuint(i, <, chain->layers->len);
+    return g_ptr_array_index(chain->layers, i);
+}
+
+typedef struct {
+    const char *name;
+    const char *top;
+    guint nreads;       /* random reads on the top layer */
+} GoodCase;
+
+static const GoodCase good_cases[] = {
+    { "chain3", "chain3-top.qcow2", 1000 },
+    { "c512", "c512-top.qcow2", 1000 },
+    { "c2m", "c2m-top.qcow2", 700 },
+    { "comp-overlay-zstd", "comp-top.qcow2", 700 },
+    { "comp-zlib", "comp-zlib.qcow2", 500 },
+    { "comp-4k", "comp-4k.qcow2", 500 },
+    { "short-backing", "short-top.qcow2", 600 },
+    { "v2", "v2-top.qcow2", 600 },
+    { "probed-base", "probe-top.qcow2", 400 },
+    { "extended-l2", "extl2-top.qcow2", 600 },
+};
+
+static guint64 total_reads;
+
+/* qemu-img convert -O raw of one chain element, loaded in memory. */
+static GBytes *
+reference(const ChainLayer *layer)
+{
+    g_autofree char *base = g_path_get_basename(layer->src->path);
+    g_autofree char *name = g_strdup_printf("ref-%s.raw", base);
+    g_autofree char *out = fix(name);
+    const char *argv[] = { "qemu-img", "convert", "-f", layer->src->format, "-O", "raw",
+                           layer->src->path, out, NULL };
+    g_autoptr(GError) error = NULL;
+    char *data = NULL;
+    gsize len = 0;
+
+    run_cmd(argv);
+    g_file_get_contents(out, &data, &len, &error);
+    g_assert_no_error(error);
+    unlink(out);
+    return g_bytes_new_take(data, len);
+}
+
+static void
+compare_whole(Image *img, GBytes *ref, gsize chunk, const char *what)
+{
+    gsize len = 0;
+    const guint8 *want = g_bytes_get_data(ref, &len);
+    g_autofree guint8 *buf = g_malloc(chunk);
+    guint64 off = 0;
+
+    g_assert_cmpuint(image_size(img), ==, len);
+    while (off < len) {
+        g_autoptr(GError) error = NULL;
+        gssize n = image_pread(img, buf, chunk, off, &error);
+
+        g_assert_no_error(error);
+        g_assert_cmpint(n, ==, (gssize)MIN(chunk, len - off));
+        if (memcmp(buf, want + off, n) != 0)
+            g_error("%s: whole-image compare differs in [%" G_GUINT64_FORMAT ", +%zd) "
+                    "(request size %zu)", what, off, n, chunk);
+        off += n;
+    }
+    g_assert_cmpint(image_pread(img, buf, chunk, len, NULL), ==, 0);
+}
+
+static void
+random_reads(Image *img, GBytes *ref, guint count, const char *what)
+{
+    gsize len = 0;
+    const guint8 *want = g_bytes_get_data(ref, &len);
+    g_autofree guint8 *buf = g_malloc(1024 * 1024);
+    guint32 seed = g_test_rand_int();
+    g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
+    guint i;
+
+    g_test_message("%s: %u random reads, seed %u", what, count, seed);
+    for (i = 0; i < count; i++) {
+        g_autoptr(GError) error = NULL;
+        /* sizes spread over 1 B .. 1 MiB on a log scale, offsets anywhere */
+        guint64 size = MIN((guint64)1 << g_rand_int_range(rand, 0, 21),
+                           (guint64)g_rand_int_range(rand, 1, 1024 * 1024 + 1));
+        guint64 off = ((guint64)g_rand_int(rand) << 20 ^ g_rand_int(rand)) % (len + 1);
+        gssize want_n = MIN(size, len - off);
+        gssize n = image_pread(img, buf, size, off, &error);
+
+        g_assert_no_error(error);
+        if (n != want_n || memcmp(buf, want + off, n) != 0)
+            g_error("%s: read %u (seed %u) at %" G_GUINT64_FORMAT " size %" G_GUINT64_FORMAT
+                    " differs", what, i, seed, off, size);
+    }
+    total_reads += count;
+}
+
+typedef struct {
+    guint64 start;
+    guint64 length;
+    gboolean data;
+} Extent;
+
+static GArray *
+qemu_map(const ChainLayer *layer)
+{
+    const char *argv[] = { "qemu-img", "map", "--output=json", "-f", layer->src->format,
+                           layer->src->path, NULL };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    int status = 0;
+    g_autoptr(GRegex) re = g_regex_new("\"start\": (\\d+), \"length\": (\\d+),.*\"data\": "
+                                       "(true|false)", 0, 0, NULL);
+    g_autoptr(GMatchInfo) match = NULL;
+    GArray *extents = g_array_new(FALSE, FALSE, sizeof(Extent));
+
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &out, NULL, &status, &error);
+    g_assert_no_error(error);
+    g_regex_match(re, out, 0, &match);
+    while (g_match_info_matches(match)) {
+        g_autofree char *s = g_match_info_fetch(match, 1);
+        g_autofree char *l = g_match_info_fetch(match, 2);
+        g_autofree char *d = g_match_info_fetch(match, 3);
+        Extent e = { g_ascii_strtoull(s, NULL, 10), g_ascii_strtoull(l, NULL, 10),
+                     g_str_equal(d, "true") };
+        g_array_append_val(extents, e);
+        g_match_info_next(match, NULL);
+    }
+    g_assert_cmpuint(extents->len, >, 0);
+    return extents;
+}
+
+static void
+check_seek(Image *img, const ChainLayer *layer)
+{
+    g_autoptr(GArray) map = qemu_map(layer);
+    guint ndata = 0;
+    guint nhole = 0;
+    guint i;
+
+    for (i = 0; i < map->len; i++) {
+        const Extent *e = &g_array_index(map, Extent, i);
+        guint64 at = 0;
+        guint64 other = 0;
+
+        g_assert_true(image_seek(img, e->start, e->data, &at, NULL));
+        g_assert_true(image_seek(img, e->start, !e->data, &other, NULL));
+        if (at != e->start || other < e->start + e->length)
+            g_error("%s: extent [%" G_GUINT64_FORMAT ", +%" G_GUINT64_FORMAT ") data=%d: "
+                    "seek same %" G_GUINT64_FORMAT " other %" G_GUINT64_FORMAT,
+                    layer->src->path, e->start, e->length, e->data, at, other);
+        if (e->data)
+            ndata++;
+        else
+            nhole++;
+    }
+    g_test_message("%s: %u data and %u hole extents agree with qemu-img map",
+                   layer->label, ndata, nhole);
+}
+
+static void
+test_good(gconstpointer data)
+{
+    const GoodCase *tc = data;
+    g_autoptr(Chain) chain = resolve(tc->top, "qcow2");
+    guint i;
+
+    g_assert_null(chain->error);
+    for (i = 0; i < chain->layers->len; i++) {
+        const ChainLayer *layer = layer_at(chain, i);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Image) img = image_open(chain, i, &error);
+        g_autoptr(GBytes) ref = NULL;
+        g_autofree char *what = g_strdup_printf("%s/%s", tc->name, layer->label);
+        static const gsize chunks[] = { 131072, 1048576, 4096 * 3 + 17 };
+
+        g_assert_no_error(error);
+        ref = reference(layer);
+        compare_whole(img, ref, chunks[i % G_N_ELEMENTS(chunks)], what);
+        random_reads(img, ref, i == 0 ? tc->nreads : 50, what);
+        if (i == 0)
+            check_seek(img, layer);
+    }
+    g_test_message("%" G_GUINT64_FORMAT " random reads so far", total_reads);
+}
+
+/* One layer, no chain rules: exercises the reader's own checks. */
+static Chain *
+chain_single(const char *name, const char *format)
+{
+    Chain *chain = g_new0(Chain, 1);
+    ChainLayer *layer = g_new0(ChainLayer, 1);
+
+    layer->src = src_file(name, format);
+    layer->label = g_strdup("vda");
+    chain->layers = g_ptr_array_new();
+    g_ptr_array_add(chain->layers, layer);
+    return chain;
+}
+
+static void
+chain_single_free(Chain *chain)
+{
+    ChainLayer *layer = g_ptr_array_index(chain->layers, 0);
+
+    storage_source_free(layer->src);
+    g_free(layer->label);
+    g_free(layer);
+    g_ptr_array_unref(chain->layers);
+    g_free(chain);
+}
+
+static void
+expect_open_error(const char *name, int code, const char *substring)
+{
+    Chain *chain = chain_single(name, "qcow2");
+    g_autoptr(GError) error = NULL;
+    Image *img = image_open(chain, 0, &error);
+
+    g_assert_null(img);
+    g_assert_error(error, CORE_ERROR, code);
+    g_test_message("%s: %s", name, error->message);
+    g_assert_nonnull(strstr(error->message, substring));
+    chain_single_free(chain);
+}
+
+static void
+test_truncated(void)
+{
+    expect_open_error("trunc-header.qcow2", CORE_ERROR_CORRUPT, "truncated");
+    expect_open_error("trunc-l1.qcow2", CORE_ERROR_CORRUPT, "L1 table");
+}
+
+static void
+test_huge(void)
+{
+    expect_open_error("huge-size.qcow2", CORE_ERROR_CORRUPT, "1152921504606846976 bytes");
+    expect_open_error("huge-l1.qcow2", CORE_ERROR_CORRUPT, "L1 table that is too large");
+}
+
+static void
+test_encrypted(void)
+{
+    g_autoptr(Chain) chain = resolve("encrypted.qcow2", "qcow2");
+    g_autoptr(GError) error = NULL;
+    Image *img = NULL;
+
+    g_assert_cmpuint(chain->layers->len, ==, 1);
+    g_assert_true(layer_at(chain, 0)->info->encrypted);
+    img = image_open(chain, 0, &error);
+    g_assert_null(img);
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(error->message, "encrypted"));
+}
+
+static void
+test_unsupported(void)
+{
+    expect_open_error("datafile.qcow2", CORE_ERROR_UNSUPPORTED, "external data file");
+}
+
+static void
+test_bad_l1(void)
+{
+    Chain *chain = chain_single("bad-l1.qcow2", "qcow2");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GError) error2 = NULL;
+    Image *img = image_open(chain, 0, &error);
+    char buf[4096];
+    guint64 at = 0;
+
+    g_assert_no_error(error);
+    g_assert_cmpint(image_pread(img, buf, sizeof(buf), 0, &error), ==, -1);
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_CORRUPT);
+    g_assert_false(image_seek(img, 0, TRUE, &at, &error2));
+    g_assert_error(error2, CORE_ERROR, CORE_ERROR_CORRUPT);
+    image_close(img);
+    chain_single_free(chain);
+}
+
+/* A chain whose layers are in error cannot be opened from any element above. */
+static void
+test_broken_chain(void)
+{
+    static const char *const tops[] = { "missing.qcow2", "loop-self.qcow2", "loop-a.qcow2",
+                                        "evil-top.qcow2", "trunc-header.qcow2" };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(tops); i++) {
+        g_autoptr(Chain) chain = resolve(tops[i], "qcow2");
+        g_autoptr(GError) error = NULL;
+        Image *img = image_open(chain, 0, &error);
+
+        g_assert_null(img);
+        g_assert_error(error, CORE_ERROR, CORE_ERROR_CORRUPT);
+    }
+}
+
+/* Random damage to the metadata of a real image: errors, never a crash
+ * (valgrind checks reads stay in bounds). */
+static void
+test_mutations(void)
+{
+    static const char *const sources[] = { "chain3-top.qcow2", "extl2-top.qcow2",
+                                           "comp-4k.qcow2" };
+    g_autofree char *path = fix("mutant.qcow2");
+    g_autofree guint8 *buf = g_malloc(1024 * 1024);
+    guint32 seed = g_test_rand_int();
+    g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
+    guint ok = 0;
+    guint i;
+
+    g_test_message("mutations: seed %u", seed);
+    for (i = 0; i < 180; i++) {
+        g_autofree char *orig = fix(sources[i % G_N_ELEMENTS(sources)]);
+        g_autofree char *copy = NULL;
+        gsize len = 0;
+        Chain *chain;
+        Image *img;
+        guint j;
+
+        g_assert_true(g_file_get_contents(orig, &copy, &len, NULL));
+        for (j = 0; j < 8; j++) {   /* the header sometimes, the metadata clusters after it */
+            gsize at = (j == 0 && i % 3 == 0) ? (gsize)g_rand_int_range(rand, 0, 128)
+                       : (gsize)g_rand_int_range(rand, 0, MIN(len, 6 * 65536));
+            copy[at] = g_rand_int_range(rand, 0, 256);
+        }
+        g_assert_true(g_file_set_contents(path, copy, len, NULL));
+        chain = chain_single("mutant.qcow2", "qcow2");
+        img = image_open(chain, 0, NULL);
+        if (img) {
+            guint64 off;
+            guint64 at = 0;
+
+            for (off = 0; off < MIN(image_size(img), 16 * 1024 * 1024); off += 1024 * 1024)
+                image_pread(img, buf, 1024 * 1024, off, NULL);
+            image_seek(img, 0, FALSE, &at, NULL);
+            image_seek(img, 0, TRUE, &at, NULL);
+            image_close(img);
+            ok++;
+        }
+        chain_single_free(chain);
+    }
+    g_test_message("mutations: %u of 180 opened", ok);
+    g_assert_cmpuint(ok, >, 0);
+    unlink(path);
+}
+
+static void
+test_total_reads(void)
+{
+    g_assert_cmpuint(total_reads, >=, 5000);
+}
+
+/* -m perf: 1 GiB of a 3-layer chain (raw base with 256 MiB of data, two qcow2
+ * overlays with scattered writes) in 128 KiB and 1 MiB requests, page cache warm. */
+static void
+test_perf(void)
+{
+    g_autofree char *base = fix("perf-base.raw");
+    g_autofree char *mid = fix("perf-mid.qcow2");
+    g_autofree char *top = fix("perf-top.qcow2");
+    g_autofree char *script = g_strdup_printf(
+        "set -e; truncate -s 1G %s; head -c 268435456 /dev/urandom | "
+        "dd of=%s bs=1M seek=300 conv=notrunc status=none; "
+        "qemu-img create -q -f qcow2 -b %s -F raw %s 1G; "
+        "qemu-img create -q -f qcow2 -b %s -F qcow2 %s 1G; "
+        "for i in $(seq 0 63); do echo \"write -P $i $((i * 16))M 1M\"; done | "
+        "qemu-io -f qcow2 %s >/dev/null; "
+        "for i in $(seq 0 255); do echo \"write -P $i $((i * 4 + 1))M 300k\"; done | "
+        "qemu-io -f qcow2 %s >/dev/null", base, base, base, mid, mid, top, mid, top);
+    const char *argv[] = { "sh", "-c", script, NULL };
+    static const gsize sizes[] = { 128 * 1024, 1024 * 1024 };
+    g_autoptr(Chain) chain = NULL;
+    g_autoptr(Image) img = NULL;
+    g_autofree guint8 *buf = g_malloc(1024 * 1024);
+    guint s;
+
+    run_cmd(argv);
+    chain = resolve("perf-top.qcow2", "qcow2");
+    g_assert_cmpuint(chain->layers->len, ==, 3);
+    img = image_open(chain, 0, NULL);
+    g_assert_nonnull(img);
+    for (s = 0; s < G_N_ELEMENTS(sizes); s++) {
+        guint64 total = 0;
+        gdouble secs;
+
+        for (guint64 off = 0; off < image_size(img); off += sizes[s])   /* warm the cache */
+            image_pread(img, buf, sizes[s], off, NULL);
+        g_test_timer_start();
+        for (guint64 off = 0; off < image_size(img); off += sizes[s])
+            total += image_pread(img, buf, sizes[s], off, NULL);
+        secs = g_test_timer_elapsed();
+        g_assert_cmpuint(total, ==, image_size(img));
+        g_test_maximized_result(total / secs / 1e9, "%.2f GB/s in %zu KiB requests",
+                                total / secs / 1e9, sizes[s] / 1024);
+    }
+    unlink(base);
+    unlink(mid);
+    unlink(top);
+}
+
+int
+main(int argc, char **argv)
+{
+    int ret;
+    guint i;
+
+    g_test_init(&argc, &argv, NULL);
+    fixtures_setup();
+    for (i = 0; i < G_N_ELEMENTS(good_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/image/read/%s", good_cases[i].name);
+        g_test_add_data_func(path, &good_cases[i], test_good);
+    }
+    g_test_add_func("/image/read/total", test_total_reads);
+    g_test_add_func("/image/broken/truncated", test_truncated);
+    g_test_add_func("/image/broken/huge", test_huge);
+    g_test_add_func("/image/broken/encrypted", test_encrypted);
+    g_test_add_func("/image/broken/bad-l1", test_bad_l1);
+    g_test_add_func("/image/broken/unsupported", test_unsupported);
+    g_test_add_func("/image/broken/chain", test_broken_chain);
+    g_test_add_func("/image/broken/mutations", test_mutations);
+    if (g_test_perf())
+        g_test_add_func("/image/perf", test_perf);
+    ret = g_test_run();
+    fixtures_teardown();
+    return ret;
+}
