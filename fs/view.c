@@ -291,7 +291,8 @@ view_chain_get(ViewDomain *vd, const char *snap, const char *target, GError **er
         if (d->dst && strcmp(d->dst, target) == 0)
             disk = d;
     }
-    if (!disk || !disk->src || (disk->src->type == STORAGE_TYPE_NONE && !disk->src->path)) {
+    /* Empty media (a cdrom without a disc) has no chain. */
+    if (!disk || !disk->src || (!disk->src->path && disk->src->type != STORAGE_TYPE_NETWORK)) {
         view_set_noent(error, target);
         return NULL;
     }
@@ -662,7 +663,8 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
         copy = domain_copy(def);
         cdisk = domain_disk_by_name(copy, node->disk);
         domain_disk_set_source(copy, cdisk, chain_to_source(chain), FALSE);
-        s = domain_disk_format(copy, cdisk, 0);
+        /* Live formatting keeps the probed (detected) chain members. */
+        s = domain_disk_format(copy, cdisk, DOMAIN_FORMAT_LIVE);
         break;
     }
     default:
