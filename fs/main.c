@@ -131,6 +131,8 @@ main(int argc, char **argv)
     fs.timeout = 1.0;
     fs.view = view_new(store, o.read_only);
     fs.inodes = inode_table_new();
+    g_mutex_init(&fs.files_lock);
+    fs.files = g_hash_table_new(g_direct_hash, g_direct_equal);
     if (!(se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs)))
         goto out_state;
     fs.se = se;
@@ -163,6 +165,8 @@ out_session:
     fuse_session_destroy(se);
 out_state:
     inode_table_free(fs.inodes);
+    if (fs.files)
+        g_hash_table_unref(fs.files);
     view_free(fs.view);
 out:
     g_free(cmd.mountpoint);

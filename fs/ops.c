@@ -12,7 +12,11 @@
 /* Largest request the kernel may send: big reads are what makes cp fast. */
 #define FS_MAX_IO (1024 * 1024)
 
+/* An open file. The kernel may send RELEASE while a READ of the same handle is
+ * still being served (a reader killed mid-read), so handles are ids looked up
+ * under FsState.files_lock and every op holds a reference while it works. */
 typedef struct {
+    gatomicrefcount ref;
     GMutex lock;          /* guards img and ctl: neither is thread-safe */
     Image *img;           /* data files */
     GBytes *content;      /* generated files: fixed at open for a consistent read */
@@ -32,7 +36,7 @@ fs_state(fuse_req_t req)
 static void
 fs_file_free(FsFile *f)
 {
-    if (!f)
+    if (!f || !g_atomic_ref_count_dec(&f->ref))
         return;
     image_close(f->img);
     ctl_writer_free(f->ctl);
@@ -41,6 +45,44 @@ fs_file_free(FsFile *f)
     g_free(f);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FsFile, fs_file_free)
+
+/* Registers @f (taking its reference) and returns its handle. */
+static uint64_t
+fs_file_register(FsState *fs, FsFile *f)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fs->files_lock);
+    guint64 fh = ++fs->next_fh;
+
+    g_hash_table_insert(fs->files, GSIZE_TO_POINTER(fh), f);
+    return fh;
+}
+
+/* A new reference to the file of handle @fh, or NULL when released. */
+static FsFile *
+fs_file_get(FsState *fs, uint64_t fh)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fs->files_lock);
+    FsFile *f = g_hash_table_lookup(fs->files, GSIZE_TO_POINTER(fh));
+
+    if (f)
+        g_atomic_ref_count_inc(&f->ref);
+    return f;
+}
+
+/* Drops the table's reference of handle @fh. */
+static void
+fs_file_unregister(FsState *fs, uint64_t fh)
+{
+    FsFile *f = NULL;
+
+    g_mutex_lock(&fs->files_lock);
+    if (g_hash_table_steal_extended(fs->files, GSIZE_TO_POINTER(fh), NULL, (gpointer *)&f)) {
+        g_mutex_unlock(&fs->files_lock);
+        fs_file_free(f);
+        return;
+    }
+    g_mutex_unlock(&fs->files_lock);
+}
 
 static ViewNode *
 fs_node(FsState *fs, fuse_ino_t ino, GError **error)
@@ -217,6 +259,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     g_autoptr(ViewNode) node = NULL;
     g_autoptr(FsFile) f = g_new0(FsFile, 1);
 
+    g_atomic_ref_count_init(&f->ref);
     g_mutex_init(&f->lock);
     if (!(node = fs_node(fs, ino, &error))) {
         fs_reply_error(req, error);
@@ -234,9 +277,9 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         f->ctl = ctl_writer_new(node);
         fi->direct_io = 1;          /* every write reaches us, in order, with its errno */
         fi->nonseekable = 0;
-        fi->fh = (uint64_t)(uintptr_t)f;
-        if (fuse_reply_open(req, fi) == 0)
-            g_steal_pointer(&f);
+        fi->fh = fs_file_register(fs, g_steal_pointer(&f));
+        if (fuse_reply_open(req, fi) != 0)
+            fs_file_unregister(fs, fi->fh);
         return;
     }
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
@@ -262,18 +305,22 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fi->direct_io = 1;
         fi->keep_cache = 0;
     }
-    fi->fh = (uint64_t)(uintptr_t)f;
-    if (fuse_reply_open(req, fi) == 0)
-        g_steal_pointer(&f);
+    fi->fh = fs_file_register(fs, g_steal_pointer(&f));
+    if (fuse_reply_open(req, fi) != 0)
+        fs_file_unregister(fs, fi->fh);
 }
 
 /* Replies: buf, or error. */
 static void
 fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    FsFile *f = (FsFile *)(uintptr_t)fi->fh;
+    g_autoptr(FsFile) f = fs_file_get(fs_state(req), fi->fh);
     g_autoptr(GError) error = NULL;
 
+    if (!f) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
     if (f->content) {
         gsize len = 0;
         const char *data = g_bytes_get_data(f->content, &len);
@@ -317,12 +364,12 @@ fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t 
             struct fuse_file_info *fi)
 {
     FsState *fs = fs_state(req);
-    FsFile *f = (FsFile *)(uintptr_t)fi->fh;
+    g_autoptr(FsFile) f = fs_file_get(fs, fi->fh);
     g_autoptr(GError) error = NULL;
     gboolean changed = FALSE;
     gboolean ok;
 
-    if (!f->ctl) {
+    if (!f || !f->ctl) {
         fuse_reply_err(req, EBADF);
         return;
     }
@@ -343,12 +390,12 @@ static void
 fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     FsState *fs = fs_state(req);
-    FsFile *f = (FsFile *)(uintptr_t)fi->fh;
+    g_autoptr(FsFile) f = fs_file_get(fs, fi->fh);
     g_autoptr(GError) error = NULL;
     gboolean changed = FALSE;
     gboolean ok = TRUE;
 
-    if (f->ctl) {
+    if (f && f->ctl) {
         g_mutex_lock(&f->lock);
         ok = ctl_writer_flush(f->ctl, fs->view, &changed, &error);
         g_mutex_unlock(&f->lock);
@@ -647,7 +694,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void
 fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    fs_file_free((FsFile *)(uintptr_t)fi->fh);
+    fs_file_unregister(fs_state(req), fi->fh);
     fuse_reply_err(req, 0);
 }
 
@@ -655,13 +702,13 @@ fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-    FsFile *f = (FsFile *)(uintptr_t)fi->fh;
+    g_autoptr(FsFile) f = fs_file_get(fs_state(req), fi->fh);
     g_autoptr(GError) error = NULL;
     guint64 result = 0;
     guint64 size;
     gboolean ok;
 
-    if (!f->img || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+    if (!f || !f->img || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
         fuse_reply_err(req, EINVAL);
         return;
     }

@@ -16,6 +16,9 @@ typedef struct {
     gboolean read_only;
     double timeout;        /* entry and attribute timeout, seconds */
     struct fuse_session *se;   /* for cache invalidation after a change */
+    GMutex files_lock;         /* guards files and next_fh */
+    GHashTable *files;         /* fi->fh -> FsFile * (one reference) */
+    guint64 next_fh;
 } FsState;
 
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -1040,9 +1040,11 @@ view_templink_take(View *view, const char *dom, const char *name)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
     g_autofree char *key = g_strdup_printf("%s/%s", dom, name);
+    g_autofree char *stolen_key = NULL;
     char *target = NULL;
 
-    if (!g_hash_table_steal_extended(view->templinks, key, NULL, (gpointer *)&target))
+    if (!g_hash_table_steal_extended(view->templinks, key, (gpointer *)&stolen_key,
+                                     (gpointer *)&target))
         return NULL;
     return target;
 }

@@ -4,6 +4,7 @@ set -eu
 [ -r /dev/fuse ] && [ -w /dev/fuse ] || { echo "no usable /dev/fuse"; exit 77; }
 : "${FS:?FS must name the snapfs binary}"
 : "${SNAPFS_SRCDIR:?}"
+: "${SNAPFS_SCHEMA_DIR:=/usr/share/libvirt/schemas}"
 FS_WRAPPER=${FS_WRAPPER:-}
 if [ "$FS_WRAPPER" = valgrind ]; then
     FS_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
