@@ -104,6 +104,8 @@ fs_op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_SPLICE_WRITE;
     /* Directory and attribute caching are bounded by the 1 s timeouts. */
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 /* Replies: entry, or error. */
@@ -234,6 +236,62 @@ fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
         if (need > size - used)
             break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+}
+
+/* Replies: buf, or error. Like readdir, with each entry's attributes and a
+ * lookup reference, so `ls -l` needs no LOOKUP per entry. */
+static void
+fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                  struct fuse_file_info *fi)
+{
+    FsState *fs = fs_state(req);
+    FsDir *d = (FsDir *)(uintptr_t)fi->fh;
+    g_autoptr(ViewNode) pnode = inode_get(fs->inodes, ino);
+    g_autofree char *buf = g_malloc(size);
+    size_t used = 0;
+
+    if (!pnode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    for (off_t i = off; i < (off_t)d->ents->len + 2; i++) {
+        struct fuse_entry_param e = { 0 };
+        g_autoptr(ViewNode) node = NULL;
+        const char *name;
+        size_t need;
+
+        if (i < 2) {
+            /* nodeid 0: the kernel takes no reference and no attributes. */
+            name = i == 0 ? "." : "..";
+            e.attr.st_mode = S_IFDIR;
+            e.attr.st_ino = FUSE_ROOT_ID;
+        } else {
+            ViewDirent *ent = d->ents->pdata[i - 2];
+
+            name = ent->name;
+            node = view_lookup(fs->view, pnode, name, NULL);
+            if (!node || !view_stat(fs->view, node, &e.attr, NULL)) {
+                /* Gone since opendir: list it without attributes. */
+                memset(&e, 0, sizeof(e));
+                e.attr.st_mode = ent->type;
+                e.attr.st_ino = FUSE_ROOT_ID + 1 + i;
+                g_clear_pointer(&node, view_node_free);
+            } else {
+                e.ino = inode_ref(fs->inodes, node);
+                e.attr.st_ino = e.ino;
+                e.attr_timeout = fs->timeout;
+                e.entry_timeout = fs->timeout;
+            }
+        }
+        need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
+        if (need > size - used) {
+            if (e.ino)
+                inode_forget(fs->inodes, e.ino, 1);   /* not sent: no reference */
+            break;
+        }
         used += need;
     }
     fuse_reply_buf(req, buf, used);
@@ -755,6 +813,7 @@ const struct fuse_lowlevel_ops fs_ops = {
     .readlink = fs_op_readlink,
     .opendir = fs_op_opendir,
     .readdir = fs_op_readdir,
+    .readdirplus = fs_op_readdirplus,
     .releasedir = fs_op_releasedir,
     .open = fs_op_open,
     .read = fs_op_read,
