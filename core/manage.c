@@ -2,6 +2,7 @@
 #include "manage.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -462,6 +463,15 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
     if (metadata) {
         if (!snapshot_check_name(def->name, error))
             return FALSE;
+        /* robust (issue 6, hostile.sh): a name too long for NAME.xml used to fail only at the
+         * metadata write, after qemu-img had added an internal snapshot to the images; the
+         * rollback deletes it, but the image file stays changed. Refuse before any image. */
+        if (strlen(def->name) + strlen(".xml") > NAME_MAX) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NAMETOOLONG,
+                        "snapshot name is too long: %zu bytes (at most %d)", strlen(def->name),
+                        NAME_MAX - (int)strlen(".xml"));
+            return FALSE;
+        }
         if (hier_lookup(sd->snaps, def->name)) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS, "domain moment %s already exists",
                         def->name);
@@ -505,9 +515,11 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
             goto fail;
         hier_set_parent(sd->snaps, node, old_current);
         sd->snaps->current = node;
-        if (!manage_write_node_undo(store, domain, sd, node, &undo, error))
-            goto fail;
+        /* robust (issue 6, crash.sh): the old current is written (<active>0</active>) before the new
+         * one (<active>1</active>): a kill -9 between the two left two files claiming current. */
         if (old_current && !manage_write_node_undo(store, domain, sd, old_current, &undo, error))
+            goto fail;
+        if (!manage_write_node_undo(store, domain, sd, node, &undo, error))
             goto fail;
         *result = g_strdup_printf("Domain snapshot %s created", snap_name);
     } else {
@@ -587,9 +599,10 @@ manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, Snapsh
     if (flags & MANAGE_CREATE_CURRENT)
         sd->snaps->current = node;
     manage_undo_init(&undo);
-    if (!manage_write_node_undo(store, domain, sd, node, &undo, error) ||
-        (old_current && old_current != node && sd->snaps->current == node &&
-         !manage_write_node_undo(store, domain, sd, old_current, &undo, error))) {
+    /* robust (issue 6, crash.sh): old current first (see manage_create). */
+    if ((old_current && old_current != node && sd->snaps->current == node &&
+         !manage_write_node_undo(store, domain, sd, old_current, &undo, error)) ||
+        !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
         manage_undo_run(&undo);
         manage_undo_clear(&undo);
         return FALSE;
@@ -709,13 +722,14 @@ manage_import(Store *store, const char *domain, const char *payload, gsize len, 
     if (current_name)
         sd->snaps->current = hier_lookup(sd->snaps, current_name);
     manage_undo_init(&undo);
+    /* robust (issue 6, crash.sh): old current first (see manage_create). */
+    if (old_current && old_current != sd->snaps->current &&
+        !manage_write_node_undo(store, domain, sd, old_current, &undo, error))
+        goto fail;
     for (guint i = 0; i < nodes->len; i++) {
         if (!manage_write_node_undo(store, domain, sd, nodes->pdata[i], &undo, error))
             goto fail;
     }
-    if (old_current && old_current != sd->snaps->current &&
-        !manage_write_node_undo(store, domain, sd, old_current, &undo, error))
-        goto fail;
     manage_undo_clear(&undo);
     *result = g_strdup_printf("%u snapshots imported%s%s", nodes->len,
                               current_name ? ", current " : "", current_name ? current_name : "");
@@ -751,8 +765,9 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
     }
     sd->snaps->current = node;
     manage_undo_init(&undo);
-    if ((node && !manage_write_node_undo(store, domain, sd, node, &undo, error)) ||
-        (old && old != node && !manage_write_node_undo(store, domain, sd, old, &undo, error))) {
+    /* robust (issue 6, crash.sh): old current first (see manage_create). */
+    if ((old && old != node && !manage_write_node_undo(store, domain, sd, old, &undo, error)) ||
+        (node && !manage_write_node_undo(store, domain, sd, node, &undo, error))) {
         manage_undo_run(&undo);
         manage_undo_clear(&undo);
         return FALSE;
@@ -1056,15 +1071,21 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
         g_hash_table_add(changed, sd->snaps->current);
 
     manage_undo_init(&undo);
+    /* robust (issue 6, crash.sh): a new current is written last, after the removed files
+     * (among them the old current) are gone: a kill -9 in between left two currents. */
     g_hash_table_iter_init(&it, changed);
     while (g_hash_table_iter_next(&it, &key, NULL))
-        if (!manage_write_node_undo(store, domain, sd, key, &undo, error))
+        if (key != sd->snaps->current &&
+            !manage_write_node_undo(store, domain, sd, key, &undo, error))
             goto fail;
     if (newdom && !manage_write_domain_undo(store, newdom, &undo, error))
         goto fail;
     for (guint i = 0; i < removed_names->len; i++)
         if (!manage_remove_snapshot_undo(store, domain, removed_names->pdata[i], &undo, error))
             goto fail;
+    if (sd->snaps->current && g_hash_table_contains(changed, sd->snaps->current) &&
+        !manage_write_node_undo(store, domain, sd, sd->snaps->current, &undo, error))
+        goto fail;
     manage_undo_clear(&undo);
     for (guint i = 0; i < to_unlink->len; i++)
         unlink(to_unlink->pdata[i]);
@@ -1226,10 +1247,11 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
     old_current = sd->snaps->current;
     sd->snaps->current = node;
     manage_undo_init(&undo);
+    /* robust (issue 6, crash.sh): old current first (see manage_create). */
     if (!manage_write_domain_undo(store, newdom, &undo, error) ||
-        !manage_write_node_undo(store, domain, sd, node, &undo, error) ||
         (old_current && old_current != node &&
-         !manage_write_node_undo(store, domain, sd, old_current, &undo, error))) {
+         !manage_write_node_undo(store, domain, sd, old_current, &undo, error)) ||
+        !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
         manage_undo_run(&undo);
         manage_undo_clear(&undo);
         manage_rollback_images(overlays, NULL, snap);

@@ -1100,7 +1100,10 @@ snapshot_format(const SnapshotDef *def, guint flags)
         xmlutil_escape(out, def->parent);
         g_string_append(out, "</name>\n  </parent>\n");
     }
-    if (def->creation_time)
+    /* robust (issue 6, found by fuzzing): libvirt omits a zero creationTime, but a redefine
+     * accepts <creationTime>0</creationTime> and the reload of a metadata file requires it:
+     * the snapshot vanished on the next load. Metadata files (INTERNAL) always carry it. */
+    if (def->creation_time || (flags & SNAPSHOT_FORMAT_INTERNAL))
         g_string_append_printf(out, "  <creationTime>%" G_GINT64_FORMAT "</creationTime>\n",
                                def->creation_time);
     if (def->memory) {

@@ -29,7 +29,7 @@ ctl_kind_of(const char *op)
         return CTL_STREAM;
     if (strcmp(op, "create") == 0 || strcmp(op, "create-no-metadata") == 0 ||
         strcmp(op, "redefine") == 0 || strcmp(op, "redefine-current") == 0 ||
-        strcmp(op, "define") == 0)
+        strcmp(op, "define") == 0 || strcmp(op, "backup") == 0)
         return CTL_ONE_DOC;
     return CTL_LINES;
 }
@@ -84,6 +84,19 @@ ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsiz
             text = g_strndup(payload, len);
             ok = manage_undefine(store, text, &result, error);
         }
+    } else if (strcmp(op, "backup") == 0) {
+        text = g_strndup(payload, len);
+        g_strstrip(text);
+        if (strcmp(text, "cancel") == 0)
+            ok = view_backup_cancel(view, dom, &result, error);
+        else
+            ok = view_backup_start(view, dom, payload, len, &result, error);
+    } else if ((strcmp(op, "create") == 0 || strcmp(op, "create-no-metadata") == 0 ||
+                strcmp(op, "revert") == 0 || strcmp(op, "delete") == 0) &&
+               !view_backup_check_idle(view, dom, error)) {
+        /* The images a running backup reads must not change under it. */
+        g_prefix_error(error, "domain '%s' is busy: ", dom);
+        ok = FALSE;
     } else if (strcmp(op, "create") == 0) {
         ok = manage_create(store, dom, payload, len, 0, &result, error);
     } else if (strcmp(op, "create-no-metadata") == 0) {

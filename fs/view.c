@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "job.h"
 
 /* How often a domain's store files are re-examined: changes made by another
  * process show up within this time (plus the kernel's 1 s attribute timeout). */
@@ -28,6 +29,7 @@ struct View {
     GMutex lock;                  /* guards everything below */
     GHashTable *results;          /* domain name ("" = top) -> char * */
     GHashTable *templinks;        /* "DOM/NAME" -> target */
+    GHashTable *jobs;             /* domain name -> BackupJob * (running or last) */
     Store *store;
     gboolean read_only;
     uid_t uid;
@@ -40,7 +42,8 @@ struct View {
 };
 
 static const char *const view_dom_files[] = {
-    "domain.xml", "domain.secure.xml", "uuid", "genid", "tree", "snapshots.tsv", NULL
+    "domain.xml", "domain.secure.xml", "uuid", "genid", "tree", "snapshots.tsv", "job",
+    "backup.xml", NULL
 };
 static const char *const view_snap_files[] = {
     "snapshot.xml", "snapshot.secure.xml", "domain.xml", "description", "state",
@@ -52,7 +55,7 @@ static const char *const view_disk_files[] = {
 static const char *const view_ctl_top[] = { "define", "undefine", "result", NULL };
 static const char *const view_ctl_dom[] = {
     "create", "create-no-metadata", "redefine", "redefine-current", "import", "revert",
-    "delete", "genid", "result", NULL
+    "delete", "genid", "backup", "result", NULL
 };
 
 const char *const *
@@ -129,6 +132,8 @@ view_new(Store *store, gboolean read_only)
     view->domain_names = g_ptr_array_new_with_free_func(g_free);
     view->results = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     view->templinks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    view->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                       (GDestroyNotify)backup_job_free);
     clock_gettime(CLOCK_REALTIME, &view->mount_time);
     return view;
 }
@@ -142,6 +147,7 @@ view_free(View *view)
     g_ptr_array_unref(view->domain_names);
     g_hash_table_unref(view->results);
     g_hash_table_unref(view->templinks);
+    g_hash_table_unref(view->jobs);   /* cancels and waits for running backups */
     g_mutex_clear(&view->lock);
     g_free(view);
 }
@@ -581,6 +587,14 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
         } else if (strcmp(node->leaf, "genid") == 0) {
             util_uuid_format(def->genid, uuid);
             s = def->has_genid ? g_strdup_printf("%s\n", uuid) : g_strdup("");
+        } else if (strcmp(node->leaf, "job") == 0) {
+            BackupJob *job = g_hash_table_lookup(view->jobs, node->dom);
+
+            s = job ? backup_job_describe(job) : g_strdup("");
+        } else if (strcmp(node->leaf, "backup.xml") == 0) {
+            BackupJob *job = g_hash_table_lookup(view->jobs, node->dom);
+
+            s = job ? backup_job_xml(job) : g_strdup("");
         } else if (strcmp(node->leaf, "tree") == 0) {
             /* Plain virsh ends every command's output with one more newline:
              * `virsh snapshot-list NAME --tree` is this file byte for byte. */
@@ -931,7 +945,9 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
         st->st_mode = S_IFREG | 0444;
         if (node->leaf && g_str_has_suffix(node->leaf, ".secure.xml"))
             st->st_mode = S_IFREG | 0400;
-        if (vd && node->kind != VIEW_CTL_FILE) {
+        if (vd && node->kind != VIEW_CTL_FILE &&
+            !(node->kind == VIEW_DOM_FILE && (strcmp(node->leaf, "job") == 0 ||
+                                              strcmp(node->leaf, "backup.xml") == 0))) {
             key = g_strdup_printf("%d|%s|%s|%s", (int)node->kind, node->snap ? node->snap : "",
                                   node->disk ? node->disk : "", node->leaf ? node->leaf : "");
             if (g_hash_table_lookup_extended(vd->sizes, key, NULL, &cached)) {
@@ -1103,4 +1119,50 @@ view_invalidate(View *view, const char *dom)
         g_hash_table_remove(view->domains, dom);
     else
         g_hash_table_remove_all(view->domains);
+}
+
+gboolean
+view_backup_check_idle(View *view, const char *dom, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+
+    return backup_job_check_idle(g_hash_table_lookup(view->jobs, dom), error);
+}
+
+gboolean
+view_backup_start(View *view, const char *dom, const char *xml, gsize len, char **result,
+                  GError **error)
+{
+    BackupJob *job;
+
+    /* Checked and started under the lock: two writers cannot both start one. */
+    g_mutex_lock(&view->lock);
+    if (!backup_job_check_idle(g_hash_table_lookup(view->jobs, dom), error)) {
+        g_mutex_unlock(&view->lock);
+        return FALSE;
+    }
+    if (!(job = backup_job_start(view->store, dom, xml, len, error))) {
+        g_mutex_unlock(&view->lock);
+        return FALSE;
+    }
+    g_hash_table_insert(view->jobs, g_strdup(dom), job);   /* frees the finished one */
+    g_mutex_unlock(&view->lock);
+    *result = g_strdup_printf("Backup started; progress in %s/job", dom);
+    return TRUE;
+}
+
+gboolean
+view_backup_cancel(View *view, const char *dom, char **result, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    BackupJob *job = g_hash_table_lookup(view->jobs, dom);
+
+    if (!job || !backup_job_is_running(job)) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                    "no backup job is running for domain '%s'", dom);
+        return FALSE;
+    }
+    backup_job_cancel(job);
+    *result = g_strdup_printf("Backup of domain '%s' cancelled", dom);
+    return TRUE;
 }

@@ -1,0 +1,921 @@
+/* job.c: push backups of a domain's disks as a background job (full and incremental, raw and qcow2). */
+#include "job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "error.h"
+#include "image.h"
+#include "qcow.h"
+#include "qcow2w.h"
+#include "util.h"
+#include "xmlutil.h"
+
+#define JOB_CHUNK (4 * 1024 * 1024)      /* bytes read and written at a time */
+#define JOB_WORKERS 4                   /* copying threads per disk, at most */
+#define JOB_ZERO_BLOCK 4096              /* raw targets: zero runs of this size stay holes */
+#define JOB_L2E_OFFSET_MASK 0x00fffffffffffe00ULL
+#define JOB_OFLAG_COMPRESSED (1ULL << 62)
+#define JOB_OFLAG_ZERO 1ULL
+/* a private error domain: the thread's way of saying "stopped on request" */
+#define JOB_CANCEL_ERROR g_quark_from_static_string("snapfs-backup-job-cancel")
+
+typedef struct {
+    guint64 off;
+    guint64 len;
+} JobRange;
+
+typedef struct {
+    const BackupDiskDef *bd;   /* borrowed from job->def */
+    Chain *chain;
+    Image *img;
+    guint64 size;
+    gboolean qcow2;            /* target format */
+    gboolean block;            /* <target dev=>: written in place */
+    gboolean incremental;
+    guint above;               /* incremental: chain layers [0, above) are newer than S */
+    char *backing_name;        /* incremental: S's image */
+    char *backing_format;
+    char *target;
+    char *tmp;                 /* temporary file, NULL for block targets or once renamed */
+    int fd;
+    GArray *ranges;            /* JobRange: what to copy, in order */
+} JobDisk;
+
+struct BackupJob {
+    char *domain;
+    BackupDef *def;
+    GPtrArray *disks;          /* JobDisk * */
+    GThread *thread;
+    gint cancel;               /* atomic */
+    GMutex lock;               /* guards the fields below */
+    BackupJobState state;
+    gboolean running;          /* the thread has not ended */
+    guint64 done;
+    guint64 total;
+    gint64 started;            /* monotonic, microseconds */
+    gint64 ended;              /* 0 while running */
+    char *error_text;
+};
+
+const char *
+backup_job_state_to_string(BackupJobState state)
+{
+    switch (state) {
+    case BACKUP_JOB_RUNNING:
+        return "running";
+    case BACKUP_JOB_COMPLETED:
+        return "completed";
+    case BACKUP_JOB_FAILED:
+        return "failed";
+    case BACKUP_JOB_CANCELLED:
+        return "cancelled";
+    }
+    return "unknown";
+}
+
+static void
+job_disk_free(JobDisk *d)
+{
+    if (!d)
+        return;
+    if (d->fd >= 0)
+        close(d->fd);
+    if (d->tmp)
+        unlink(d->tmp);    /* never a target: only set while the file is ours */
+    g_free(d->tmp);
+    g_free(d->target);
+    g_free(d->backing_name);
+    g_free(d->backing_format);
+    image_close(d->img);
+    chain_free(d->chain);
+    if (d->ranges)
+        g_array_unref(d->ranges);
+    g_free(d);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(JobDisk, job_disk_free)
+
+static void
+job_free_fields(BackupJob *job)
+{
+    g_free(job->domain);
+    backup_def_free(job->def);
+    if (job->disks)
+        g_ptr_array_unref(job->disks);
+    g_free(job->error_text);
+    g_mutex_clear(&job->lock);
+    g_free(job);
+}
+
+void
+backup_job_free(BackupJob *job)
+{
+    if (!job)
+        return;
+    if (job->thread) {
+        backup_job_cancel(job);
+        backup_job_wait(job);
+    }
+    job_free_fields(job);
+}
+
+/* ---- validation ---------------------------------------------------------- */
+
+static gboolean
+job_same_file(const char *a, const char *b)
+{
+    struct stat sa;
+    struct stat sb;
+
+    if (g_strcmp0(a, b) == 0)
+        return TRUE;
+    if (!a || !b || stat(a, &sa) < 0 || stat(b, &sb) < 0)
+        return FALSE;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Where the chain of @dd meets S's image: S must be an external snapshot of the
+ * disk whose <domain> names an image of the current chain. */
+static gboolean
+job_find_incremental(JobDisk *d, const StoreDomain *sd, const char *name, GError **error)
+{
+    SnapNode *node = hier_lookup(sd->snaps, name);
+    const SnapDiskDef *sdisk = NULL;
+    const DiskDef *old = NULL;
+
+    if (!node) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                    "no domain snapshot with matching name '%s'", name);
+        return FALSE;
+    }
+    for (guint i = 0; i < node->def->disks->len; i++) {
+        const SnapDiskDef *sdd = node->def->disks->pdata[i];
+
+        if (g_strcmp0(sdd->name, d->bd->name) == 0)
+            sdisk = sdd;
+    }
+    if (!sdisk || sdisk->snapshot != SNAP_LOC_EXTERNAL) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "incremental backup of disk '%s' needs an external snapshot of it: "
+                    "snapshot '%s' is not one", d->bd->name, name);
+        return FALSE;
+    }
+    if (node->def->dom)
+        old = domain_disk_by_name(node->def->dom, d->bd->name);
+    if (!old || !old->src || !old->src->path) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "snapshot '%s' does not record the image of disk '%s'", name,
+                    d->bd->name);
+        return FALSE;
+    }
+    for (guint i = 0; i < d->chain->layers->len; i++) {
+        const ChainLayer *cl = d->chain->layers->pdata[i];
+
+        if (cl->src->path && job_same_file(cl->src->path, old->src->path)) {
+            d->above = i;
+            d->backing_name = g_strdup(cl->src->path);
+            d->backing_format = g_strdup(cl->src->format ? cl->src->format : "raw");
+            return TRUE;
+        }
+    }
+    g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                "image '%s' of snapshot '%s' is not in the backing chain of disk '%s'",
+                old->src->path, name, d->bd->name);
+    return FALSE;
+}
+
+/* Everything about one disk that can fail before the thread starts. */
+static JobDisk *
+job_disk_prepare(const BackupDiskDef *bd, const StoreDomain *sd, GError **error)
+{
+    g_autoptr(JobDisk) d = g_new0(JobDisk, 1);
+    const DiskDef *dd = domain_disk_by_name(sd->def, bd->name);
+    const char *format = bd->store->format;
+    struct stat st;
+
+    d->fd = -1;
+    d->bd = bd;
+    g_assert(dd);   /* alignment found it */
+    if (!g_str_equal(format, "raw") && !g_str_equal(format, "qcow2")) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "backup target format '%s' of disk '%s' is not supported "
+                    "(raw or qcow2)", format, bd->name);
+        return NULL;
+    }
+    d->qcow2 = g_str_equal(format, "qcow2");
+    d->block = bd->store->type == STORAGE_TYPE_BLOCK;
+    d->target = g_strdup(bd->store->path);
+    if (!d->target || !g_path_is_absolute(d->target)) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "backup target '%s' of disk '%s' must be an absolute path",
+                    d->target ? d->target : "", bd->name);
+        return NULL;
+    }
+    d->chain = chain_resolve(dd->src, dd->dst);
+    if (!(d->img = image_open(d->chain, 0, error))) {
+        g_prefix_error(error, "disk '%s': ", bd->name);
+        return NULL;
+    }
+    d->size = image_size(d->img);
+    if (d->block) {
+        if (stat(d->target, &st) < 0) {
+            int errsv = errno;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot stat target device '%s': %s", d->target, g_strerror(errsv));
+            return NULL;
+        }
+    } else if (lstat(d->target, &st) == 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
+                    "target file '%s' already exists", d->target);
+        return NULL;
+    }
+    if (bd->backupmode == BACKUP_DISK_MODE_INCREMENTAL) {
+        d->incremental = TRUE;
+        if (!d->qcow2) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                        "incremental backup of disk '%s' needs a qcow2 target", bd->name);
+            return NULL;
+        }
+        if (!job_find_incremental(d, sd, bd->incremental, error))
+            return NULL;
+    }
+    return g_steal_pointer(&d);
+}
+
+/* Opens where the data goes: a new temporary file next to the target, or the device. */
+static gboolean
+job_disk_open(JobDisk *d, GError **error)
+{
+    if (d->block) {
+        d->fd = open(d->target, O_WRONLY | O_CLOEXEC);
+        if (d->fd < 0) {
+            int errsv = errno;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot open target device '%s': %s", d->target, g_strerror(errsv));
+            return FALSE;
+        }
+        return TRUE;
+    }
+    {
+        g_autofree char *tmpl = g_strdup_printf("%s.part-XXXXXX", d->target);
+        int fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0600);
+
+        if (fd < 0) {
+            int errsv = errno;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot create a temporary file for target '%s': %s", d->target,
+                        g_strerror(errsv));
+            return FALSE;
+        }
+        d->fd = fd;
+        d->tmp = g_steal_pointer(&tmpl);
+    }
+    return TRUE;
+}
+
+/* ---- mapping ------------------------------------------------------------- */
+
+static void
+job_ranges_add(GArray *ranges, guint64 off, guint64 len)
+{
+    if (len == 0)
+        return;
+    if (ranges->len > 0) {
+        JobRange *last = &g_array_index(ranges, JobRange, ranges->len - 1);
+
+        if (off <= last->off + last->len) {   /* ranges come in order */
+            guint64 end = MAX(last->off + last->len, off + len);
+            last->len = end - last->off;
+            return;
+        }
+    }
+    g_array_append_val(ranges, ((JobRange){ off, len }));
+}
+
+/* Full backup: every data range of the chain, widened to @unit boundaries. */
+static gboolean
+job_map_full(JobDisk *d, guint64 unit, GError **error)
+{
+    guint64 off = 0;
+
+    while (off < d->size) {
+        guint64 data;
+        guint64 hole;
+        guint64 start;
+        guint64 end;
+
+        if (!image_seek(d->img, off, TRUE, &data, error))
+            return FALSE;
+        if (data >= d->size)
+            break;
+        if (!image_seek(d->img, data, FALSE, &hole, error))
+            return FALSE;
+        start = data / unit * unit;
+        end = MIN((hole + unit - 1) / unit * unit, d->size);
+        job_ranges_add(d->ranges, start, end - start);
+        off = hole;
+    }
+    return TRUE;
+}
+
+/* Marks in @map (one byte per target cluster of @cs bytes) the clusters that
+ * layer @cl of @size-byte guest disk allocates, zero clusters included: they hide
+ * what is below them. A raw layer allocates everything. */
+static gboolean
+job_map_layer(const ChainLayer *cl, guint8 *map, guint64 size, guint64 cs, GError **error)
+{
+    const char *path = cl->src->path;
+    g_auto(CoreFd) fd = -1;
+    QcowHeader hdr = { 0 };
+    g_autofree guint64 *l1 = NULL;
+    g_autofree guint64 *l2 = NULL;
+    guint64 lcs;
+    guint l2_bits;
+    gboolean extl2;
+    guint64 nmap = (size + cs - 1) / cs;
+
+    if (g_strcmp0(cl->src->format, "qcow2") != 0) {
+        memset(map, 1, nmap);
+        return TRUE;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        int errsv = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                    "cannot open '%s': %s", path, g_strerror(errsv));
+        return FALSE;
+    }
+    if (!qcow_header_read(fd, path, &hdr, error))
+        return FALSE;
+    qcow_header_clear(&hdr);
+    lcs = 1ULL << hdr.cluster_bits;
+    extl2 = (hdr.incompatible & QCOW_INCOMPAT_EXTL2) != 0;
+    l2_bits = hdr.cluster_bits - (extl2 ? 4 : 3);
+    /* beyond a shorter layer the guest reads zeros, whatever lies below */
+    for (guint64 c = hdr.size / cs; hdr.size < size && c < nmap; c++)
+        map[c] = 1;
+    l1 = g_new0(guint64, MAX(hdr.l1_size, 1));
+    if (pread(fd, l1, (gsize)hdr.l1_size * 8, hdr.l1_offset) != (gssize)hdr.l1_size * 8) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                    "qcow2 image '%s' is corrupt: cannot read its L1 table", path);
+        return FALSE;
+    }
+    l2 = g_malloc(lcs);
+    for (guint32 i = 0; i < hdr.l1_size; i++) {
+        guint64 l2_off = GUINT64_FROM_BE(l1[i]) & JOB_L2E_OFFSET_MASK;
+        guint64 n = 1ULL << l2_bits;
+
+        if (l2_off == 0)
+            continue;
+        if (l2_off % lcs != 0 || pread(fd, l2, lcs, l2_off) != (gssize)lcs) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                        "qcow2 image '%s' is corrupt: L2 table offset %" G_GUINT64_FORMAT
+                        " is invalid", path, l2_off);
+            return FALSE;
+        }
+        for (guint64 j = 0; j < n; j++) {
+            guint64 goff = (((guint64)i << l2_bits) + j) << hdr.cluster_bits;
+            guint64 e = GUINT64_FROM_BE(l2[extl2 ? 2 * j : j]);
+            gboolean alloc;
+
+            if (goff >= MIN(hdr.size, size))
+                break;
+            if (extl2)
+                alloc = (e & (JOB_L2E_OFFSET_MASK | JOB_OFLAG_COMPRESSED)) != 0 ||
+                        GUINT64_FROM_BE(l2[2 * j + 1]) != 0;
+            else
+                alloc = (e & (JOB_L2E_OFFSET_MASK | JOB_OFLAG_COMPRESSED | JOB_OFLAG_ZERO)) != 0;
+            if (!alloc)
+                continue;
+            for (guint64 c = goff / cs; c < nmap && c * cs < goff + lcs; c++)
+                map[c] = 1;
+        }
+    }
+    return TRUE;
+}
+
+/* Incremental: the target clusters allocated in the layers above S's image. */
+static gboolean
+job_map_incremental(JobDisk *d, guint64 cs, GError **error)
+{
+    guint64 nmap = (d->size + cs - 1) / cs;
+    g_autofree guint8 *map = g_malloc0(MAX(nmap, 1));
+
+    for (guint i = 0; i < d->above; i++) {
+        if (!job_map_layer(d->chain->layers->pdata[i], map, d->size, cs, error))
+            return FALSE;
+    }
+    for (guint64 c = 0; c < nmap; c++) {
+        if (map[c])
+            job_ranges_add(d->ranges, c * cs, MIN(cs, d->size - c * cs));
+    }
+    return TRUE;
+}
+
+/* ---- copying ------------------------------------------------------------- */
+
+static gboolean
+job_is_zero(const guint8 *buf, gsize len)
+{
+    const guint64 *w = (const guint64 *)buf;
+    gsize i;
+
+    if ((guintptr)buf % 8 != 0 || len % 64 != 0) {
+        for (i = 0; i < len; i++)
+            if (buf[i])
+                return FALSE;
+        return TRUE;
+    }
+    for (i = 0; i < len / 8; i += 8) {
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+job_pwrite(JobDisk *d, const guint8 *buf, gsize len, guint64 off, GError **error)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(d->fd, buf, len, (off_t)off);
+
+        if (n < 0) {
+            int errsv = errno;
+
+            if (errsv == EINTR)
+                continue;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot write to '%s': %s", d->tmp ? d->tmp : d->target,
+                        g_strerror(errsv));
+            return FALSE;
+        }
+        buf += n;
+        off += n;
+        len -= n;
+    }
+    return TRUE;
+}
+
+/* Raw: writes the non-zero blocks of @buf; zero blocks stay holes of the sparse
+ * file (a device gets everything). */
+static gboolean
+job_write_raw(JobDisk *d, const guint8 *buf, gsize len, guint64 off, GError **error)
+{
+    gsize start = 0;   /* of the pending run of data */
+    gsize p;
+
+    if (d->block)
+        return job_pwrite(d, buf, len, off, error);
+    for (p = 0; p < len; p += JOB_ZERO_BLOCK) {
+        gsize n = MIN(JOB_ZERO_BLOCK, len - p);
+
+        if (!job_is_zero(buf + p, n))
+            continue;
+        if (p > start && !job_pwrite(d, buf + start, p - start, off + start, error))
+            return FALSE;
+        start = p + n;
+    }
+    if (len > start && !job_pwrite(d, buf + start, len - start, off + start, error))
+        return FALSE;
+    return TRUE;
+}
+
+static void
+job_progress(BackupJob *job, guint64 add)
+{
+    g_mutex_lock(&job->lock);
+    job->done += add;
+    g_mutex_unlock(&job->lock);
+}
+
+static gboolean
+job_cancelled(BackupJob *job, GError **error)
+{
+    if (!g_atomic_int_get(&job->cancel))
+        return FALSE;
+    g_set_error_literal(error, JOB_CANCEL_ERROR, 0, "backup cancelled");
+    return TRUE;
+}
+
+/* One disk's copy, shared by its workers. */
+typedef struct {
+    BackupJob *job;
+    JobDisk *d;
+    Qcow2Writer *w;            /* NULL for raw targets; takes writes from several threads */
+    GArray *items;             /* JobRange: chunks of at most JOB_CHUNK bytes */
+    gint next;                 /* atomic: the next item to take */
+    gint stop;                 /* atomic: a worker failed or the job was cancelled */
+    GMutex elock;              /* guards error */
+    GError *error;             /* the first failure */
+} JobCopy;
+
+static gboolean
+job_copy_item(JobCopy *c, Image *img, guint8 *buf, const JobRange *r, GError **error)
+{
+    JobDisk *d = c->d;
+    gssize got;
+
+    if ((got = image_pread(img, buf, r->len, r->off, error)) < 0)
+        return FALSE;
+    if ((guint64)got != r->len) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                    "disk '%s' ended early at %" G_GUINT64_FORMAT, d->bd->name,
+                    r->off + got);
+        return FALSE;
+    }
+    if (!c->w)
+        return job_write_raw(d, buf, r->len, r->off, error);
+    return qcow2w_write(c->w, r->off, buf, r->len, d->incremental, error);
+}
+
+/* A worker: its own Image (they are not thread-safe) and buffer; takes chunks
+ * until none is left or something failed. */
+static gpointer
+job_worker(gpointer data)
+{
+    JobCopy *c = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Image) img = image_open(c->d->chain, 0, &error);
+    g_autofree guint8 *buf = g_malloc(JOB_CHUNK);
+
+    while (img && !g_atomic_int_get(&c->stop)) {
+        guint i = (guint)g_atomic_int_add(&c->next, 1);
+        const JobRange *r;
+
+        if (i >= c->items->len)
+            break;
+        if (job_cancelled(c->job, &error))
+            break;
+        r = &g_array_index(c->items, JobRange, i);
+        if (!job_copy_item(c, img, buf, r, &error))
+            break;
+        job_progress(c->job, r->len);
+    }
+    if (error) {
+        g_atomic_int_set(&c->stop, 1);
+        g_mutex_lock(&c->elock);
+        if (!c->error)
+            c->error = g_steal_pointer(&error);
+        g_mutex_unlock(&c->elock);
+    }
+    return NULL;
+}
+
+static gboolean
+job_copy_disk(BackupJob *job, JobDisk *d, GError **error)
+{
+    g_autoptr(Qcow2Writer) w = NULL;
+    JobCopy c = { .job = job, .d = d };
+    GThread *workers[JOB_WORKERS];
+    guint nworkers;
+
+    if (d->qcow2) {
+        if (!(w = qcow2w_new(d->fd, d->tmp ? d->tmp : d->target, d->size, 0, d->backing_name,
+                             d->backing_format, error)))
+            return FALSE;
+    } else if (!d->block && ftruncate(d->fd, (off_t)d->size) < 0) {
+        int errsv = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                    "cannot resize '%s': %s", d->tmp, g_strerror(errsv));
+        return FALSE;
+    }
+    c.w = w;
+    c.items = g_array_new(FALSE, FALSE, sizeof(JobRange));
+    for (guint i = 0; i < d->ranges->len; i++) {
+        JobRange r = g_array_index(d->ranges, JobRange, i);
+
+        for (guint64 off = r.off; off < r.off + r.len; off += JOB_CHUNK) {
+            JobRange item = { off, MIN(JOB_CHUNK, r.off + r.len - off) };
+            g_array_append_val(c.items, item);
+        }
+    }
+    g_mutex_init(&c.elock);
+    /* reads and writes overlap: the chain is in the page cache more often than not,
+     * and a single thread leaves the copy bound by one core's memcpy */
+    nworkers = CLAMP(g_get_num_processors(), 2, JOB_WORKERS);
+    nworkers = MIN(nworkers, MAX(c.items->len, 1));
+    for (guint i = 0; i < nworkers; i++)
+        workers[i] = g_thread_new("backup-worker", job_worker, &c);
+    for (guint i = 0; i < nworkers; i++)
+        g_thread_join(workers[i]);
+    g_array_unref(c.items);
+    g_mutex_clear(&c.elock);
+    if (c.error) {
+        g_propagate_error(error, c.error);
+        return FALSE;
+    }
+    if (job_cancelled(job, error))
+        return FALSE;
+    if (w && !qcow2w_finish(w, error))
+        return FALSE;
+    if (fsync(d->fd) < 0) {
+        int errsv = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                    "cannot sync '%s': %s", d->tmp ? d->tmp : d->target, g_strerror(errsv));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Renames every temporary file to its target without replacing anything; on a
+ * failure the targets already renamed are removed again. */
+static gboolean
+job_commit(BackupJob *job, GError **error)
+{
+    guint i;
+
+    for (i = 0; i < job->disks->len; i++) {
+        JobDisk *d = job->disks->pdata[i];
+
+        if (!d->tmp)
+            continue;
+        if (renameat2(AT_FDCWD, d->tmp, AT_FDCWD, d->target, RENAME_NOREPLACE) < 0) {
+            int errsv = errno;
+
+            /* filesystems without RENAME_NOREPLACE: link() never replaces either */
+            if (errsv == EINVAL || errsv == ENOSYS) {
+                if (link(d->tmp, d->target) == 0) {
+                    unlink(d->tmp);
+                    errsv = 0;
+                } else {
+                    errsv = errno;
+                }
+            }
+            if (errsv != 0) {
+                if (errsv == EEXIST)
+                    g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
+                                "target file '%s' already exists", d->target);
+                else
+                    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                                "cannot rename '%s' to '%s': %s", d->tmp, d->target,
+                                g_strerror(errsv));
+                break;
+            }
+        }
+        g_clear_pointer(&d->tmp, g_free);
+    }
+    if (i < job->disks->len) {
+        while (i-- > 0) {
+            JobDisk *d = job->disks->pdata[i];
+
+            if (!d->block)
+                unlink(d->target);
+        }
+        return FALSE;
+    }
+    for (i = 0; i < job->disks->len; i++) {
+        JobDisk *d = job->disks->pdata[i];
+
+        if (!d->block && !util_fsync_dir_of(d->target, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+job_run(BackupJob *job, GError **error)
+{
+    guint64 total = 0;
+
+    for (guint i = 0; i < job->disks->len; i++) {
+        JobDisk *d = job->disks->pdata[i];
+        guint64 unit = d->qcow2 ? QCOW2W_DEFAULT_CLUSTER_SIZE : JOB_ZERO_BLOCK;
+
+        d->ranges = g_array_new(FALSE, FALSE, sizeof(JobRange));
+        if (d->block && !d->qcow2)
+            job_ranges_add(d->ranges, 0, d->size);   /* old device content must go */
+        else if (d->incremental ? !job_map_incremental(d, unit, error)
+                                : !job_map_full(d, unit, error))
+            return FALSE;
+        for (guint j = 0; j < d->ranges->len; j++)
+            total += g_array_index(d->ranges, JobRange, j).len;
+    }
+    g_mutex_lock(&job->lock);
+    job->total = total;
+    g_mutex_unlock(&job->lock);
+
+    for (guint i = 0; i < job->disks->len; i++) {
+        JobDisk *d = job->disks->pdata[i];
+
+        if (!job_copy_disk(job, d, error)) {
+            g_prefix_error(error, "disk '%s': ", d->bd->name);
+            return FALSE;
+        }
+    }
+    if (job_cancelled(job, error))
+        return FALSE;
+    return job_commit(job, error);
+}
+
+static gpointer
+job_thread(gpointer data)
+{
+    BackupJob *job = data;
+    g_autoptr(GError) error = NULL;
+    gboolean ok = job_run(job, &error);
+
+    /* close and remove what is left of the temporary files */
+    for (guint i = 0; i < job->disks->len; i++) {
+        JobDisk *d = job->disks->pdata[i];
+
+        if (d->fd >= 0)
+            close(d->fd);
+        d->fd = -1;
+        if (d->tmp)
+            unlink(d->tmp);
+        g_clear_pointer(&d->tmp, g_free);
+        g_clear_pointer(&d->img, image_close);
+    }
+    g_mutex_lock(&job->lock);
+    if (ok)
+        job->state = BACKUP_JOB_COMPLETED;
+    else if (g_error_matches(error, JOB_CANCEL_ERROR, 0))
+        job->state = BACKUP_JOB_CANCELLED;
+    else {
+        job->state = BACKUP_JOB_FAILED;
+        job->error_text = g_strdup(error->message);
+    }
+    job->ended = g_get_monotonic_time();
+    job->running = FALSE;
+    g_mutex_unlock(&job->lock);
+    return NULL;
+}
+
+/* ---- public -------------------------------------------------------------- */
+
+BackupJob *
+backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
+                 GError **error)
+{
+    BackupJob *job = NULL;
+    g_autoptr(BackupDef) def = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func((GDestroyNotify)job_disk_free);
+    g_autofree char *suffix = NULL;
+
+    if (!(def = backup_parse(xml, len, xmlutil_schema_dir(), error)))
+        return NULL;
+    if (def->mode == BACKUP_MODE_PULL) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "pull mode backups need a running domain; "
+                            "snapfs only does push backups");
+        return NULL;
+    }
+    if (!(sd = store_load_domain(store, domain, &local))) {
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                        "Domain not found: no domain with matching name '%s'", domain);
+        else
+            g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    suffix = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
+    if (!backup_align_disks(def, sd->def, suffix, error))
+        return NULL;
+    for (guint i = 0; i < def->disks->len; i++) {
+        BackupDiskDef *bd = def->disks->pdata[i];
+        JobDisk *d;
+
+        if (!bd->backup)
+            continue;
+        /* libvirt's qemu driver: push targets are qcow2 unless <driver type> says */
+        if (!bd->store->format)
+            bd->store->format = g_strdup("qcow2");
+        if (!(d = job_disk_prepare(bd, sd, error)))
+            return NULL;
+        for (guint j = 0; j < disks->len; j++) {
+            JobDisk *o = disks->pdata[j];
+
+            if (job_same_file(o->target, d->target) || g_strcmp0(o->target, d->target) == 0) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "disks '%s' and '%s' have the same backup target '%s'",
+                            o->bd->name, bd->name, d->target);
+                job_disk_free(d);
+                return NULL;
+            }
+        }
+        g_ptr_array_add(disks, d);
+    }
+    if (disks->len == 0) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "no disks selected for backup");
+        return NULL;
+    }
+    for (guint i = 0; i < disks->len; i++) {
+        if (!job_disk_open(disks->pdata[i], error))
+            return NULL;    /* the free function removes the files made so far */
+    }
+
+    job = g_new0(BackupJob, 1);
+    g_mutex_init(&job->lock);
+    job->domain = g_strdup(domain);
+    job->def = g_steal_pointer(&def);
+    job->disks = g_steal_pointer(&disks);
+    job->state = BACKUP_JOB_RUNNING;
+    job->running = TRUE;
+    job->started = g_get_monotonic_time();
+    job->thread = g_thread_new("backup", job_thread, job);
+    return job;
+}
+
+void
+backup_job_cancel(BackupJob *job)
+{
+    g_atomic_int_set(&job->cancel, 1);
+}
+
+BackupJobState
+backup_job_wait(BackupJob *job)
+{
+    BackupJobState state;
+
+    if (job->thread) {
+        g_thread_join(job->thread);
+        job->thread = NULL;
+    }
+    g_mutex_lock(&job->lock);
+    state = job->state;
+    g_mutex_unlock(&job->lock);
+    return state;
+}
+
+void
+backup_job_status(BackupJob *job, BackupJobState *state, guint64 *done, guint64 *total,
+                  double *rate, char **error_text)
+{
+    gint64 end;
+    double secs;
+
+    g_mutex_lock(&job->lock);
+    end = job->ended ? job->ended : g_get_monotonic_time();
+    secs = (double)(end - job->started) / G_USEC_PER_SEC;
+    if (state)
+        *state = job->state;
+    if (done)
+        *done = job->done;
+    if (total)
+        *total = job->total;
+    if (rate)
+        *rate = secs > 0 ? job->done / secs : 0;
+    if (error_text)
+        *error_text = g_strdup(job->error_text);
+    g_mutex_unlock(&job->lock);
+}
+
+char *
+backup_job_describe(BackupJob *job)
+{
+    BackupJobState state;
+    guint64 done;
+    guint64 total;
+    double rate;
+    g_autofree char *reason = NULL;
+    char ratebuf[G_ASCII_DTOSTR_BUF_SIZE];
+
+    backup_job_status(job, &state, &done, &total, &rate, &reason);
+    if (reason)   /* one line, whatever the message */
+        g_strdelimit(reason, "\r\n", ' ');
+    g_ascii_formatd(ratebuf, sizeof(ratebuf), "%.1f", rate / 1e6);
+    return g_strdup_printf("backup %s %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+                           " bytes %s MB/s%s%s\n", backup_job_state_to_string(state),
+                           done, total, ratebuf, reason ? ": " : "", reason ? reason : "");
+}
+
+char *
+backup_job_xml(BackupJob *job)
+{
+    return backup_format(job->def, FALSE);
+}
+
+const char *
+backup_job_domain(BackupJob *job)
+{
+    return job->domain;
+}
+
+gboolean
+backup_job_is_running(BackupJob *job)
+{
+    gboolean running;
+
+    g_mutex_lock(&job->lock);
+    running = job->running;
+    g_mutex_unlock(&job->lock);
+    return running;
+}
+
+gboolean
+backup_job_check_idle(BackupJob *job, GError **error)
+{
+    if (job && backup_job_is_running(job)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_BUSY,
+                            "another backup job is already running");
+        return FALSE;
+    }
+    return TRUE;
+}
