@@ -520,6 +520,21 @@ fs_reply_new_entry(fuse_req_t req, FsState *fs, const ViewNode *parent, const ch
     fuse_reply_entry(req, &e);
 }
 
+/* The parent of a directory operation, checked: it exists, the mount is
+ * writable, and it is a directory of @kind. Returns 0 or the errno to reply. */
+static int
+fs_dirop_parent(FsState *fs, fuse_ino_t parent, ViewKind kind, ViewNode **pnode,
+                GError **error)
+{
+    if (!(*pnode = fs_node(fs, parent, error)))
+        return fs_errno_from_error(*error);
+    if (fs->read_only)
+        return EROFS;
+    if ((*pnode)->kind != kind)
+        return EPERM;
+    return 0;
+}
+
 /* Replies: entry, or error. mkdir NAME/snapshots/S = a bare name to ctl/create. */
 static void
 fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -527,17 +542,10 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
     FsState *fs = fs_state(req);
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) pnode = NULL;
+    int err;
 
-    if (!(pnode = fs_node(fs, parent, &error))) {
-        fs_reply_error(req, error);
-        return;
-    }
-    if (fs->read_only) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    if (pnode->kind != VIEW_SNAPS) {
-        fuse_reply_err(req, EPERM);
+    if ((err = fs_dirop_parent(fs, parent, VIEW_SNAPS, &pnode, &error))) {
+        fuse_reply_err(req, err);
         return;
     }
     if (!ctl_apply(fs->view, pnode->dom, "create", name, strlen(name), &error)) {
@@ -555,18 +563,11 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     FsState *fs = fs_state(req);
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) pnode = NULL;
+    int err;
     g_autofree char *args = NULL;
 
-    if (!(pnode = fs_node(fs, parent, &error))) {
-        fs_reply_error(req, error);
-        return;
-    }
-    if (fs->read_only) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    if (pnode->kind != VIEW_SNAPS) {
-        fuse_reply_err(req, EPERM);
+    if ((err = fs_dirop_parent(fs, parent, VIEW_SNAPS, &pnode, &error))) {
+        fuse_reply_err(req, err);
         return;
     }
     args = g_strdup_printf("%s --metadata", name);
@@ -612,18 +613,11 @@ fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char 
     FsState *fs = fs_state(req);
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) pnode = NULL;
+    int err;
     g_autofree char *snap = NULL;
 
-    if (!(pnode = fs_node(fs, parent, &error))) {
-        fs_reply_error(req, error);
-        return;
-    }
-    if (fs->read_only) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    if (pnode->kind != VIEW_DOM) {
-        fuse_reply_err(req, EPERM);
+    if ((err = fs_dirop_parent(fs, parent, VIEW_DOM, &pnode, &error))) {
+        fuse_reply_err(req, err);
         return;
     }
     if (!(snap = fs_current_target(pnode->dom, target))) {
@@ -717,18 +711,11 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
     FsState *fs = fs_state(req);
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) pnode = NULL;
+    int err;
     g_autofree char *target = NULL;
 
-    if (!(pnode = fs_node(fs, parent, &error))) {
-        fs_reply_error(req, error);
-        return;
-    }
-    if (fs->read_only) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    if (pnode->kind != VIEW_DOM) {
-        fuse_reply_err(req, EPERM);
+    if ((err = fs_dirop_parent(fs, parent, VIEW_DOM, &pnode, &error))) {
+        fuse_reply_err(req, err);
         return;
     }
     if ((target = view_templink_take(fs->view, pnode->dom, name))) {
