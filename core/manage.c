@@ -193,6 +193,17 @@ manage_remove_snapshot_undo(Store *store, const char *domain, const char *name, 
 
 /* ---- create ---------------------------------------------------------------- */
 
+/* <os><loader type='pflash'>: qemu cannot keep internal snapshots of such a VM. */
+static gboolean
+manage_domain_has_pflash(const DomainDef *dom)
+{
+    xmlNode *os = xmlutil_child(xmlDocGetRootElement(dom->doc), "os");
+    xmlNode *loader = xmlutil_child(os, "loader");
+    g_autofree char *type = loader ? xmlutil_prop(loader, "type") : NULL;
+
+    return g_strcmp0(type, "pflash") == 0;
+}
+
 /* qemuSnapshotPrepare for an inactive domain: what the selected disks allow. */
 static gboolean
 manage_create_check_disks(const SnapshotDef *def, const DomainDef *dom, gboolean disk_only,
@@ -231,6 +242,12 @@ manage_create_check_disks(const SnapshotDef *def, const DomainDef *dom, gboolean
                             sd->src->format);
                 return FALSE;
             }
+            if (sd->metadata_cache_max_size && strcmp(sd->src->format, "qcow2") != 0) {
+                g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                                    "metadata cache max size control is supported only with "
+                                    "qcow2 images");
+                return FALSE;
+            }
             if (sd->src->type == STORAGE_TYPE_NONE)
                 sd->src->type = STORAGE_TYPE_FILE;
             external++;
@@ -244,11 +261,17 @@ manage_create_check_disks(const SnapshotDef *def, const DomainDef *dom, gboolean
             break;
         }
     }
+    /* The disk-only variant of this text needs a running domain (disk-snapshot
+     * state); an inactive one always gets this. */
     if (!internal && !external) {
         g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
-                            disk_only ? "disk-only snapshots require at least one disk to be "
-                                        "selected for snapshot"
-                                      : "nothing selected for snapshot");
+                            "nothing selected for snapshot");
+        return FALSE;
+    }
+    if (internal && manage_domain_has_pflash(dom)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "internal snapshots of a VM with pflash based firmware are not "
+                            "supported");
         return FALSE;
     }
     if (internal && external) {
@@ -318,6 +341,20 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom, GPtrArray *ov
 
         if (sd->snapshot != SNAP_LOC_EXTERNAL)
             continue;
+        if (sd->src->type == STORAGE_TYPE_BLOCK) {
+            if (stat(sd->src->path, &st) < 0) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "block device snapshot target '%s' doesn't exist", sd->src->path);
+                return FALSE;
+            }
+            if (!S_ISBLK(st.st_mode)) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "mismatch between configured type for snapshot disk '%s' and the "
+                            "type of existing file '%s'", sd->name, sd->src->path);
+                return FALSE;
+            }
+            continue;
+        }
         if (stat(sd->src->path, &st) == 0) {
             if (S_ISREG(st.st_mode) && st.st_size > 0) {
                 g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
@@ -547,6 +584,8 @@ manage_redefine_prepare(StoreDomain *sd, SnapshotDef *def, GError **error)
     gboolean disk_only = def->state == SNAP_STATE_DISK_SNAPSHOT;   /* as virsh adds it */
 
     if (!snapshot_check_name(def->name, error))
+        return FALSE;
+    if (!snapshot_check_state(def->state, TRUE, error))   /* qemuSnapshotCreateXMLValidateDef */
         return FALSE;
     if (!hier_check_cycles(sd->snaps, def, error))
         return FALSE;
@@ -864,6 +903,19 @@ manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, Domai
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                     "snapshot '%s' lacks domain '%s' rollback info", def->name, sd->def->name);
         return FALSE;
+    }
+    /* A delete that stopped part-way marked the disks (libvirt's texts). */
+    for (SnapNode *n = node; n; n = n == node ? n->parent : NULL) {
+        for (guint i = 0; i < n->def->disks->len; i++) {
+            SnapDiskDef *d = n->def->disks->pdata[i];
+
+            if (d->delete_in_progress) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "snapshot disk '%s' was target of not completed snapshot delete",
+                            d->name);
+                return FALSE;
+            }
+        }
     }
     for (guint i = 0; i < def->disks->len; i++) {
         SnapDiskDef *sdisk = def->disks->pdata[i];

@@ -734,7 +734,8 @@ snap_assign_external_names(SnapshotDef *def, const DomainDef *dom, GError **erro
                         disk->name, snap_storage_type_names[disk->src->type]);
             return FALSE;
         }
-        if (!(origpath = domdisk->src ? domdisk->src->path : NULL)) {
+        /* virDomainSnapshotDefAssignExternalNames takes a network source's name as its path. */
+        if (!(origpath = domdisk->src ? snap_src_path(domdisk->src) : NULL)) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                         "cannot generate external snapshot name for disk '%s' without source",
                         disk->name);
