@@ -16,7 +16,7 @@
 #include "util.h"
 #include "xmlutil.h"
 
-#define JOB_CHUNK (4 * 1024 * 1024)      /* bytes read and written at a time */
+#define JOB_CHUNK (256 * 1024)          /* bytes read and written at a time: stays in L2 */
 #define JOB_WORKERS 4                   /* copying threads per disk, at most */
 #define JOB_ZERO_BLOCK 4096              /* raw targets: zero runs of this size stay holes */
 #define JOB_L2E_OFFSET_MASK 0x00fffffffffffe00ULL
@@ -671,7 +671,16 @@ job_commit(BackupJob *job, GError **error)
         JobDisk *d = job->disks->pdata[i];
 
         if (!d->block && !util_fsync_dir_of(d->target, error))
-            return FALSE;
+            break;
+    }
+    if (i < job->disks->len) {   /* not durable: a failed job leaves no target */
+        for (i = 0; i < job->disks->len; i++) {
+            JobDisk *d = job->disks->pdata[i];
+
+            if (!d->block)
+                unlink(d->target);
+        }
+        return FALSE;
     }
     return TRUE;
 }
@@ -791,7 +800,7 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
         for (guint j = 0; j < disks->len; j++) {
             JobDisk *o = disks->pdata[j];
 
-            if (job_same_file(o->target, d->target) || g_strcmp0(o->target, d->target) == 0) {
+            if (job_same_file(o->target, d->target)) {
                 g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                             "disks '%s' and '%s' have the same backup target '%s'",
                             o->bd->name, bd->name, d->target);

@@ -22,6 +22,7 @@ xml=$3
 # one write(2) of the whole document: the control file takes it in one go
 if ! cat "$xml" > "$dir/ctl/backup"; then
     reason=$(cat "$dir/ctl/result" 2>/dev/null)
+    reason=${reason#error: }
     echo "backup-progress.sh: backup refused${reason:+: $reason}" >&2
     exit 1
 fi

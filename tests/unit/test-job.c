@@ -531,7 +531,7 @@ test_cancel(void)
 
     clean_out();
     job = start_ok(store, xml);
-    backup_job_cancel(job);    /* checked before every 4 MiB chunk and before the rename */
+    backup_job_cancel(job);    /* checked before every 256 KiB chunk and before the rename */
     g_assert_cmpint(backup_job_wait(job), ==, BACKUP_JOB_CANCELLED);
     names = list_out();
     g_assert_cmpstr(names, ==, "");
