@@ -229,8 +229,18 @@ xmlutil_format_node(GString *out, xmlNode *node, int indent)
         for (xmlNode *c = node->children; c; c = c->next)
             if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE)
                 xmlutil_escape(out, (const char *)c->content);
+    } else if (has_text) {
+        /* robust (issue 6, found by fuzzing): mixed content such as
+         * <vcpu><!--x-->2</vcpu> was re-indented ("\n    2\n  "), which the parser then
+         * refused: a defined domain vanished on the next load. Mixed content is kept
+         * verbatim, serialised by libxml2 without formatting. */
+        xmlBuffer *buf = xmlBufferCreate();
+
+        for (xmlNode *c = node->children; c; c = c->next)
+            xmlNodeDump(buf, node->doc, c, 0, 0);
+        g_string_append_len(out, (const char *)xmlBufferContent(buf), xmlBufferLength(buf));
+        xmlBufferFree(buf);
     } else {
-        /* Mixed content is rare in libvirt XML: text is trimmed onto its own line. */
         g_string_append_c(out, '\n');
         for (xmlNode *c = node->children; c; c = c->next) {
             if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {

@@ -66,7 +66,7 @@ for round in $(seq "$rounds"); do
     [ -z "$left" ] || fail "round $round: .new leftovers after a load: $left"
     ops "$round" &
     opspid=$!
-    sleep "0.$(printf %02d $((RANDOM % 40 + 5)))"
+    sleep "0.$(printf %02d $((RANDOM % 25 + 3)))"
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
     pid=""
