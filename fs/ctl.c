@@ -258,22 +258,61 @@ ctl_writer_write(CtlWriter *w, View *view, const char *buf, gsize len, guint64 o
     return ctl_process(w, view, changed, error);
 }
 
+/* TRUE when @buf holds only complete XML documents (and whitespace). */
+static gboolean
+ctl_documents_complete(const char *buf, gsize len)
+{
+    gsize off = 0;
+
+    for (;;) {
+        gssize end;
+
+        while (off < len && g_ascii_isspace(buf[off]))
+            off++;
+        if (off == len)
+            return TRUE;
+        if ((end = xmlutil_document_end(buf + off, len - off)) < 0)
+            return FALSE;
+        off += end;
+    }
+}
+
 gboolean
-ctl_writer_flush(CtlWriter *w, View *view, gboolean *changed, GError **error)
+ctl_writer_flush(CtlWriter *w, View *view, gboolean final, gboolean *changed, GError **error)
 {
     const char *data = (const char *)w->buf->data;
     gsize len = w->buf->len;
+    gboolean xml;
     gboolean ok;
 
     *changed = FALSE;
     if (ctl_blank(w->buf->data, len))
         return TRUE;
+    {
+        gsize i = 0;
+
+        while (i < len && g_ascii_isspace(data[i]))
+            i++;
+        xml = i < len && data[i] == '<';
+    }
+    /* FLUSH comes at every close() of any copy of the descriptor: `cat bad.xml >
+     * ctl/create` must fail at its close, but `exec 3>ctl/create; printf ... >&3`
+     * closes a copy after every printf. So an incomplete document fails this
+     * close() yet stays buffered: a later write may still complete and apply it;
+     * only the last close (release) drops it. */
+    if (!final && xml && !ctl_documents_complete(data, len)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE, "incomplete XML document");
+        view_set_result(view, w->dom, FALSE, (*error)->message);
+        return FALSE;
+    }
     if (w->kind == CTL_STREAM) {
         ok = ctl_apply(view, w->dom, w->op, data, len, error);
-    } else if (w->kind == CTL_ONE_DOC && !w->applied_doc && data[0] != '<' &&
-               !g_ascii_isspace(data[0])) {
+    } else if (w->kind == CTL_ONE_DOC && !w->applied_doc && !xml) {
         /* A bare name without newline (printf NAME > ctl/create). */
-        ok = ctl_apply(view, w->dom, w->op, data, len, error);
+        g_autofree char *line = g_strndup(data, len);
+
+        g_strstrip(line);
+        ok = ctl_apply(view, w->dom, w->op, line, strlen(line), error);
     } else if (w->kind == CTL_LINES) {
         g_autofree char *line = g_strndup(data, len);
 

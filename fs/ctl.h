@@ -24,8 +24,10 @@ gboolean ctl_writer_write(CtlWriter *w, View *view, const char *buf, gsize len, 
                           gboolean *changed, GError **error);
 
 /* At close: applies what is pending (a bare value without newline, an import
- * stream). */
-gboolean ctl_writer_flush(CtlWriter *w, View *view, gboolean *changed, GError **error);
+ * stream). An incomplete XML document is kept for later writes unless @final
+ * (the last close: release), where it is refused. */
+gboolean ctl_writer_flush(CtlWriter *w, View *view, gboolean final, gboolean *changed,
+                          GError **error);
 
 /* The domain the writer's control file belongs to (NULL: the top ctl/). */
 const char *ctl_writer_domain(const CtlWriter *w);

@@ -455,7 +455,7 @@ fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
     if (f && f->ctl) {
         g_mutex_lock(&f->lock);
-        ok = ctl_writer_flush(f->ctl, fs->view, &changed, &error);
+        ok = ctl_writer_flush(f->ctl, fs->view, FALSE, &changed, &error);
         g_mutex_unlock(&f->lock);
         if (changed)
             fs_invalidate(fs, ctl_writer_domain(f->ctl));
@@ -739,7 +739,22 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void
 fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    fs_file_unregister(fs_state(req), fi->fh);
+    FsState *fs = fs_state(req);
+    g_autoptr(FsFile) f = fs_file_get(fs, fi->fh);
+
+    if (f && f->ctl) {
+        g_autoptr(GError) error = NULL;
+        gboolean changed = FALSE;
+
+        /* The last close: what is still pending applies now or is refused; the
+         * outcome goes to ctl/result (release has no caller to tell). */
+        g_mutex_lock(&f->lock);
+        ctl_writer_flush(f->ctl, fs->view, TRUE, &changed, &error);
+        g_mutex_unlock(&f->lock);
+        if (changed)
+            fs_invalidate(fs, ctl_writer_domain(f->ctl));
+    }
+    fs_file_unregister(fs, fi->fh);
     fuse_reply_err(req, 0);
 }
 
