@@ -204,6 +204,33 @@ manage_domain_has_pflash(const DomainDef *dom)
     return g_strcmp0(type, "pflash") == 0;
 }
 
+/* snapfs creates and changes image files only in the directories of the images the
+ * domain's current definition names (top images and their XML chains): a path from
+ * a redefined snapshot or a snapshot request cannot reach anywhere else. */
+static gboolean
+manage_path_allowed(Store *store, const DomainDef *dom, const char *path, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+
+    for (guint i = 0; i < dom->disks->len; i++) {
+        DiskDef *disk = dom->disks->pdata[i];
+
+        for (StorageSource *src = disk->src; src; src = src->backing) {
+            g_autofree char *d = NULL;
+
+            if (src->type == STORAGE_TYPE_NETWORK || !src->path)
+                continue;
+            d = g_path_get_dirname(src->path);
+            if (strcmp(d, dir) == 0)
+                return TRUE;
+        }
+    }
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_ACCES,
+                "'%s' is outside the directories of the images domain '%s' uses; snapfs "
+                "creates and changes files only there", path, dom->name);
+    return FALSE;
+}
+
 /* qemuSnapshotPrepare for an inactive domain: what the selected disks allow. */
 static gboolean
 manage_create_check_disks(const SnapshotDef *def, const DomainDef *dom, gboolean disk_only,
@@ -331,8 +358,8 @@ manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const ch
  * snapshots); on failure removes what it made. @overlays and @internal_images
  * receive what was made, for a later rollback. */
 static gboolean
-manage_create_images(const SnapshotDef *def, const DomainDef *dom, GPtrArray *overlays,
-                     GPtrArray *internal_images, GError **error)
+manage_create_images(Store *store, const SnapshotDef *def, const DomainDef *dom,
+                     GPtrArray *overlays, GPtrArray *internal_images, GError **error)
 {
     for (guint i = 0; i < def->disks->len; i++) {
         SnapDiskDef *sd = def->disks->pdata[i];
@@ -353,6 +380,8 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom, GPtrArray *ov
                             "type of existing file '%s'", sd->name, sd->src->path);
                 return FALSE;
             }
+            if (!manage_path_allowed(store, dom, sd->src->path, error))
+                return FALSE;
             continue;
         }
         if (stat(sd->src->path, &st) == 0) {
@@ -374,6 +403,8 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom, GPtrArray *ov
                         sd->name);
             return FALSE;
         }
+        if (!manage_path_allowed(store, dom, sd->src->path, error))
+            return FALSE;
     }
     for (guint i = 0; i < def->disks->len; i++) {
         SnapDiskDef *sd = def->disks->pdata[i];
@@ -533,7 +564,7 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
         return FALSE;
     if (!manage_create_check_disks(def, sd->def, disk_only, error))
         return FALSE;
-    if (!manage_create_images(def, sd->def, overlays, internal_images, error))
+    if (!manage_create_images(store, def, sd->def, overlays, internal_images, error))
         return FALSE;
     snap_name = g_strdup(def->name);
 
@@ -938,6 +969,8 @@ manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, Domai
                                 "same");
             return FALSE;
         }
+        if (!manage_path_allowed(store, sd->def, before->src->path, error))
+            return FALSE;
         if (!(info = qcow_info_read(sdisk->src->path, sdisk->src->format, error)))
             return FALSE;
         if (info->nsnapshots > 0) {
@@ -1095,7 +1128,8 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
                 DiskDef *disk = domain_disk_by_name(v->def->dom, sdisk->name);
                 g_autoptr(GError) local = NULL;
 
-                if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path)
+                if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path ||
+                    !manage_path_allowed(store, sd->def, disk->src->path, NULL))
                     continue;
                 {
                     const char *argv[] = { "qemu-img", "snapshot", "-d", v->def->name,
@@ -1245,6 +1279,11 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
 
         if (!disk || !disk->src->path)
             continue;
+        if ((sdisk->snapshot == SNAP_LOC_EXTERNAL || sdisk->snapshot == SNAP_LOC_INTERNAL) &&
+            !manage_path_allowed(store, sd->def, disk->src->path, error)) {
+            manage_rollback_images(overlays, NULL, snap);
+            return FALSE;
+        }
         if (external && sdisk->snapshot == SNAP_LOC_EXTERNAL) {
             g_autofree char *overlay = manage_revert_overlay_name(disk->src->path, snap);
             g_autofree char *backing = manage_escape_commas(disk->src->path);

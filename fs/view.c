@@ -364,6 +364,28 @@ view_layer_get(ViewDomain *vd, const ViewNode *node, GError **error)
     return chain->layers->pdata[index];
 }
 
+/* A data file exists when every element from @layer's position down can be read:
+ * local, not encrypted, no error (a broken element below breaks the guest view). */
+static gboolean
+view_data_ok(ViewDomain *vd, const ViewNode *node)
+{
+    g_autofree char *target = NULL;
+    guint index;
+    Chain *chain;
+
+    if (!view_parse_label(node->disk, &target, &index) ||
+        !(chain = view_chain_get(vd, node->snap, target, NULL)))
+        return FALSE;
+    for (guint i = index; i < chain->layers->len; i++) {
+        ChainLayer *layer = chain->layers->pdata[i];
+
+        if (layer->error || !layer->info || layer->info->encrypted ||
+            layer->src->type == STORAGE_TYPE_NETWORK)
+            return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 view_in_list(const char *const *list, const char *name)
 {
@@ -435,7 +457,7 @@ view_exists(View *view, const ViewNode *node, GError **error)
             return index + 1 < chain->layers->len ? TRUE : view_set_noent(error, "backing");
         }
         if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0 &&
-            (layer->error || !layer->info))
+            !view_data_ok(vd, node))
             return view_set_noent(error, "data");
         return TRUE;
     }
@@ -666,6 +688,8 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
                     g_string_append_printf(out, "compression-type: %s\n", info->compression);
                 g_string_append_printf(out, "internal-snapshots: %u\n", info->nsnapshots);
                 g_string_append_printf(out, "encrypted: %s\n", info->encrypted ? "yes" : "no");
+                if (info->encrypted && !layer->error)
+                    g_string_append(out, "error: encrypted images cannot be read (no data file)\n");
             } else if (src->type == STORAGE_TYPE_NETWORK) {
                 g_string_append(out, "network: not opened\n");
             }
@@ -869,7 +893,7 @@ view_readdir_locked(View *view, const ViewNode *node, GError **error)
         g_autoptr(ViewNode) b = view_node_copy(node);
 
         for (guint i = 0; view_disk_files[i]; i++)
-            if (strcmp(view_disk_files[i], "data") != 0 || (layer && !layer->error && layer->info))
+            if (strcmp(view_disk_files[i], "data") != 0 || (layer && view_data_ok(vd, node)))
                 view_dirent_add(ents, view_disk_files[i], S_IFREG);
         b->kind = VIEW_DISK_BACKING;
         if (view_exists(view, b, NULL))
