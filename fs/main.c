@@ -99,6 +99,24 @@ main(int argc, char **argv)
                 argv[0], argv[0]);
         goto out;
     }
+    /* The daemon changes to / when it detaches: every path must be absolute. */
+    {
+        char *abs;
+
+        abs = g_canonicalize_filename(o.store, NULL);
+        g_free(o.store);
+        o.store = abs;
+        if (o.config_dir) {
+            abs = g_canonicalize_filename(o.config_dir, NULL);
+            g_free(o.config_dir);
+            o.config_dir = abs;
+        }
+        if (o.snapshot_dir) {
+            abs = g_canonicalize_filename(o.snapshot_dir, NULL);
+            g_free(o.snapshot_dir);
+            o.snapshot_dir = abs;
+        }
+    }
     if (!(store = store_open(o.store, o.config_dir, o.snapshot_dir, &error))) {
         fprintf(stderr, "%s: cannot use store '%s': %s\n", argv[0], o.store, error->message);
         goto out;
