@@ -20,6 +20,7 @@ set -euo pipefail
 
 dir=${1:?usage: mkstore.sh DIR [SIZE_MB]}
 size=${2:-64}
+[ "$size" -ge 16 ] || { echo "mkstore.sh: SIZE_MB must be at least 16" >&2; exit 2; }
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 img=$dir/images
