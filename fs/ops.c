@@ -11,14 +11,19 @@
 
 /* Largest request the kernel may send: big reads are what makes cp fast. */
 #define FS_MAX_IO (1024 * 1024)
+#define FS_MAX_READERS 4      /* image readers per open data file */
 
 /* An open file. The kernel may send RELEASE while a READ of the same handle is
  * still being served (a reader killed mid-read), so handles are ids looked up
  * under FsState.files_lock and every op holds a reference while it works. */
 typedef struct {
     gatomicrefcount ref;
-    GMutex lock;          /* guards img and ctl: neither is thread-safe */
+    GMutex lock;          /* guards img, spare and ctl: none is thread-safe */
     Image *img;           /* data files */
+    GPtrArray *spare;     /* more readers of the same data, so the kernel's parallel
+                             readahead requests are served at once (FS_MAX_READERS) */
+    guint nreaders;       /* readers in existence: img + spare + lent out */
+    ViewNode *node;       /* what to open another reader of */
     GBytes *content;      /* generated files: fixed at open for a consistent read */
     CtlWriter *ctl;       /* control files open for writing */
 } FsFile;
@@ -39,6 +44,9 @@ fs_file_free(FsFile *f)
     if (!f || !g_atomic_ref_count_dec(&f->ref))
         return;
     image_close(f->img);
+    if (f->spare)
+        g_ptr_array_unref(f->spare);
+    view_node_free(f->node);
     ctl_writer_free(f->ctl);
     g_clear_pointer(&f->content, g_bytes_unref);
     g_mutex_clear(&f->lock);
@@ -351,6 +359,9 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             fs_reply_error(req, error);
             return;
         }
+        f->spare = g_ptr_array_new_with_free_func((GDestroyNotify)image_close);
+        f->nreaders = 1;
+        f->node = view_node_copy(node);
         /* Unchanged layers: the kernel may keep what it cached last time. */
         fi->keep_cache = inode_data_version_same(fs->inodes, ino, version);
     } else {
@@ -391,11 +402,39 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
     }
     {
         g_autofree char *buf = g_malloc(size);
+        Image *img = NULL;
+        gboolean open_new = FALSE;
         gssize n;
 
+        /* Borrow a reader: a spare one, a new one while under the limit, else
+         * wait for the main one. */
         g_mutex_lock(&f->lock);
-        n = image_pread(f->img, buf, size, off, &error);
+        if (f->spare->len) {
+            img = g_ptr_array_steal_index_fast(f->spare, f->spare->len - 1);
+        } else if (f->nreaders < FS_MAX_READERS) {
+            f->nreaders++;
+            open_new = TRUE;
+        }
         g_mutex_unlock(&f->lock);
+        if (open_new) {
+            guint64 version;
+
+            if (!(img = view_open_data(fs_state(req)->view, f->node, &version, NULL))) {
+                g_mutex_lock(&f->lock);
+                f->nreaders--;
+                g_mutex_unlock(&f->lock);
+            }
+        }
+        if (img) {
+            n = image_pread(img, buf, size, off, &error);
+            g_mutex_lock(&f->lock);
+            g_ptr_array_add(f->spare, img);
+            g_mutex_unlock(&f->lock);
+        } else {
+            g_mutex_lock(&f->lock);
+            n = image_pread(f->img, buf, size, off, &error);
+            g_mutex_unlock(&f->lock);
+        }
         if (n < 0) {
             fs_reply_error(req, error);
             return;
