@@ -146,7 +146,10 @@ main(int argc, char **argv)
     xmlInitParser();   /* once, before threads: libxml2's lazy setup is not thread-safe */
     fs.store = store;
     fs.read_only = o.read_only;
-    fs.timeout = 1.0;
+    /* Long kernel cache timeouts: the poller invalidates what changes (within
+     * ~0.3 s of a change in the store), and every change made through the mount
+     * invalidates at once. */
+    fs.timeout = 60.0;
     fs.view = view_new(store, o.read_only);
     fs.inodes = inode_table_new();
     g_mutex_init(&fs.files_lock);
@@ -162,6 +165,7 @@ main(int argc, char **argv)
     }
     if (fuse_daemonize(cmd.foreground) != 0)
         goto out_unmount;
+    fs_poller_start(&fs);   /* after daemonizing: fork keeps only the calling thread */
     if (cmd.singlethread) {
         ret = fuse_session_loop(se);
     } else {
@@ -175,6 +179,7 @@ main(int argc, char **argv)
         fuse_loop_cfg_destroy(cfg);
     }
     ret = ret == 0 ? 0 : 1;
+    fs_poller_stop(&fs);
 out_unmount:
     fuse_session_unmount(se);
 out_signals:

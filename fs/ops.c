@@ -455,6 +455,48 @@ fs_invalidate(FsState *fs, const char *dom)
         fuse_lowlevel_notify_inval_inode(fs->se, g_array_index(inos, guint64, i), 0, 0);
 }
 
+#define FS_POLL_INTERVAL_US (250 * G_TIME_SPAN_MILLISECOND)
+
+static gpointer
+fs_poller_main(gpointer data)
+{
+    FsState *fs = data;
+
+    while (!g_atomic_int_get(&fs->stop_poller)) {
+        g_autoptr(GPtrArray) changed = view_poll(fs->view);
+
+        for (guint i = 0; i < changed->len; i++) {
+            const char *dom = changed->pdata[i];
+
+            if (*dom) {
+                fs_invalidate(fs, dom);
+            } else {
+                /* The domain list changed: a domain that went away may never have
+                 * been loaded here, yet the kernel may know it (readdirplus). */
+                fs_invalidate(fs, NULL);
+            }
+        }
+        g_usleep(FS_POLL_INTERVAL_US);
+    }
+    return NULL;
+}
+
+void
+fs_poller_start(FsState *fs)
+{
+    g_atomic_int_set(&fs->stop_poller, 0);
+    fs->poller = g_thread_new("snapfs-poller", fs_poller_main, fs);
+}
+
+void
+fs_poller_stop(FsState *fs)
+{
+    if (!fs->poller)
+        return;
+    g_atomic_int_set(&fs->stop_poller, 1);
+    g_thread_join(g_steal_pointer(&fs->poller));
+}
+
 /* Replies: write, or error (the errno of a payload this write completed). */
 static void
 fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

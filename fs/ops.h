@@ -16,11 +16,18 @@ typedef struct {
     gboolean read_only;
     double timeout;        /* entry and attribute timeout, seconds */
     struct fuse_session *se;   /* for cache invalidation after a change */
+    GThread *poller;           /* watches the store for changes made by others */
+    gint stop_poller;          /* atomic */
     GMutex files_lock;         /* guards files and next_fh */
     GHashTable *files;         /* fi->fh -> FsFile * (one reference) */
     guint64 next_fh;
 } FsState;
 
 extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Starts / stops the thread that notices changes other processes make in the
+ * store and invalidates the kernel's caches of them (so timeouts can be long). */
+void fs_poller_start(FsState *fs);
+void fs_poller_stop(FsState *fs);
 
 G_END_DECLS

@@ -1190,3 +1190,37 @@ view_backup_cancel(View *view, const char *dom, char **result, GError **error)
     *result = g_strdup_printf("Backup of domain '%s' cancelled", dom);
     return TRUE;
 }
+
+GPtrArray *
+view_poll(View *view)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    GPtrArray *changed = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer k, v;
+
+    /* The list's own re-check time is left alone: only a change resets it. */
+    if (view->list_stamp && store_list_stamp(view->store) != view->list_stamp) {
+        view->list_checked_us = 0;    /* the next access lists again */
+        view->list_stamp = 0;
+        g_ptr_array_add(changed, g_strdup(""));
+    }
+    g_hash_table_iter_init(&it, view->domains);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        ViewDomain *vd = v;
+        gint64 start = g_get_monotonic_time();
+        guint64 stamp;
+
+        if (start - vd->checked_us < vd->recheck_us)
+            continue;
+        stamp = store_domain_stamp(view->store, vd->name);
+        vd->recheck_us = CLAMP((g_get_monotonic_time() - start) * 20, VIEW_RECHECK_US,
+                               VIEW_RECHECK_MAX_US);
+        vd->checked_us = start;
+        if (stamp != vd->stamp) {
+            g_ptr_array_add(changed, g_strdup(vd->name));
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    return changed;
+}

@@ -97,6 +97,13 @@ gboolean view_backup_check_idle(View *view, const char *dom, GError **error);
 Store *view_store(View *view);
 gboolean view_read_only(View *view);
 
+/* Re-examines the store as an access would (each loaded domain whose re-check
+ * interval has passed, and the domain list): domains that changed are dropped, to
+ * be reloaded on their next access, and their names returned (owned), so the
+ * caller can invalidate what the kernel caches of them. "" in the result means
+ * the domain list changed. */
+GPtrArray *view_poll(View *view);
+
 /* Forgets the loaded state of @dom (NULL: all), so the next access reloads it. */
 void view_invalidate(View *view, const char *dom);
 
