@@ -209,7 +209,10 @@ fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     d = g_new0(FsDir, 1);
     d->ents = ents;
     fi->fh = (uint64_t)(uintptr_t)d;
-    fi->cache_readdir = 0;
+    /* The kernel may keep listings: every change (ours at once, others' through
+     * the poller) invalidates the directory's inode, which drops them. */
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
     if (fuse_reply_open(req, fi) != 0) {
         g_ptr_array_unref(d->ents);
         g_free(d);

@@ -30,6 +30,8 @@ struct View {
     GHashTable *results;          /* domain name ("" = top) -> char * */
     GHashTable *templinks;        /* "DOM/NAME" -> target */
     GHashTable *jobs;             /* domain name -> BackupJob * (running or last) */
+    GHashTable *reloaded;         /* names of domains reloaded on access since the last
+                                     poll: the kernel's caches of them are stale */
     Store *store;
     gboolean read_only;
     uid_t uid;
@@ -134,6 +136,7 @@ view_new(Store *store, gboolean read_only)
     view->templinks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     view->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify)backup_job_free);
+    view->reloaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     clock_gettime(CLOCK_REALTIME, &view->mount_time);
     return view;
 }
@@ -148,6 +151,7 @@ view_free(View *view)
     g_hash_table_unref(view->results);
     g_hash_table_unref(view->templinks);
     g_hash_table_unref(view->jobs);   /* cancels and waits for running backups */
+    g_hash_table_unref(view->reloaded);
     g_mutex_clear(&view->lock);
     g_free(view);
 }
@@ -186,6 +190,8 @@ view_refresh_list(View *view)
         g_warning("cannot list domains: %s", error->message);
         return;
     }
+    if (view->domain_names->len)   /* a change found here: the poller tells the kernel */
+        g_hash_table_add(view->reloaded, g_strdup(""));
     view->list_stamp = stamp;
     g_ptr_array_set_size(view->domain_names, 0);
     for (guint i = 0; i < names->len; i++)
@@ -232,6 +238,8 @@ view_domain_get(View *view, const char *name, GError **error)
         vd->checked_us = now;
         return vd;
     }
+    if (vd)   /* reloaded here, not by the poller: it still has to tell the kernel */
+        g_hash_table_add(view->reloaded, g_strdup(name));
     if (!vd) {
         vd = g_new0(ViewDomain, 1);
         vd->name = g_strdup(name);
@@ -1199,6 +1207,15 @@ view_poll(View *view)
     GHashTableIter it;
     gpointer k, v;
 
+    {
+        GHashTableIter r;
+        gpointer name;
+
+        g_hash_table_iter_init(&r, view->reloaded);
+        while (g_hash_table_iter_next(&r, &name, NULL))
+            g_ptr_array_add(changed, g_strdup(name));
+        g_hash_table_remove_all(view->reloaded);
+    }
     /* The list's own re-check time is left alone: only a change resets it. */
     if (view->list_stamp && store_list_stamp(view->store) != view->list_stamp) {
         view->list_checked_us = 0;    /* the next access lists again */
