@@ -7,7 +7,7 @@ meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=d
     --reconfigure >/dev/null 2>&1 || \
     meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 ninja -C "$dir"
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+CONC_N=100 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
     meson test -C "$dir" --print-errorlogs

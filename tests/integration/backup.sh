@@ -81,6 +81,8 @@ sleep 1.2
 sed -e "s|$out/web-vda.raw|$out/big.raw|" -e '/vdb/d' "$work/b1.xml" > "$work/b4.xml"
 sed -e "s|$out/web-vda.raw|$out/big2.raw|" -e '/vdb/d' "$work/b1.xml" > "$work/b5.xml"
 cat "$work/b4.xml" > "$mnt/big/ctl/backup" || fail "big backup: $(cat "$mnt/big/ctl/result")"
+line=$(cat "$mnt/big/job")
+case "$line" in "backup running "*/1073741824" bytes "*) ;; *) fail "job while running: $line";; esac
 expect_fail 'Device or resource busy' bash -c "cat '$work/b5.xml' > '$mnt/big/ctl/backup'"
 expect_fail 'Device or resource busy' bash -c "echo x1 > '$mnt/big/ctl/create'"
 echo cancel > "$mnt/big/ctl/backup" || fail "cancel: $(cat "$mnt/big/ctl/result")"
