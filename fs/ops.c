@@ -116,18 +116,15 @@ fs_op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 }
 
-/* Replies: entry, or error. */
+/* Replies an entry for @name under @parent, or an error. */
 static void
-fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+fs_reply_entry_of(fuse_req_t req, FsState *fs, const ViewNode *parent, const char *name)
 {
-    FsState *fs = fs_state(req);
     g_autoptr(GError) error = NULL;
-    g_autoptr(ViewNode) pnode = NULL;
     g_autoptr(ViewNode) node = NULL;
     struct fuse_entry_param e = { 0 };
 
-    if (!(pnode = fs_node(fs, parent, &error)) ||
-        !(node = view_lookup(fs->view, pnode, name, &error)) ||
+    if (!(node = view_lookup(fs->view, parent, name, &error)) ||
         !view_stat(fs->view, node, &e.attr, &error)) {
         fs_reply_error(req, error);
         return;
@@ -137,6 +134,21 @@ fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     e.attr_timeout = fs->timeout;
     e.entry_timeout = fs->timeout;
     fuse_reply_entry(req, &e);
+}
+
+/* Replies: entry, or error. */
+static void
+fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    FsState *fs = fs_state(req);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) pnode = NULL;
+
+    if (!(pnode = fs_node(fs, parent, &error))) {
+        fs_reply_error(req, error);
+        return;
+    }
+    fs_reply_entry_of(req, fs, pnode, name);
 }
 
 /* Replies: none. */
@@ -584,25 +596,6 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     fuse_reply_attr(req, &st, fs->timeout);
 }
 
-/* Replies an entry for @name under @parent, or an error. */
-static void
-fs_reply_new_entry(fuse_req_t req, FsState *fs, const ViewNode *parent, const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(ViewNode) node = NULL;
-    struct fuse_entry_param e = { 0 };
-
-    if (!(node = view_lookup(fs->view, parent, name, &error)) ||
-        !view_stat(fs->view, node, &e.attr, &error)) {
-        fs_reply_error(req, error);
-        return;
-    }
-    e.ino = inode_ref(fs->inodes, node);
-    e.attr.st_ino = e.ino;
-    e.attr_timeout = fs->timeout;
-    e.entry_timeout = fs->timeout;
-    fuse_reply_entry(req, &e);
-}
 
 /* The parent of a directory operation, checked: it exists, the mount is
  * writable, and it is a directory of @kind. Returns 0 or the errno to reply. */
@@ -637,7 +630,7 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
         return;
     }
     fs_invalidate(fs, pnode->dom);
-    fs_reply_new_entry(req, fs, pnode, name);
+    fs_reply_entry_of(req, fs, pnode, name);
 }
 
 /* Replies: err. rmdir NAME/snapshots/S = delete S --metadata. */
@@ -735,7 +728,7 @@ fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char 
             return;
         }
     }
-    fs_reply_new_entry(req, fs, pnode, name);
+    fs_reply_entry_of(req, fs, pnode, name);
 }
 
 /* Replies: err. A temporary link renamed onto `current` makes its target current. */
