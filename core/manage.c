@@ -208,7 +208,7 @@ manage_domain_has_pflash(const DomainDef *dom)
  * domain's current definition names (top images and their XML chains): a path from
  * a redefined snapshot or a snapshot request cannot reach anywhere else. */
 static gboolean
-manage_path_allowed(Store *store, const DomainDef *dom, const char *path, GError **error)
+manage_path_allowed(const DomainDef *dom, const char *path, GError **error)
 {
     g_autofree char *dir = g_path_get_dirname(path);
 
@@ -358,7 +358,7 @@ manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const ch
  * snapshots); on failure removes what it made. @overlays and @internal_images
  * receive what was made, for a later rollback. */
 static gboolean
-manage_create_images(Store *store, const SnapshotDef *def, const DomainDef *dom,
+manage_create_images(const SnapshotDef *def, const DomainDef *dom,
                      GPtrArray *overlays, GPtrArray *internal_images, GError **error)
 {
     for (guint i = 0; i < def->disks->len; i++) {
@@ -380,7 +380,7 @@ manage_create_images(Store *store, const SnapshotDef *def, const DomainDef *dom,
                             "type of existing file '%s'", sd->name, sd->src->path);
                 return FALSE;
             }
-            if (!manage_path_allowed(store, dom, sd->src->path, error))
+            if (!manage_path_allowed(dom, sd->src->path, error))
                 return FALSE;
             continue;
         }
@@ -403,7 +403,7 @@ manage_create_images(Store *store, const SnapshotDef *def, const DomainDef *dom,
                         sd->name);
             return FALSE;
         }
-        if (!manage_path_allowed(store, dom, sd->src->path, error))
+        if (!manage_path_allowed(dom, sd->src->path, error))
             return FALSE;
     }
     for (guint i = 0; i < def->disks->len; i++) {
@@ -564,7 +564,7 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
         return FALSE;
     if (!manage_create_check_disks(def, sd->def, disk_only, error))
         return FALSE;
-    if (!manage_create_images(store, def, sd->def, overlays, internal_images, error))
+    if (!manage_create_images(def, sd->def, overlays, internal_images, error))
         return FALSE;
     snap_name = g_strdup(def->name);
 
@@ -969,7 +969,7 @@ manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, Domai
                                 "same");
             return FALSE;
         }
-        if (!manage_path_allowed(store, sd->def, before->src->path, error))
+        if (!manage_path_allowed(sd->def, before->src->path, error))
             return FALSE;
         if (!(info = qcow_info_read(sdisk->src->path, sdisk->src->format, error)))
             return FALSE;
@@ -1129,7 +1129,7 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
                 g_autoptr(GError) local = NULL;
 
                 if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path ||
-                    !manage_path_allowed(store, sd->def, disk->src->path, NULL))
+                    !manage_path_allowed(sd->def, disk->src->path, NULL))
                     continue;
                 {
                     const char *argv[] = { "qemu-img", "snapshot", "-d", v->def->name,
@@ -1280,7 +1280,7 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
         if (!disk || !disk->src->path)
             continue;
         if ((sdisk->snapshot == SNAP_LOC_EXTERNAL || sdisk->snapshot == SNAP_LOC_INTERNAL) &&
-            !manage_path_allowed(store, sd->def, disk->src->path, error)) {
+            !manage_path_allowed(sd->def, disk->src->path, error)) {
             manage_rollback_images(overlays, NULL, snap);
             return FALSE;
         }
