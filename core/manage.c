@@ -1064,6 +1064,8 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
     guint flags;
     SnapNode *node;
     SnapNode *old_current;
+    SnapNode *new_current;
+    gboolean moved_current;
     ManageUndo undo;
     GHashTableIter it;
     gpointer key;
@@ -1153,24 +1155,38 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
         for (guint j = 0; moved && j < moved->len; j++)
             g_hash_table_add(changed, moved->pdata[j]);
     }
-    if (sd->snaps->current && sd->snaps->current != old_current)
-        g_hash_table_add(changed, sd->snaps->current);
+    new_current = sd->snaps->current != old_current ? sd->snaps->current : NULL;
+    moved_current = new_current && g_hash_table_contains(changed, new_current);
+    if (new_current)
+        g_hash_table_add(changed, new_current);
 
     manage_undo_init(&undo);
-    /* robust (issue 6, crash.sh): a new current is written last, after the removed files
-     * (among them the old current) are gone: a kill -9 in between left two currents. */
+    /* robust (issue 6, crash.sh): every file naming a removed parent is rewritten before the
+     * removal, and a new current gets its flag last, after the removed files (among them the
+     * old current) are gone: a kill -9 in between left two currents or a dangling parent. */
     g_hash_table_iter_init(&it, changed);
-    while (g_hash_table_iter_next(&it, &key, NULL))
-        if (key != sd->snaps->current &&
-            !manage_write_node_undo(store, domain, sd, key, &undo, error))
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        SnapNode *n = key;
+
+        if (n == new_current) {
+            if (!moved_current)
+                continue;
+            /* Moved and made current: its new parent now, its flag after the removals. */
+            g_autofree char *path = store_snapshot_path(store, domain, n->def->name);
+
+            manage_undo_save(&undo, path);
+            if (!store_write_snapshot(store, domain, n->def, FALSE, error))
+                goto fail;
+        } else if (!manage_write_node_undo(store, domain, sd, n, &undo, error)) {
             goto fail;
+        }
+    }
     if (newdom && !manage_write_domain_undo(store, newdom, &undo, error))
         goto fail;
     for (guint i = 0; i < removed_names->len; i++)
         if (!manage_remove_snapshot_undo(store, domain, removed_names->pdata[i], &undo, error))
             goto fail;
-    if (sd->snaps->current && g_hash_table_contains(changed, sd->snaps->current) &&
-        !manage_write_node_undo(store, domain, sd, sd->snaps->current, &undo, error))
+    if (new_current && !manage_write_node_undo(store, domain, sd, new_current, &undo, error))
         goto fail;
     manage_undo_clear(&undo);
     for (guint i = 0; i < to_unlink->len; i++)
