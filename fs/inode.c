@@ -7,6 +7,7 @@ typedef struct {
     fuse_ino_t ino;
     guint64 nlookup;
     guint64 data_version;
+    guint64 reported_size;    /* st_size of the last attributes sent (G_MAXUINT64: none) */
     char *key;
     ViewNode *node;
 } Inode;
@@ -51,6 +52,7 @@ inode_table_new(void)
     Inode *root = g_new0(Inode, 1);
 
     g_mutex_init(&t->lock);
+    root->reported_size = G_MAXUINT64;
     t->by_key = g_hash_table_new(g_str_hash, g_str_equal);
     t->by_ino = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                       (GDestroyNotify)inode_free);
@@ -95,6 +97,7 @@ inode_ref(InodeTable *t, const ViewNode *node)
 
     if (!in) {
         in = g_new0(Inode, 1);
+        in->reported_size = G_MAXUINT64;
         in->ino = t->next++;
         in->key = g_steal_pointer(&key);
         in->node = view_node_copy(node);
@@ -141,9 +144,31 @@ inode_data_version_same(InodeTable *t, fuse_ino_t ino, guint64 version)
 
     if (!in)
         return FALSE;
-    same = in->data_version == version;
+    /* 0: never opened since the kernel learnt of this inode, so it holds no pages. */
+    same = in->data_version == version || in->data_version == 0;
     in->data_version = version;
     return same;
+}
+
+void
+inode_note_size(InodeTable *t, fuse_ino_t ino, guint64 size)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    guint64 key = ino;
+    Inode *in = g_hash_table_lookup(t->by_ino, &key);
+
+    if (in)
+        in->reported_size = size;
+}
+
+gboolean
+inode_size_reported(InodeTable *t, fuse_ino_t ino, guint64 size)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&t->lock);
+    guint64 key = ino;
+    Inode *in = g_hash_table_lookup(t->by_ino, &key);
+
+    return in && in->reported_size == size;
 }
 
 guint

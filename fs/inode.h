@@ -25,9 +25,14 @@ fuse_ino_t inode_peek(InodeTable *table, const ViewNode *node);
 
 void inode_forget(InodeTable *table, fuse_ino_t ino, guint64 nlookup);
 
-/* Swaps the stored data version of @ino; TRUE when it equals @version (the
- * kernel's page cache of the file is still valid). */
+/* Swaps the stored data version of @ino; TRUE when it equals @version or the file
+ * was never opened (the kernel's page cache of the file is valid). */
 gboolean inode_data_version_same(InodeTable *table, fuse_ino_t ino, guint64 version);
+
+/* The size the kernel was last told for @ino (every attribute reply notes it): a
+ * file whose size is unchanged since may be read through the page cache. */
+void inode_note_size(InodeTable *table, fuse_ino_t ino, guint64 size);
+gboolean inode_size_reported(InodeTable *table, fuse_ino_t ino, guint64 size);
 
 guint inode_count(InodeTable *table);
 

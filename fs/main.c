@@ -154,6 +154,8 @@ main(int argc, char **argv)
     fs.inodes = inode_table_new();
     g_mutex_init(&fs.files_lock);
     fs.files = g_hash_table_new(g_direct_hash, g_direct_equal);
+    fs.listings = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                        (GDestroyNotify)g_ptr_array_unref);
     if (!(se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs)))
         goto out_state;
     fs.se = se;
@@ -190,6 +192,8 @@ out_state:
     inode_table_free(fs.inodes);
     if (fs.files)
         g_hash_table_unref(fs.files);
+    if (fs.listings)
+        g_hash_table_unref(fs.listings);
     view_free(fs.view);
 out:
     g_free(cmd.mountpoint);

@@ -29,7 +29,9 @@ typedef struct {
 } FsFile;
 
 typedef struct {
-    GPtrArray *ents;      /* ViewDirent * */
+    GMutex lock;
+    ViewNode *node;
+    GPtrArray *ents;      /* ViewDirent *; NULL until the first readdir */
 } FsDir;
 
 static FsState *
@@ -106,6 +108,8 @@ fs_node(FsState *fs, fuse_ino_t ino, GError **error)
 static void
 fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
+    FsState *fs = userdata;
+
     conn->max_write = FS_MAX_IO;
     conn->max_readahead = FS_MAX_IO;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE)
@@ -114,6 +118,14 @@ fs_op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+    /* Symlink targets stay in the kernel until the link's inode is invalidated
+     * (every change does that): `ls -lR` sends no READLINK per link. */
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+        conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    /* Directories need no handle: the kernel then opens them without asking,
+     * caching their listings (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR) until the
+     * inode is invalidated: a warm `find` sends nothing per directory. */
+    fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
 
 /* Replies an entry for @name under @parent, or an error. */
@@ -133,6 +145,7 @@ fs_reply_entry_of(fuse_req_t req, FsState *fs, const ViewNode *parent, const cha
     e.attr.st_ino = e.ino;
     e.attr_timeout = fs->timeout;
     e.entry_timeout = fs->timeout;
+    inode_note_size(fs->inodes, e.ino, e.attr.st_size);
     fuse_reply_entry(req, &e);
 }
 
@@ -182,6 +195,7 @@ fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     st.st_ino = ino;
+    inode_note_size(fs->inodes, ino, st.st_size);
     fuse_reply_attr(req, &st, fs->timeout);
 }
 
@@ -202,8 +216,65 @@ fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_readlink(req, target);
 }
 
-/* Replies: open, or error. The entries are fixed at opendir so that a listing
- * in several readdir calls is consistent. */
+static void
+fs_dir_free(FsDir *d)
+{
+    if (!d)
+        return;
+    g_clear_pointer(&d->ents, g_ptr_array_unref);
+    view_node_free(d->node);
+    g_mutex_clear(&d->lock);
+    g_free(d);
+}
+
+/* The entries of directory @ino for a readdir at @off (a new reference), listed at
+ * the first readdir and then fixed, so that a listing in several readdir calls is
+ * consistent: kept in @d, or without a handle (no-opendir mode) in fs->listings
+ * between calls (fs_dir_keep). NULL with @error when it cannot be listed. */
+static GPtrArray *
+fs_dir_entries(FsState *fs, fuse_ino_t ino, FsDir *d, off_t off, GError **error)
+{
+    g_autoptr(ViewNode) node = NULL;
+    guint64 key = ino;
+
+    if (d) {
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&d->lock);
+
+        if (!d->ents)
+            d->ents = view_readdir(fs->view, d->node, error);
+        return d->ents ? g_ptr_array_ref(d->ents) : NULL;
+    }
+    if (off > 0) {
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fs->files_lock);
+        GPtrArray *ents = g_hash_table_lookup(fs->listings, &key);
+
+        if (ents)
+            return g_ptr_array_ref(ents);
+    }
+    if (!(node = fs_node(fs, ino, error)))
+        return NULL;
+    return view_readdir(fs->view, node, error);
+}
+
+/* After a readdir without a handle: keeps @ents for the next call, or forgets
+ * them when the reply held the last entry (@done). */
+static void
+fs_dir_keep(FsState *fs, fuse_ino_t ino, FsDir *d, GPtrArray *ents, gboolean done)
+{
+    g_autoptr(GMutexLocker) locker = NULL;
+    guint64 key = ino;
+
+    if (d)
+        return;
+    locker = g_mutex_locker_new(&fs->files_lock);
+    if (done)
+        g_hash_table_remove(fs->listings, &key);
+    else
+        g_hash_table_replace(fs->listings, g_memdup2(&key, sizeof(key)), g_ptr_array_ref(ents));
+}
+
+/* Replies: open, or error. The listing waits for the first readdir: with the
+ * kernel's cached listing there is none, and `ls -lR` opens every directory. */
 static void
 fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -211,24 +282,25 @@ fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) node = NULL;
     FsDir *d;
-    GPtrArray *ents;
 
-    if (!(node = fs_node(fs, ino, &error)) ||
-        !(ents = view_readdir(fs->view, node, &error))) {
+    if (fs->no_opendir) {
+        fuse_reply_err(req, ENOSYS);   /* the kernel opens directories itself from now on */
+        return;
+    }
+    if (!(node = fs_node(fs, ino, &error)) || !view_is_dir(fs->view, node, &error)) {
         fs_reply_error(req, error);
         return;
     }
     d = g_new0(FsDir, 1);
-    d->ents = ents;
+    g_mutex_init(&d->lock);
+    d->node = g_steal_pointer(&node);
     fi->fh = (uint64_t)(uintptr_t)d;
     /* The kernel may keep listings: every change (ours at once, others' through
      * the poller) invalidates the directory's inode, which drops them. */
     fi->cache_readdir = 1;
     fi->keep_cache = 1;
-    if (fuse_reply_open(req, fi) != 0) {
-        g_ptr_array_unref(d->ents);
-        g_free(d);
-    }
+    if (fuse_reply_open(req, fi) != 0)
+        fs_dir_free(d);
 }
 
 /* Replies: buf, or error. Offsets: 0 = ".", 1 = "..", 2 + i = entry i. */
@@ -236,11 +308,20 @@ static void
 fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
               struct fuse_file_info *fi)
 {
+    FsState *fs = fs_state(req);
     FsDir *d = (FsDir *)(uintptr_t)fi->fh;
-    g_autofree char *buf = g_malloc(size);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *buf = NULL;
+    g_autoptr(GPtrArray) ents = NULL;
+    gboolean done = TRUE;
     size_t used = 0;
 
-    for (off_t i = off; i < (off_t)d->ents->len + 2; i++) {
+    if (!(ents = fs_dir_entries(fs, ino, d, off, &error))) {
+        fs_reply_error(req, error);
+        return;
+    }
+    buf = g_malloc(size);
+    for (off_t i = off; i < (off_t)ents->len + 2; i++) {
         struct stat st = { 0 };
         const char *name;
         size_t need;
@@ -249,7 +330,7 @@ fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             name = i == 0 ? "." : "..";
             st.st_mode = S_IFDIR;
         } else {
-            ViewDirent *e = d->ents->pdata[i - 2];
+            ViewDirent *e = ents->pdata[i - 2];
 
             name = e->name;
             st.st_mode = e->type;
@@ -257,10 +338,13 @@ fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         /* glibc skips entries with d_ino 0; the real number comes with lookup. */
         st.st_ino = FUSE_ROOT_ID + 1 + i;
         need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
-        if (need > size - used)
+        if (need > size - used) {
+            done = FALSE;
             break;
+        }
         used += need;
     }
+    fs_dir_keep(fs, ino, d, ents, done);
     fuse_reply_buf(req, buf, used);
 }
 
@@ -272,15 +356,20 @@ fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
     FsState *fs = fs_state(req);
     FsDir *d = (FsDir *)(uintptr_t)fi->fh;
-    g_autoptr(ViewNode) pnode = inode_get(fs->inodes, ino);
-    g_autofree char *buf = g_malloc(size);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *buf = NULL;
+    g_autoptr(GPtrArray) ents = NULL;
+    g_autoptr(ViewNode) pnode = NULL;
+    gboolean done = TRUE;
     size_t used = 0;
 
-    if (!pnode) {
-        fuse_reply_err(req, ENOENT);
+    if (!(ents = fs_dir_entries(fs, ino, d, off, &error)) ||
+        !(pnode = d ? view_node_copy(d->node) : fs_node(fs, ino, &error))) {
+        fs_reply_error(req, error);
         return;
     }
-    for (off_t i = off; i < (off_t)d->ents->len + 2; i++) {
+    buf = g_malloc(size);
+    for (off_t i = off; i < (off_t)ents->len + 2; i++) {
         struct fuse_entry_param e = { 0 };
         g_autoptr(ViewNode) node = NULL;
         const char *name;
@@ -292,7 +381,7 @@ fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             e.attr.st_mode = S_IFDIR;
             e.attr.st_ino = FUSE_ROOT_ID;
         } else {
-            ViewDirent *ent = d->ents->pdata[i - 2];
+            ViewDirent *ent = ents->pdata[i - 2];
 
             name = ent->name;
             node = view_lookup(fs->view, pnode, name, NULL);
@@ -307,16 +396,19 @@ fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 e.attr.st_ino = e.ino;
                 e.attr_timeout = fs->timeout;
                 e.entry_timeout = fs->timeout;
+                inode_note_size(fs->inodes, e.ino, e.attr.st_size);
             }
         }
         need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
         if (need > size - used) {
             if (e.ino)
                 inode_forget(fs->inodes, e.ino, 1);   /* not sent: no reference */
+            done = FALSE;
             break;
         }
         used += need;
     }
+    fs_dir_keep(fs, ino, d, ents, done);
     fuse_reply_buf(req, buf, used);
 }
 
@@ -324,10 +416,7 @@ fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void
 fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    FsDir *d = (FsDir *)(uintptr_t)fi->fh;
-
-    g_ptr_array_unref(d->ents);
-    g_free(d);
+    fs_dir_free((FsDir *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
 }
 
@@ -380,15 +469,33 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         /* Unchanged layers: the kernel may keep what it cached last time. */
         fi->keep_cache = inode_data_version_same(fs->inodes, ino, version);
     } else {
-        if (!(f->content = view_read_content(fs->view, node, &error))) {
+        gboolean same, sized;
+        guint64 version, len;
+
+        if (!view_content_version(fs->view, node, &version, &len, &error)) {
             fs_reply_error(req, error);
             return;
         }
-        /* Generated text may change size under a cached attribute (1 s): direct
-         * I/O reads what was generated instead of clamping to a stale i_size. */
-        fi->direct_io = 1;
-        fi->keep_cache = 0;
+        /* Generated text the kernel already has (same bytes as at the last open,
+         * and the size it was last told is theirs) comes from its page cache: a
+         * warm `cat` is one OPEN, and the text is generated only if a READ comes.
+         * Otherwise direct I/O reads what is generated now instead of clamping to
+         * a stale i_size, and the stale pages are dropped. */
+        same = inode_data_version_same(fs->inodes, ino, version);
+        sized = inode_size_reported(fs->inodes, ino, len);
+        fi->keep_cache = same && sized;
+        fi->direct_io = !fi->keep_cache;
+        f->node = view_node_copy(node);
+        if (fi->direct_io && !(f->content = view_read_content(fs->view, node, &error))) {
+            fs_reply_error(req, error);
+            return;
+        }
+        /* Changed before the poller said so: the kernel's size is stale now, not
+         * in up to a poll interval (attributes only: no page lock is taken). */
+        if (!sized)
+            fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
     }
+    fi->noflush = 1;   /* read-only: nothing to say at close */
     fi->fh = fs_file_register(fs, g_steal_pointer(&f));
     if (fuse_reply_open(req, fi) != 0)
         fs_file_unregister(fs, fi->fh);
@@ -405,10 +512,22 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
         fuse_reply_err(req, EBADF);
         return;
     }
-    if (f->content) {
+    if (!f->img) {
+        g_autoptr(GBytes) content = NULL;
         gsize len = 0;
-        const char *data = g_bytes_get_data(f->content, &len);
+        const char *data;
 
+        /* Opened for the page cache: the text is made at the first READ. */
+        g_mutex_lock(&f->lock);
+        if (!f->content)
+            f->content = view_read_content(fs_state(req)->view, f->node, &error);
+        content = f->content ? g_bytes_ref(f->content) : NULL;
+        g_mutex_unlock(&f->lock);
+        if (!content) {
+            fs_reply_error(req, error);
+            return;
+        }
+        data = g_bytes_get_data(content, &len);
         if ((guint64)off >= len)
             fuse_reply_buf(req, NULL, 0);
         else
@@ -593,6 +712,7 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
         return;
     }
     st.st_ino = ino;
+    inode_note_size(fs->inodes, ino, st.st_size);
     fuse_reply_attr(req, &st, fs->timeout);
 }
 

@@ -21,6 +21,8 @@ typedef struct {
     GMutex files_lock;         /* guards files and next_fh */
     GHashTable *files;         /* fi->fh -> FsFile * (one reference) */
     guint64 next_fh;
+    gboolean no_opendir;       /* the kernel sends no OPENDIR/RELEASEDIR (ENOSYS once) */
+    GHashTable *listings;      /* ino -> GPtrArray * of a listing read in several calls */
 } FsState;
 
 extern const struct fuse_lowlevel_ops fs_ops;

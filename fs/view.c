@@ -21,7 +21,7 @@ typedef struct {
     gint64 checked_us;
     gint64 recheck_us;            /* interval: 300 ms, longer when a check is costly */
     struct timespec mtime;        /* of the config file: times of domain-level nodes */
-    GHashTable *sizes;            /* inode key of a generated file -> its size, this load */
+    GHashTable *sizes;            /* key of a generated file -> ViewContentMeta, this load */
     GHashTable *chains;           /* "SNAP/TARGET" or "/TARGET" -> Chain * */
 } ViewDomain;
 
@@ -245,7 +245,7 @@ view_domain_get(View *view, const char *name, GError **error)
         vd->name = g_strdup(name);
         vd->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                            (GDestroyNotify)chain_free);
-        vd->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        vd->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         vd->recheck_us = VIEW_RECHECK_US;
         g_hash_table_insert(view->domains, vd->name, vd);
     }
@@ -923,6 +923,30 @@ view_readdir(View *view, const ViewNode *node, GError **error)
     return view_readdir_locked(view, node, error);
 }
 
+gboolean
+view_is_dir(View *view, const ViewNode *node, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+
+    if (!view_exists(view, node, error))
+        return FALSE;
+    switch (node->kind) {
+    case VIEW_ROOT:
+    case VIEW_DOM:
+    case VIEW_SNAPS:
+    case VIEW_SNAP:
+    case VIEW_SNAP_CHILDREN:
+    case VIEW_DISKS:
+    case VIEW_CTL_DIR:
+    case VIEW_DISK_DIR:
+        return TRUE;
+    default:
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "%s: not a directory",
+                    node->leaf ? node->leaf : "");
+        return FALSE;
+    }
+}
+
 static guint
 view_count_dirs(GPtrArray *ents)
 {
@@ -934,10 +958,78 @@ view_count_dirs(GPtrArray *ents)
     return n;
 }
 
+/* A 64-bit FNV-1a of @content, never 0 (0 stands for "not known"). */
+static guint64
+view_content_hash(GBytes *content)
+{
+    gsize len = 0;
+    const guint8 *p = g_bytes_get_data(content, &len);
+    guint64 h = 0xcbf29ce484222325ULL;
+
+    for (gsize i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h ? h : 1;
+}
+
+typedef struct {
+    guint64 size;
+    guint64 version;
+} ViewContentMeta;
+
+/* Size and version (hash) of generated file @node; @vd its loaded domain (NULL for
+ * the top ctl/). Fixed for one load of the domain, so formatted once per load;
+ * control files, job and backup.xml change without a reload and are never kept. */
+static gboolean
+view_content_meta_locked(View *view, ViewDomain *vd, const ViewNode *node, guint64 *version,
+                         guint64 *size, GError **error)
+{
+    g_autofree char *key = NULL;
+    g_autoptr(GBytes) content = NULL;
+    ViewContentMeta *meta;
+
+    if (vd && node->kind != VIEW_CTL_FILE &&
+        !(node->kind == VIEW_DOM_FILE &&
+          (strcmp(node->leaf, "job") == 0 || strcmp(node->leaf, "backup.xml") == 0))) {
+        key = g_strdup_printf("%d|%s|%s|%s", (int)node->kind, node->snap ? node->snap : "",
+                              node->disk ? node->disk : "", node->leaf ? node->leaf : "");
+        if ((meta = g_hash_table_lookup(vd->sizes, key))) {
+            *version = meta->version;
+            *size = meta->size;
+            return TRUE;
+        }
+    }
+    if (!(content = view_content_locked(view, node, error)))
+        return FALSE;
+    *version = view_content_hash(content);
+    *size = g_bytes_get_size(content);
+    if (key) {
+        meta = g_new(ViewContentMeta, 1);
+        meta->size = *size;
+        meta->version = *version;
+        g_hash_table_insert(vd->sizes, g_steal_pointer(&key), meta);
+    }
+    return TRUE;
+}
+
+gboolean
+view_content_version(View *view, const ViewNode *node, guint64 *version, guint64 *size,
+                     GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    ViewDomain *vd = NULL;
+
+    if (!view_exists(view, node, error))
+        return FALSE;
+    if (node->kind != VIEW_ROOT && node->dom)
+        vd = view_domain_get(view, node->dom, error);
+    return view_content_meta_locked(view, vd, node, version, size, error);
+}
+
 gboolean
 view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    guint64 size;
     ViewDomain *vd = NULL;
     struct timespec t = view->mount_time;
 
@@ -970,33 +1062,14 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
         }
         goto default_content;
     default_content: {
-        /* Generated sizes are fixed for one load of the domain: format once. */
-        g_autofree char *key = NULL;
-        gpointer cached = NULL;
+        guint64 version;
 
         st->st_mode = S_IFREG | 0444;
         if (node->leaf && g_str_has_suffix(node->leaf, ".secure.xml"))
             st->st_mode = S_IFREG | 0400;
-        if (vd && node->kind != VIEW_CTL_FILE &&
-            !(node->kind == VIEW_DOM_FILE && (strcmp(node->leaf, "job") == 0 ||
-                                              strcmp(node->leaf, "backup.xml") == 0))) {
-            key = g_strdup_printf("%d|%s|%s|%s", (int)node->kind, node->snap ? node->snap : "",
-                                  node->disk ? node->disk : "", node->leaf ? node->leaf : "");
-            if (g_hash_table_lookup_extended(vd->sizes, key, NULL, &cached)) {
-                st->st_size = GPOINTER_TO_SIZE(cached);
-                break;
-            }
-        }
-        {
-            g_autoptr(GBytes) content = view_content_locked(view, node, error);
-
-            if (!content)
-                return FALSE;
-            st->st_size = g_bytes_get_size(content);
-            if (key)
-                g_hash_table_insert(vd->sizes, g_steal_pointer(&key),
-                                    GSIZE_TO_POINTER(st->st_size));
-        }
+        if (!view_content_meta_locked(view, vd, node, &version, &size, error))
+            return FALSE;
+        st->st_size = (off_t)size;
         break;
     }
     case VIEW_ROOT:

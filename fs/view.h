@@ -66,8 +66,15 @@ gboolean view_stat(View *view, const ViewNode *node, struct stat *st, GError **e
 /* Directory entries without . and .. (ViewDirent *). */
 GPtrArray *view_readdir(View *view, const ViewNode *node, GError **error);
 
+/* TRUE when @node exists and is a directory (ENOTDIR when it is not); no listing. */
+gboolean view_is_dir(View *view, const ViewNode *node, GError **error);
+
 /* The content of a generated file or the target of a symlink. */
 GBytes *view_read_content(View *view, const ViewNode *node, GError **error);
+/* Size and version (a hash of the bytes) of what view_read_content() gives now,
+ * without formatting it again while the domain stays loaded. */
+gboolean view_content_version(View *view, const ViewNode *node, guint64 *version, guint64 *size,
+                              GError **error);
 char *view_readlink(View *view, const ViewNode *node, GError **error);
 
 /* Opens the guest view of a data file; @version receives a fingerprint of the
