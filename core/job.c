@@ -150,7 +150,8 @@ job_find_incremental(JobDisk *d, const StoreDomain *sd, const char *name, GError
 
     if (!node) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
-                    "no domain snapshot with matching name '%s'", name);
+                    "Domain snapshot not found: no domain snapshot with matching name '%s'",
+                    name);
         return FALSE;
     }
     for (guint i = 0; i < node->def->disks->len; i++) {
@@ -758,7 +759,7 @@ job_thread(gpointer data)
 
 BackupJob *
 backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
-                 GError **error)
+                 BackupJob *previous, GError **error)
 {
     BackupJob *job = NULL;
     g_autoptr(BackupDef) def = NULL;
@@ -775,6 +776,9 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
                             "snapfs only does push backups");
         return NULL;
     }
+    /* libvirt's order (qemuBackupBegin): parse, then the running job, then alignment. */
+    if (!backup_job_check_idle(previous, error))
+        return NULL;
     if (!(sd = store_load_domain(store, domain, &local))) {
         if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
             g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,

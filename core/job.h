@@ -34,10 +34,11 @@ typedef struct BackupJob BackupJob;
  * increments), CORE_ERROR_EXISTS ("target file '%s' already exists"),
  * CORE_ERROR_NOT_FOUND (no such snapshot), CORE_ERROR_INVALID ("no disks selected
  * for backup", snapshot not external / not in the chain), chain errors.
- * The caller keeps at most one job per domain (see backup_job_check_idle()).
+ * @previous: the domain's last job or NULL; while it runs, CORE_ERROR_BUSY after
+ * the document parsed (libvirt's order), so at most one job runs per domain.
  * Owned; backup_job_free(). */
 BackupJob *backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
-                            GError **error);
+                            BackupJob *previous, GError **error);
 
 /* Asks the job to stop; returns at once (backup_job_wait() to wait). Idempotent;
  * a finished job is not changed. */

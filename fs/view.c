@@ -1242,11 +1242,8 @@ view_backup_start(View *view, const char *dom, const char *xml, gsize len, char 
 
     /* Checked and started under the lock: two writers cannot both start one. */
     g_mutex_lock(&view->lock);
-    if (!backup_job_check_idle(g_hash_table_lookup(view->jobs, dom), error)) {
-        g_mutex_unlock(&view->lock);
-        return FALSE;
-    }
-    if (!(job = backup_job_start(view->store, dom, xml, len, error))) {
+    if (!(job = backup_job_start(view->store, dom, xml, len, g_hash_table_lookup(view->jobs, dom),
+                                 error))) {
         g_mutex_unlock(&view->lock);
         return FALSE;
     }

@@ -281,7 +281,7 @@ assert_check_clean(const char *path)
 static BackupJob *
 start(Store *store, const char *domain, const char *xml, GError **error)
 {
-    return backup_job_start(store, domain, xml, strlen(xml), error);
+    return backup_job_start(store, domain, xml, strlen(xml), NULL, error);
 }
 
 static BackupJob *
@@ -627,7 +627,8 @@ test_refusals(void)
           "no domain with matching name 'nosuch'" },
         { "vm", "<domainbackup><incremental>nope</incremental><disks><disk name='vda' "
                 "type='file'><target file='%s/a'/></disk></disks></domainbackup>",
-          CORE_ERROR_NOT_FOUND, "no domain snapshot with matching name 'nope'" },
+          CORE_ERROR_NOT_FOUND,
+          "Domain snapshot not found: no domain snapshot with matching name 'nope'" },
         { "vm", "<domainbackup><incremental>s3</incremental><disks><disk name='vda' "
                 "type='file'><target file='%s/a'/></disk></disks></domainbackup>",
           CORE_ERROR_INVALID, "snapshot 's3' is not one" },
