@@ -127,6 +127,16 @@ hier_add(SnapTree *tree, SnapshotDef *def, GError **error)
     return node;
 }
 
+void
+hier_replace_def(SnapTree *tree, SnapNode *node, SnapshotDef *def)
+{
+    g_assert(def && def->name && strcmp(def->name, node->def->name) == 0);
+    g_hash_table_steal(tree->by_name, node->def->name);
+    snapshot_def_free(node->def);
+    node->def = def;
+    g_hash_table_insert(tree->by_name, node->def->name, node);
+}
+
 /* Nodes sorted by strcmp of their names: the fixed order in which
  * hier_update_relations() plays libvirt's hash walk. */
 static int

@@ -34,6 +34,10 @@ SnapNode *hier_lookup(const SnapTree *tree, const char *name);
  * moment %s already exists" when the name is taken (def then freed). */
 SnapNode *hier_add(SnapTree *tree, SnapshotDef *def, GError **error);
 
+/* Gives @node the definition @def (owned; the same name), freeing the old one; the
+ * name index follows (its keys point into the definitions). Links are unchanged. */
+void hier_replace_def(SnapTree *tree, SnapNode *node, SnapshotDef *def);
+
 /* Rebuilds every parent/children link from the parent names
  * (virDomainMomentUpdateRelations). Returns FALSE when a parent is missing or a
  * cycle exists: such snapshots become roots (the caller clears current); their

@@ -528,8 +528,14 @@ job_copy_item(JobCopy *c, Image *img, guint8 *buf, const JobRange *r, GError **e
                     r->off + got);
         return FALSE;
     }
-    if (!c->w)
-        return job_write_raw(d, buf, r->len, r->off, error);
+    if (!c->w) {
+        if (!job_write_raw(d, buf, r->len, r->off, error))
+            return FALSE;
+        /* Start writeback now: the fsync before the rename then finds little left,
+         * and the disk writes while the chain is still being read. */
+        sync_file_range(d->fd, (off_t)r->off, (off_t)r->len, SYNC_FILE_RANGE_WRITE);
+        return TRUE;
+    }
     return qcow2w_write(c->w, r->off, buf, r->len, d->incremental, error);
 }
 

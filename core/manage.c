@@ -20,7 +20,9 @@ static StoreDomain *
 manage_load(Store *store, const char *domain, GError **error)
 {
     g_autoptr(GError) local = NULL;
-    StoreDomain *sd = store_load_domain(store, domain, &local);
+    /* Light: a stat per unchanged snapshot file, not a parse (the shell loop of
+     * redefines grows linearly); the snapshots used below are made full on demand. */
+    StoreDomain *sd = store_load_domain_light(store, domain, &local);
 
     if (!sd) {
         if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -102,6 +104,8 @@ static gboolean
 manage_write_node(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
                   GError **error)
 {
+    if (!store_snapshot_full(store, domain, sd, node, error))
+        return FALSE;
     return store_write_snapshot(store, domain, node->def, sd->snaps->current == node, error);
 }
 
@@ -642,8 +646,7 @@ manage_redefine_apply(StoreDomain *sd, SnapshotDef *def)
     if (node) {
         if (!def->dom && node->def->dom)
             def->dom = domain_copy(node->def->dom);
-        snapshot_def_free(node->def);
-        node->def = def;
+        hier_replace_def(sd->snaps, node, def);
     } else {
         node = hier_add(sd->snaps, def, NULL);
         g_assert(node);
@@ -659,9 +662,12 @@ manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, Snapsh
     g_autoptr(SnapshotDef) def = owned;
     g_autofree char *name = g_strdup(def->name);
     SnapNode *old_current = sd->snaps->current;
-    SnapNode *node;
+    SnapNode *node = hier_lookup(sd->snaps, def->name);
     ManageUndo undo;
 
+    /* The snapshot it replaces is compared in full (and may give its domain). */
+    if (node && !store_snapshot_full(store, domain, sd, node, error))
+        return FALSE;
     if (!manage_redefine_prepare(sd, def, error))
         return FALSE;
     def->active = -1;
@@ -914,8 +920,15 @@ static gboolean
 manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, DomainDef **newdom,
                             GPtrArray *to_unlink, GError **error)
 {
-    const SnapshotDef *def = node->def;
+    const SnapshotDef *def;
     g_autoptr(DomainDef) dom = domain_copy(sd->def);
+    g_autoptr(GPtrArray) all = hier_topological(sd->snaps);
+
+    /* Every snapshot's domain is read: none may still use the image merged away. */
+    for (guint i = 0; i < all->len; i++)
+        if (!store_snapshot_full(store, sd->def->name, sd, all->pdata[i], error))
+            return FALSE;
+    def = node->def;
 
     if (node->children->len) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
@@ -1123,6 +1136,8 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
         for (guint i = 0; i < victims->len; i++) {
             SnapNode *v = victims->pdata[i];
 
+            if (!manage_is_external(v->def) && !store_snapshot_full(store, domain, sd, v, error))
+                return FALSE;
             if (manage_is_external(v->def) || !v->def->dom)
                 continue;
             for (guint j = 0; j < v->def->disks->len; j++) {
@@ -1175,7 +1190,8 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
             g_autofree char *path = store_snapshot_path(store, domain, n->def->name);
 
             manage_undo_save(&undo, path);
-            if (!store_write_snapshot(store, domain, n->def, FALSE, error))
+            if (!store_snapshot_full(store, domain, sd, n, error) ||
+                !store_write_snapshot(store, domain, n->def, FALSE, error))
                 goto fail;
         } else if (!manage_write_node_undo(store, domain, sd, n, &undo, error)) {
             goto fail;
@@ -1260,7 +1276,8 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
 
     if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
         return FALSE;
-    if (!(node = manage_snap_lookup(sd, snap, error)))
+    if (!(node = manage_snap_lookup(sd, snap, error)) ||
+        !store_snapshot_full(store, domain, sd, node, error))
         return FALSE;
     def = node->def;
     if (!def->dom) {

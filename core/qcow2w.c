@@ -2,6 +2,7 @@
 #include "qcow2w.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -223,7 +224,11 @@ qcow2w_append(Qcow2Writer *w, guint64 first, const guint8 *buf, guint64 n, GErro
     }
     g_mutex_unlock(&w->lock);
     /* on failure the image is abandoned anyway: the mapping may point at garbage */
-    return qcow2w_pwrite(w, buf, n * w->cs, host, error);
+    if (!qcow2w_pwrite(w, buf, n * w->cs, host, error))
+        return FALSE;
+    /* Start writeback now, so the final fsync finds little left to write. */
+    sync_file_range(w->fd, (off_t)host, (off_t)(n * w->cs), SYNC_FILE_RANGE_WRITE);
+    return TRUE;
 }
 
 gboolean

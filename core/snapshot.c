@@ -135,6 +135,7 @@ snapshot_def_free(SnapshotDef *def)
     domain_free(def->dom);
     domain_free(def->inactive_dom);
     g_free(def->cookie);
+    g_free(def->light_path);
     g_free(def);
 }
 
@@ -158,6 +159,8 @@ snapshot_def_copy(const SnapshotDef *def)
     copy->inactive_dom = def->inactive_dom ? domain_copy(def->inactive_dom) : NULL;
     copy->cookie = g_strdup(def->cookie);
     copy->active = def->active;
+    copy->light_path = g_strdup(def->light_path);
+    copy->light_dom = def->light_dom;
     return copy;
 }
 

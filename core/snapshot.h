@@ -57,6 +57,9 @@ typedef struct {
     DomainDef *inactive_dom;  /* <inactiveDomain> */
     char *cookie;             /* the <cookie> element serialised, kept verbatim */
     int active;               /* -1 = absent, 0, 1 (metadata files) */
+    char *light_path;         /* non-NULL: loaded light (store_load_domain_light), dom and
+                               * inactive_dom left out; the file to read them from */
+    gboolean light_dom;       /* light: dom was there before it was left out */
 } SnapshotDef;
 
 typedef enum {

@@ -56,6 +56,9 @@ store_open(const char *root, const char *config_dir, const char *snapshot_dir, G
     g_autoptr(Store) store = g_new0(Store, 1);
     struct stat st;
 
+    g_mutex_init(&store->light_lock);
+    store->light = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify)g_hash_table_unref);
     g_assert(root || config_dir);
     store->config_dir = config_dir ? g_strdup(config_dir) : g_build_filename(root, "qemu", NULL);
     if (snapshot_dir)
@@ -82,6 +85,9 @@ store_free(Store *store)
 {
     if (!store)
         return;
+    if (store->light)
+        g_hash_table_unref(store->light);
+    g_mutex_clear(&store->light_lock);
     g_free(store->config_dir);
     g_free(store->snapshot_dir);
     g_free(store);
@@ -260,8 +266,57 @@ store_cleanup_tmp(Store *store, const char *path)
         g_debug("removed stale temporary file '%s'", path);
 }
 
-StoreDomain *
-store_load_domain(Store *store, const char *name, GError **error)
+/* A snapshot file as light loading last parsed it. */
+typedef struct {
+    struct stat st;
+    SnapshotDef *def;     /* light */
+} StoreLight;
+
+static void
+store_light_free(StoreLight *l)
+{
+    snapshot_def_free(l->def);
+    g_free(l);
+}
+
+static gboolean
+store_same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Reads and parses the snapshot metadata file @path as qemuDomainSnapshotLoad does.
+ * NULL with @error when it cannot be used; *@read_failed tells a file that could not
+ * be read from one that did not parse. */
+static SnapshotDef *
+store_parse_snapshot_file(const char *path, gboolean *read_failed, GError **error)
+{
+    g_autofree char *xml = NULL;
+    gsize xlen = 0;
+
+    *read_failed = !util_file_read_limited(path, STORE_SNAPSHOT_MAX, &xml, &xlen, error);
+    if (*read_failed)
+        return NULL;
+    return snapshot_parse(xml, xlen,
+                          SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS | SNAPSHOT_PARSE_INTERNAL,
+                          error);
+}
+
+/* Drops the domains of @def, which was parsed from @path. */
+static void
+store_make_light(SnapshotDef *def, const char *path)
+{
+    def->light_dom = def->dom != NULL;
+    g_clear_pointer(&def->dom, domain_free);
+    g_clear_pointer(&def->inactive_dom, domain_free);
+    g_free(def->light_path);
+    def->light_path = g_strdup(path);
+}
+
+static StoreDomain *
+store_load_domain_mode(Store *store, const char *name, gboolean light, GError **error)
 {
     g_autoptr(StoreDomain) sd = g_new0(StoreDomain, 1);
     g_autofree char *dompath = store_domain_path(store, name);
@@ -269,6 +324,8 @@ store_load_domain(Store *store, const char *name, GError **error)
     g_autofree char *buf = NULL;
     g_autoptr(GPtrArray) entries = NULL;
     g_autoptr(GError) local = NULL;
+    g_autoptr(GHashTable) old_light = NULL;
+    g_autoptr(GHashTable) new_light = NULL;
     SnapNode *current = NULL;
     gsize len = 0;
 
@@ -295,17 +352,25 @@ store_load_domain(Store *store, const char *name, GError **error)
         g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
     }
+    if (light) {
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->light_lock);
+        g_autofree char *key = NULL;
+
+        g_hash_table_steal_extended(store->light, name, (gpointer *)&key, (gpointer *)&old_light);
+        new_light = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify)store_light_free);
+    }
 
     /* qemuDomainSnapshotLoad: every entry, no suffix filter; we read them in
      * name order so that "last <active>1 wins" is deterministic. */
     for (guint i = 0; i < entries->len; i++) {
         const char *entry = g_ptr_array_index(entries, i);
         g_autofree char *path = g_build_filename(snapdir, entry, NULL);
-        g_autofree char *xml = NULL;
         g_autoptr(GError) err = NULL;
         g_autoptr(SnapshotDef) def = NULL;
+        struct stat before, after;
+        gboolean have_before;
         gboolean cur;
-        gsize xlen = 0;
         SnapNode *node;
 
         if (strcmp(entry, STORE_LOCK_NAME) == 0)
@@ -314,17 +379,42 @@ store_load_domain(Store *store, const char *name, GError **error)
             store_cleanup_tmp(store, path);
             continue;
         }
-        if (!util_file_read_limited(path, STORE_SNAPSHOT_MAX, &xml, &xlen, &err)) {
-            store_warn(sd, "Failed to read snapshot file %s: %s", path, err->message);
-            continue;
+        have_before = light && stat(path, &before) == 0;
+        if (have_before) {
+            StoreLight *l = old_light ? g_hash_table_lookup(old_light, entry) : NULL;
+
+            if (l && store_same_file(&l->st, &before))
+                def = snapshot_def_copy(l->def);
         }
-        def = snapshot_parse(xml, xlen,
-                             SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS |
-                             SNAPSHOT_PARSE_INTERNAL, &err);
         if (!def) {
-            store_warn(sd, "%s", err->message);
-            store_warn(sd, "Failed to parse snapshot XML from file '%s'", path);
-            continue;
+            gboolean read_failed;
+
+            if (!(def = store_parse_snapshot_file(path, &read_failed, &err))) {
+                if (read_failed) {
+                    store_warn(sd, "Failed to read snapshot file %s: %s", path, err->message);
+                } else {
+                    store_warn(sd, "%s", err->message);
+                    store_warn(sd, "Failed to parse snapshot XML from file '%s'", path);
+                }
+                continue;
+            }
+            if (light) {
+                store_make_light(def, path);
+                /* kept only when the file did not change while it was read */
+                if (have_before && stat(path, &after) == 0 && store_same_file(&before, &after)) {
+                    StoreLight *l = g_new0(StoreLight, 1);
+
+                    l->st = after;
+                    l->def = snapshot_def_copy(def);
+                    g_hash_table_replace(new_light, g_strdup(entry), l);
+                }
+            }
+        } else {
+            StoreLight *l = g_new0(StoreLight, 1);
+
+            l->st = before;
+            l->def = snapshot_def_copy(def);
+            g_hash_table_replace(new_light, g_strdup(entry), l);
         }
         cur = def->active > 0;
         if (!(node = hier_add(sd->snaps, g_steal_pointer(&def), &err))) {
@@ -343,7 +433,60 @@ store_load_domain(Store *store, const char *name, GError **error)
         store_warn(sd, "Snapshots have inconsistent relations for domain %s", name);
         sd->snaps->current = NULL;
     }
+    if (light) {
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->light_lock);
+
+        g_hash_table_replace(store->light, g_strdup(name), g_steal_pointer(&new_light));
+    }
     return g_steal_pointer(&sd);
+}
+
+StoreDomain *
+store_load_domain(Store *store, const char *name, GError **error)
+{
+    return store_load_domain_mode(store, name, FALSE, error);
+}
+
+StoreDomain *
+store_load_domain_light(Store *store, const char *name, GError **error)
+{
+    return store_load_domain_mode(store, name, TRUE, error);
+}
+
+void
+store_snapshot_light(SnapNode *node, const char *path)
+{
+    if (!node->def->light_path)
+        store_make_light(node->def, path);
+}
+
+gboolean
+store_snapshot_full(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+                    GError **error)
+{
+    g_autoptr(SnapshotDef) full = NULL;
+    SnapshotDef *def = node->def;
+    gboolean read_failed;
+
+    if (!def->light_path)
+        return TRUE;
+    if (!(full = store_parse_snapshot_file(def->light_path, &read_failed, error))) {
+        g_prefix_error(error, "cannot read snapshot '%s' of domain '%s' again: ", def->name,
+                       domain);
+        return FALSE;
+    }
+    if (strcmp(full->name, def->name) != 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "snapshot file '%s' changed: it now holds '%s', not '%s'", def->light_path,
+                    full->name, def->name);
+        return FALSE;
+    }
+    /* What the tree decided (a parent moved by a delete, the current flag) stays. */
+    g_free(full->parent);
+    full->parent = g_strdup(def->parent);
+    full->active = def->active;
+    hier_replace_def(sd->snaps, node, g_steal_pointer(&full));
+    return TRUE;
 }
 
 char *
@@ -402,6 +545,8 @@ store_write_snapshot(Store *store, const char *domain, const SnapshotDef *def,
 
     if (!store_check_name(domain, error) || !store_check_name(def->name, error))
         return FALSE;
+    /* A light definition lacks its domain: writing it would lose it. */
+    g_return_val_if_fail(!def->light_path, FALSE);
     data = store_snapshot_file_contents(def, current);
     /* qemuDomainSnapshotWriteMetadata: g_mkdir_with_parents(0777), umask applies. */
     if (g_mkdir_with_parents(dir, 0777) < 0)

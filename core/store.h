@@ -13,6 +13,8 @@ typedef struct {
     char *snapshot_dir;   /* STORE/qemu/snapshot or -o snapshot_dir= */
     gboolean read_only;   /* -o ro: loading only skips FILE.new leftovers (no unlink,
                            * no lock file created); set it after store_open() */
+    GMutex light_lock;    /* guards light */
+    GHashTable *light;    /* domain -> (file name -> StoreLight *): what light loads parsed */
 } Store;
 
 /* One domain as loaded: its definition and snapshot hierarchy. */
@@ -74,6 +76,24 @@ typedef struct StoreLock StoreLock;
 StoreLock *store_lock(Store *store, GError **error);
 void store_unlock(StoreLock *lock);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreLock, store_unlock)
+
+/* As store_load_domain(), with every snapshot light: without its <domain> and
+ * <inactiveDomain> (light_path set), so that loading costs a stat per unchanged file:
+ * each file is parsed in full (same checks, same warnings) the first time and when
+ * it changes (inode, size, mtime or ctime), and its light definition kept in @store.
+ * For control operations, which read the domains of the few snapshots they touch:
+ * store_snapshot_full() before using dom/inactive_dom or writing a definition. */
+StoreDomain *store_load_domain_light(Store *store, const char *name, GError **error);
+
+/* Makes @node of @sd (loaded light from @domain) full: reads its file again; keeps
+ * the parent and current flag the tree gave it. No-op for a full one. Fails when
+ * the file is gone or no longer this snapshot. */
+gboolean store_snapshot_full(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+                             GError **error);
+
+/* Makes @node light again (its file @path, as it was loaded from): drops its domains,
+ * for a reader that keeps only the snapshots it used last in full. */
+void store_snapshot_light(SnapNode *node, const char *path);
 
 /* A cheap fingerprint of everything store_load_domain reads (stat of the config
  * file, the snapshot directory and each of its entries: inode, size, mode, mtime

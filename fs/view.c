@@ -15,7 +15,9 @@
 
 typedef struct {
     char *name;
-    StoreDomain *sd;              /* NULL: the domain failed to load (error kept) */
+    Store *store;                 /* the view's: snapshots are read in full on demand */
+    StoreDomain *sd;              /* NULL: the domain failed to load (error kept); loaded
+                                     light, see view_snap_full() */
     char *load_error;
     guint64 stamp;
     gint64 checked_us;
@@ -23,7 +25,25 @@ typedef struct {
     struct timespec mtime;        /* of the config file: times of domain-level nodes */
     GHashTable *sizes;            /* key of a generated file -> ViewContentMeta, this load */
     GHashTable *chains;           /* "SNAP/TARGET" or "/TARGET" -> Chain * */
+    GQueue full;                  /* ViewFull *: snapshots read in full, oldest first */
 } ViewDomain;
+
+/* Snapshots kept in full per domain: the others are light (no <domain>), so memory
+ * does not grow with the number of snapshot.xml files read. One operation uses
+ * one or two at a time. */
+#define VIEW_FULL_MAX 64
+
+typedef struct {
+    SnapNode *node;
+    char *path;
+} ViewFull;
+
+static void
+view_full_free(ViewFull *f)
+{
+    g_free(f->path);
+    g_free(f);
+}
 
 struct View {
     GMutex lock;                  /* guards everything below */
@@ -112,6 +132,7 @@ view_domain_free(ViewDomain *vd)
     if (!vd)
         return;
     g_free(vd->name);
+    g_queue_clear_full(&vd->full, (GDestroyNotify)view_full_free);
     store_domain_free(vd->sd);
     g_free(vd->load_error);
     g_hash_table_unref(vd->chains);
@@ -243,19 +264,21 @@ view_domain_get(View *view, const char *name, GError **error)
     if (!vd) {
         vd = g_new0(ViewDomain, 1);
         vd->name = g_strdup(name);
+        vd->store = view->store;
         vd->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                            (GDestroyNotify)chain_free);
         vd->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         vd->recheck_us = VIEW_RECHECK_US;
         g_hash_table_insert(view->domains, vd->name, vd);
     }
+    g_queue_clear_full(&vd->full, (GDestroyNotify)view_full_free);
     g_clear_pointer(&vd->sd, store_domain_free);
     g_clear_pointer(&vd->load_error, g_free);
     g_hash_table_remove_all(vd->chains);
     g_hash_table_remove_all(vd->sizes);
     vd->stamp = stamp;
     vd->checked_us = now;
-    if (!(vd->sd = store_load_domain(view->store, name, &local))) {
+    if (!(vd->sd = store_load_domain_light(view->store, name, &local))) {
         g_warning("cannot load domain '%s': %s", name, local->message);
         vd->load_error = g_strdup(local->message);
     } else {
@@ -286,6 +309,43 @@ view_snap_get(ViewDomain *vd, const char *snap, GError **error)
     return sn;
 }
 
+/* Whether snapshot @sn has a full <domain> (loaded or left out by a light load). */
+static gboolean
+view_snap_has_dom(const SnapNode *sn)
+{
+    return sn->def->dom || (sn->def->light_path && sn->def->light_dom);
+}
+
+/* @sn with its domains read (the domain is loaded light): a parse of its file the
+ * first time. Replaces sn->def: take definition pointers after this. */
+static gboolean
+view_snap_full(ViewDomain *vd, SnapNode *sn, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autofree char *path = g_strdup(sn->def->light_path);
+
+    if (!path)
+        return TRUE;
+    if (store_snapshot_full(vd->store, vd->name, vd->sd, sn, &local)) {
+        ViewFull *f = g_new0(ViewFull, 1);
+
+        f->node = sn;
+        f->path = g_steal_pointer(&path);
+        g_queue_push_tail(&vd->full, f);
+        while (g_queue_get_length(&vd->full) > VIEW_FULL_MAX) {
+            ViewFull *old = g_queue_pop_head(&vd->full);
+
+            store_snapshot_light(old->node, old->path);
+            view_full_free(old);
+        }
+        return TRUE;
+    }
+    /* Changed underneath since the load: look again soon. */
+    vd->checked_us = 0;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s", local->message);
+    return FALSE;
+}
+
 /* The domain definition whose disks a VIEW_DISKS node under @snap shows. */
 static const DomainDef *
 view_disks_def(ViewDomain *vd, const char *snap, GError **error)
@@ -294,7 +354,7 @@ view_disks_def(ViewDomain *vd, const char *snap, GError **error)
 
     if (!snap)
         return vd->sd->def;
-    if (!(sn = view_snap_get(vd, snap, error)))
+    if (!(sn = view_snap_get(vd, snap, error)) || !view_snap_full(vd, sn, error))
         return NULL;
     return sn->def->dom;   /* NULL for the legacy uuid-only form: no disks */
 }
@@ -477,7 +537,7 @@ view_exists(View *view, const ViewNode *node, GError **error)
     case VIEW_SNAP_FILE:
         if (!(sn = view_snap_get(vd, node->snap, error)))
             return FALSE;
-        if (strcmp(node->leaf, "domain.xml") == 0 && !sn->def->dom)
+        if (strcmp(node->leaf, "domain.xml") == 0 && !view_snap_has_dom(sn))
             return view_set_noent(error, "domain.xml");
         return TRUE;
     case VIEW_SNAP_PARENT:
@@ -637,7 +697,11 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
         break;
     }
     case VIEW_SNAP_FILE: {
-        const SnapshotDef *def = sn->def;
+        const SnapshotDef *def;
+
+        if (!view_snap_full(vd, sn, error))
+            return NULL;
+        def = sn->def;
 
         if (strcmp(node->leaf, "snapshot.xml") == 0)
             s = snapshot_format(def, 0);
@@ -878,7 +942,7 @@ view_readdir_locked(View *view, const ViewNode *node, GError **error)
     }
     case VIEW_SNAP:
         for (guint i = 0; view_snap_files[i]; i++)
-            if (strcmp(view_snap_files[i], "domain.xml") != 0 || sn->def->dom)
+            if (strcmp(view_snap_files[i], "domain.xml") != 0 || view_snap_has_dom(sn))
                 view_dirent_add(ents, view_snap_files[i], S_IFREG);
         if (sn->parent)
             view_dirent_add(ents, "parent", S_IFLNK);

@@ -58,7 +58,7 @@ main(int argc, char **argv)
         return 1;
     }
     t0 = g_get_monotonic_time();
-    if (!(job = backup_job_start(store, argv[2], xml, len, &error))) {
+    if (!(job = backup_job_start(store, argv[2], xml, len, NULL, &error))) {
         fprintf(stderr, "%s\n", error->message);
         return 1;
     }

@@ -688,6 +688,94 @@ test_stamps(Fixture *f, gconstpointer data)
     g_assert_cmpuint(l2, !=, l1);
 }
 
+/* Light loading (store_load_domain_light): the same tree, warnings and, once made
+ * full, the same bytes as a full load; unchanged files are not parsed again, changed
+ * ones are; a file that stops holding its snapshot fails the upgrade. */
+static void
+test_load_light(Fixture *f, gconstpointer data)
+{
+    g_autoptr(StoreDomain) full = NULL;
+    g_autoptr(StoreDomain) light = NULL;
+    g_autoptr(StoreDomain) again = NULL;
+    g_autoptr(StoreDomain) changed = NULL;
+    g_autoptr(GPtrArray) nodes = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *wfull = NULL;
+    g_autofree char *wlight = NULL;
+    g_autofree char *s2 = NULL;
+    g_autofree char *s2new = NULL;
+    SnapNode *n;
+
+    put_snap(f, "s1.xml", "s1", NULL, "0");
+    put_snap(f, "s2.xml", "s2", "s1", "0");
+    put_snap(f, "s3.xml", "s3", "s1", "1");
+    put_snap(f, "other-name.xml", "s4", "s2", "0");
+    write_file(f->snapdir, "bad.xml", "<domainsnapshot><name>x</name");
+    full = load(f);
+    light = store_load_domain_light(f->store, "vm1", &error);
+    g_assert_no_error(error);
+    wfull = warnings_of(full);
+    wlight = warnings_of(light);
+    g_assert_cmpstr(wlight, ==, wfull);
+    g_assert_cmpuint(hier_count(light->snaps), ==, 4);
+    g_assert_cmpstr(light->snaps->current->def->name, ==, "s3");
+    nodes = hier_topological(light->snaps);
+    for (guint i = 0; i < nodes->len; i++) {
+        SnapNode *ln = nodes->pdata[i];
+        SnapNode *fn = hier_lookup(full->snaps, ln->def->name);
+        gboolean cur = light->snaps->current == ln;
+        g_autofree char *want = NULL;
+        g_autofree char *got = NULL;
+        g_autofree char *path = g_strdup(ln->def->light_path);
+
+        g_assert_nonnull(fn);
+        g_assert_null(ln->def->dom);
+        g_assert_nonnull(path);
+        g_assert_true(ln->def->light_dom);
+        g_assert_cmpstr(ln->def->parent, ==, fn->def->parent);
+        g_assert_true(store_snapshot_full(f->store, "vm1", light, ln, &error));
+        g_assert_no_error(error);
+        g_assert_nonnull(ln->def->dom);
+        g_assert_null(ln->def->light_path);
+        g_assert_true(hier_lookup(light->snaps, fn->def->name) == ln);
+        want = store_snapshot_file_contents(fn->def, full->snaps->current == fn);
+        got = store_snapshot_file_contents(ln->def, cur);
+        g_assert_cmpstr(got, ==, want);
+        /* Light again, then full again: the same. */
+        store_snapshot_light(ln, path);
+        g_assert_null(ln->def->dom);
+        g_assert_true(store_snapshot_full(f->store, "vm1", light, ln, &error));
+        g_clear_pointer(&got, g_free);
+        got = store_snapshot_file_contents(ln->def, cur);
+        g_assert_cmpstr(got, ==, want);
+    }
+    /* Unchanged: a second light load gives the same tree. */
+    again = store_load_domain_light(f->store, "vm1", &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(hier_count(again->snaps), ==, 4);
+    g_assert_cmpstr(again->snaps->current->def->name, ==, "s3");
+    /* Changed: read again (a description appears). */
+    s2 = snap_xml(f, "s2", "s1", "0");
+    {
+        g_auto(GStrv) parts = g_strsplit(s2, "<state>", 2);
+
+        s2new = g_strjoin("<description>changed</description>\n  <state>", parts[0], parts[1],
+                          NULL);
+    }
+    write_file(f->snapdir, "s2.xml", s2new);
+    changed = store_load_domain_light(f->store, "vm1", &error);
+    g_assert_no_error(error);
+    n = hier_lookup(changed->snaps, "s2");
+    g_assert_nonnull(n);
+    g_assert_cmpstr(n->def->description, ==, "changed");
+    /* A file that no longer holds its snapshot: the upgrade fails, the node stays light. */
+    put_snap(f, "s3.xml", "zz", "s1", "0");
+    n = hier_lookup(changed->snaps, "s3");
+    g_assert_false(store_snapshot_full(f->store, "vm1", changed, n, &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
+    g_assert_nonnull(n->def->light_path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -696,6 +784,7 @@ main(int argc, char **argv)
     g_test_add_func("/store/open", test_open);
     ADD("/store/list-domains", test_list_domains);
     ADD("/store/load/basic", test_load_basic);
+    ADD("/store/load/light", test_load_light);
     ADD("/store/load/no-snapshot-dir", test_load_no_snapshot_dir);
     ADD("/store/load/every-entry", test_load_every_entry);
     ADD("/store/load/missing-active", test_load_missing_active);
