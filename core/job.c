@@ -692,13 +692,14 @@ job_commit(BackupJob *job, GError **error)
     return TRUE;
 }
 
+/* The ranges each disk copies (from the allocation maps) and their sum: done before
+ * the job starts, so `job` shows its total from the first moment. */
 static gboolean
-job_run(BackupJob *job, GError **error)
+job_map_disks(GPtrArray *disks, guint64 *total, GError **error)
 {
-    guint64 total = 0;
-
-    for (guint i = 0; i < job->disks->len; i++) {
-        JobDisk *d = job->disks->pdata[i];
+    *total = 0;
+    for (guint i = 0; i < disks->len; i++) {
+        JobDisk *d = disks->pdata[i];
         guint64 unit = d->qcow2 ? QCOW2W_DEFAULT_CLUSTER_SIZE : JOB_ZERO_BLOCK;
 
         d->ranges = g_array_new(FALSE, FALSE, sizeof(JobRange));
@@ -708,12 +709,14 @@ job_run(BackupJob *job, GError **error)
                                 : !job_map_full(d, unit, error))
             return FALSE;
         for (guint j = 0; j < d->ranges->len; j++)
-            total += g_array_index(d->ranges, JobRange, j).len;
+            *total += g_array_index(d->ranges, JobRange, j).len;
     }
-    g_mutex_lock(&job->lock);
-    job->total = total;
-    g_mutex_unlock(&job->lock);
+    return TRUE;
+}
 
+static gboolean
+job_run(BackupJob *job, GError **error)
+{
     for (guint i = 0; i < job->disks->len; i++) {
         JobDisk *d = job->disks->pdata[i];
 
@@ -773,6 +776,7 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func((GDestroyNotify)job_disk_free);
     g_autofree char *suffix = NULL;
+    guint64 total;
 
     if (!(def = backup_parse(xml, len, xmlutil_schema_dir(), error)))
         return NULL;
@@ -829,8 +833,11 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
         if (!job_disk_open(disks->pdata[i], error))
             return NULL;    /* the free function removes the files made so far */
     }
+    if (!job_map_disks(disks, &total, error))
+        return NULL;
 
     job = g_new0(BackupJob, 1);
+    job->total = total;
     g_mutex_init(&job->lock);
     job->domain = g_strdup(domain);
     job->def = g_steal_pointer(&def);

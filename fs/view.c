@@ -478,6 +478,28 @@ view_child_new(const ViewNode *parent, ViewKind kind, const char *snap, const ch
 }
 
 /* Checks that @node still exists. Lock held. */
+/* Nodes whose existence and attributes need the domain listed, not loaded. */
+static gboolean
+view_domain_shallow(const ViewNode *node)
+{
+    return node->dom && (node->kind == VIEW_DOM || node->kind == VIEW_CTL_DIR ||
+                         node->kind == VIEW_CTL_FILE);
+}
+
+/* Times of domain-level nodes: the config file's mtime, from the load or a stat. */
+static struct timespec
+view_domain_mtime(View *view, const char *dom)
+{
+    ViewDomain *vd = g_hash_table_lookup(view->domains, dom);
+    g_autofree char *path = NULL;
+    struct stat st;
+
+    if (vd)
+        return vd->mtime;
+    path = store_domain_path(view->store, dom);
+    return stat(path, &st) == 0 ? st.st_mtim : view->mount_time;
+}
+
 static gboolean
 view_exists(View *view, const ViewNode *node, GError **error)
 {
@@ -488,10 +510,12 @@ view_exists(View *view, const ViewNode *node, GError **error)
         return TRUE;
     if (!node->dom && (node->kind == VIEW_CTL_DIR || node->kind == VIEW_CTL_FILE))
         return TRUE;
+    /* A domain's directory and control files exist while it is listed: `ls -l` of the
+     * top and the control writes do not load its snapshots. */
+    if (view_domain_shallow(node))
+        return view_domain_listed(view, node->dom) ? TRUE : view_set_noent(error, node->dom);
     if (!(vd = view_domain_get(view, node->dom, error)))
         return FALSE;
-    if (node->kind == VIEW_DOM)
-        return TRUE;
     if (node->kind == VIEW_TEMP_LINK) {
         g_autofree char *key = g_strdup_printf("%s/%s", node->dom, node->leaf);
 
@@ -1104,7 +1128,17 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     st->st_gid = view->gid;
     st->st_nlink = 1;
     st->st_blksize = 65536;
-    if (node->kind != VIEW_ROOT && node->dom) {
+    if (view_domain_shallow(node)) {
+        t = view_domain_mtime(view, node->dom);
+        if (node->kind == VIEW_DOM && !g_hash_table_contains(view->domains, node->dom)) {
+            /* Not loaded: ctl/, disks/ and snapshots/, as a domain that loads shows. */
+            st->st_mode = S_IFDIR | 0555;
+            st->st_nlink = 2 + 3;
+            st->st_size = 4096;
+            st->st_atim = st->st_mtim = st->st_ctim = t;
+            return TRUE;
+        }
+    } else if (node->kind != VIEW_ROOT && node->dom) {
         vd = view_domain_get(view, node->dom, error);
         t = vd->mtime;
         if (node->snap && vd->sd) {
