@@ -28,9 +28,17 @@ waitfor 'grep -q s9 "$mnt/db/tree"'
 check test "$(readlink "$mnt/db/snapshots/s9/parent")" = ../s8
 check test "$(ls "$mnt/db/snapshots/s8/children")" = s9
 # Rewritten in place, same second, new content.
+# (snapshot.xml read twice first: the kernel then serves it from its page cache)
+cat "$mnt/db/snapshots/s9/snapshot.xml" "$mnt/db/snapshots/s9/snapshot.xml" > /dev/null
 sed -i 's|<state>shutoff</state>|<description>rewritten</description>\n  <state>shutoff</state>|' "$snap/s9.xml"
 waitfor 'grep -qx rewritten "$mnt/db/snapshots/s9/description"'
 check test "$(stat -c %s "$mnt/db/snapshots/s9/description")" = 10
+waitfor 'grep -q "<description>rewritten</description>" "$mnt/db/snapshots/s9/snapshot.xml"'
+check test "$(stat -c %s "$mnt/db/snapshots/s9/snapshot.xml")" = "$(cat "$mnt/db/snapshots/s9/snapshot.xml" | wc -c)"
+sed '1,7d; /^  <active>/d' "$snap/s9.xml" | cmp - "$mnt/db/snapshots/s9/snapshot.xml" ||
+    fail "snapshot.xml of s9 after the change"
+cmp <(sed '1,7d; /^  <active>/d' "$snap/s9.xml") "$mnt/db/snapshots/s9/snapshot.xml" ||
+    fail "snapshot.xml of s9 read again"
 # Removed.
 rm "$snap/s9.xml"
 waitfor 'test ! -e "$mnt/db/snapshots/s9"'

@@ -94,6 +94,21 @@ echo "s8 --metadata" > "$mnt2/db/ctl/delete"
 for _ in $(seq 20); do [ -e "$mnt/db/snapshots/s8" ] || break; sleep 0.1; done
 check test ! -e "$mnt/db/snapshots/s8"
 
+# Every snapshot.xml (many more than the 64 the daemon keeps in full per domain, so most are
+# read again after being made light) is its file without header and <active>, byte for
+# byte, and its size is the one stat gives: twice, the second time from the page cache.
+for pass in 1 2; do
+    bad=0
+    for f in "$snap"/*.xml; do
+        n=$(basename "$f" .xml)
+        sed '1,7d; /^  <active>/d' "$f" > "$work/expected.xml"
+        cmp -s "$work/expected.xml" "$mnt/db/snapshots/$n/snapshot.xml" || bad=$((bad + 1))
+        [ "$(stat -c %s "$mnt/db/snapshots/$n/snapshot.xml")" = "$(stat -c %s "$work/expected.xml")" ] ||
+            bad=$((bad + 1))
+    done
+    check test "$bad" = 0
+done
+
 fusermount3 -u "$mnt2"
 wait "$pid2" || fail "second snapfs exited with $?"
 umount_fs
