@@ -1011,14 +1011,10 @@ view_readdir(View *view, const ViewNode *node, GError **error)
     return view_readdir_locked(view, node, error);
 }
 
-gboolean
-view_is_dir(View *view, const ViewNode *node, GError **error)
+static gboolean
+view_kind_is_dir(ViewKind kind)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
-
-    if (!view_exists(view, node, error))
-        return FALSE;
-    switch (node->kind) {
+    switch (kind) {
     case VIEW_ROOT:
     case VIEW_DOM:
     case VIEW_SNAPS:
@@ -1029,10 +1025,22 @@ view_is_dir(View *view, const ViewNode *node, GError **error)
     case VIEW_DISK_DIR:
         return TRUE;
     default:
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "%s: not a directory",
-                    node->leaf ? node->leaf : "");
         return FALSE;
     }
+}
+
+gboolean
+view_is_dir(View *view, const ViewNode *node, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+
+    if (!view_exists(view, node, error))
+        return FALSE;
+    if (view_kind_is_dir(node->kind))
+        return TRUE;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "%s: not a directory",
+                node->leaf ? node->leaf : "");
+    return FALSE;
 }
 
 static guint
@@ -1170,7 +1178,7 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
         st->st_size = (off_t)size;
         break;
     }
-    case VIEW_ROOT:
+    case VIEW_ROOT:   /* every directory kind (view_kind_is_dir) */
     case VIEW_DOM:
     case VIEW_SNAPS:
     case VIEW_SNAP:
@@ -1180,6 +1188,7 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     case VIEW_DISK_DIR: {
         g_autoptr(GPtrArray) ents = view_readdir_locked(view, node, error);
 
+        g_assert(view_kind_is_dir(node->kind));
         if (!ents)
             return FALSE;
         st->st_mode = S_IFDIR | 0555;
