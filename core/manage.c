@@ -2,6 +2,7 @@
 #include "manage.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include "chain.h"
 #include "error.h"
 #include "qcow.h"
+#include "qcow2w.h"
 #include "xmlutil.h"
 
 #define MANAGE_MAX_PAYLOAD (1024 * 1024)
@@ -358,6 +360,63 @@ manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const ch
     }
 }
 
+/* The overlay of @sd over @disk written by our own qcow2 writer, byte for byte what
+ * qemu-img create writes (test-job /job/overlay-bytes), without starting a process:
+ * TRUE when made; FALSE with @error unset when qemu-img create should do it (another
+ * format, a backing image our reader cannot size, sizes or names outside the common
+ * layout); FALSE with @error when writing failed (nothing left behind). */
+static gboolean
+manage_try_own_overlay(const SnapDiskDef *sd, const DiskDef *disk, GError **error)
+{
+    g_autoptr(QcowInfo) info = NULL;
+    g_autoptr(GError) local = NULL;
+    gboolean created = TRUE;
+    struct stat st;
+    int fd;
+
+    if (sd->src->type != STORAGE_TYPE_FILE || g_strcmp0(sd->src->format, "qcow2") != 0 ||
+        !disk->src->path || (g_strcmp0(disk->src->format, "qcow2") != 0 &&
+                             g_strcmp0(disk->src->format, "raw") != 0))
+        return FALSE;
+    /* qemu-img opens the backing image to size the overlay: so do we, and leave any
+     * image we cannot read (with qemu-img's own error) to it. */
+    if (!(info = qcow_info_read(disk->src->path, disk->src->format, &local)) ||
+        (info->encrypted) ||
+        !qcow2w_overlay_supported(info->virtual_size, disk->src->path, disk->src->format))
+        return FALSE;
+    fd = open(sd->src->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) {
+        /* an empty file is reused, as qemu-img create does (checked before) */
+        created = FALSE;
+        fd = open(sd->src->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != 0)) {
+            close(fd);
+            return FALSE;
+        }
+    }
+    if (fd < 0)
+        return FALSE;
+    if (!qcow2w_create_overlay(fd, sd->src->path, info->virtual_size, disk->src->path,
+                               disk->src->format, error)) {
+        if (created)
+            unlink(sd->src->path);
+        else if (ftruncate(fd, 0) < 0)
+            g_debug("cannot empty '%s' again", sd->src->path);
+        close(fd);
+        return FALSE;
+    }
+    if (close(fd) < 0) {
+        int errsv = errno;
+
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv), "cannot close '%s': %s",
+                    sd->src->path, g_strerror(errsv));
+        if (created)
+            unlink(sd->src->path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* Creates the images of @def (overlays with qemu-img create, or internal qcow2
  * snapshots); on failure removes what it made. @overlays and @internal_images
  * receive what was made, for a later rollback. */
@@ -414,7 +473,11 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom,
         SnapDiskDef *sd = def->disks->pdata[i];
         DiskDef *disk = domain_disk_by_name(dom, sd->name);
 
-        if (sd->snapshot == SNAP_LOC_EXTERNAL) {
+        if (sd->snapshot == SNAP_LOC_EXTERNAL && manage_try_own_overlay(sd, disk, error)) {
+            g_ptr_array_add(overlays, g_strdup(sd->src->path));
+        } else if (error && *error) {
+            goto fail;
+        } else if (sd->snapshot == SNAP_LOC_EXTERNAL) {
             g_autofree char *backing = manage_escape_commas(disk->src->path);
             g_autofree char *opts = disk->src->format
                 ? g_strdup_printf("backing_fmt=%s,backing_file=%s", disk->src->format, backing)

@@ -388,3 +388,106 @@ qcow2w_finish(Qcow2Writer *w, GError **error)
     }
     return qcow2w_pwrite(w, hdr, w->cs, 0, error);
 }
+
+/* ---- empty overlays, as qemu-img create writes them ---------------------------- */
+
+#define QCOW2W_EXT_FEATURE_TABLE 0x6803f857U
+#define QCOW2W_HEADER_LEN_V3_COMPRESSION 112   /* qemu 5.1+: compression type + padding */
+
+/* qemu 7.2's feature name table (qcow2_feature_name_table order). */
+static const struct {
+    guint8 type;
+    guint8 bit;
+    const char *name;
+} qcow2w_features[] = {
+    { 0, 0, "dirty bit" },
+    { 0, 1, "corrupt bit" },
+    { 0, 2, "external data file" },
+    { 0, 3, "compression type" },
+    { 0, 4, "extended L2 entries" },
+    { 1, 0, "lazy refcounts" },
+    { 2, 0, "bitmaps" },
+    { 2, 1, "raw external data" },
+};
+
+gboolean
+qcow2w_overlay_supported(guint64 virtual_size, const char *backing_name,
+                         const char *backing_format)
+{
+    guint64 per_l2 = (guint64)QCOW2W_DEFAULT_CLUSTER_SIZE * (QCOW2W_DEFAULT_CLUSTER_SIZE / 8);
+    guint64 l1_size = (virtual_size + per_l2 - 1) / per_l2;
+
+    /* One cluster of L1 (4 TiB), sizes qemu takes as they are, names that fit the
+     * header cluster after the extensions. */
+    return virtual_size > 0 && virtual_size % 512 == 0 && l1_size * 8 <= QCOW2W_DEFAULT_CLUSTER_SIZE &&
+           backing_name && *backing_name && strlen(backing_name) <= QCOW2W_MAX_BACKING &&
+           backing_format && *backing_format && strlen(backing_format) < 16;
+}
+
+gboolean
+qcow2w_create_overlay(int fd, const char *path, guint64 virtual_size, const char *backing_name,
+                      const char *backing_format, GError **error)
+{
+    const guint64 cs = QCOW2W_DEFAULT_CLUSTER_SIZE;
+    guint64 per_l2 = cs * (cs / 8);
+    guint64 l1_size = (virtual_size + per_l2 - 1) / per_l2;
+    g_autofree guint8 *buf = NULL;
+    gsize flen = strlen(backing_format);
+    gsize blen = strlen(backing_name);
+    gsize ftab = G_N_ELEMENTS(qcow2w_features) * 48;
+    gsize pos;
+    Qcow2Writer w = { .fd = fd, .path = (char *)path };
+
+    g_return_val_if_fail(qcow2w_overlay_supported(virtual_size, backing_name, backing_format),
+                         FALSE);
+    buf = g_malloc0(3 * cs + l1_size * 8);
+    /* cluster 0: the header, its extensions and the backing file name */
+    qcow2w_put32(buf + 0, QCOW2W_MAGIC);
+    qcow2w_put32(buf + 4, 3);
+    qcow2w_put32(buf + 20, 16);                  /* cluster_bits: 64 KiB */
+    qcow2w_put64(buf + 24, virtual_size);
+    qcow2w_put32(buf + 36, (guint32)l1_size);
+    qcow2w_put64(buf + 40, 3 * cs);              /* L1 table */
+    qcow2w_put64(buf + 48, cs);                  /* refcount table */
+    qcow2w_put32(buf + 56, 1);
+    qcow2w_put32(buf + 96, QCOW2W_REFCOUNT_ORDER);
+    qcow2w_put32(buf + 100, QCOW2W_HEADER_LEN_V3_COMPRESSION);
+    pos = QCOW2W_HEADER_LEN_V3_COMPRESSION;      /* compression type 0 (zlib) and padding */
+    qcow2w_put32(buf + pos, QCOW2W_EXT_BACKING_FORMAT);
+    qcow2w_put32(buf + pos + 4, (guint32)flen);
+    memcpy(buf + pos + 8, backing_format, flen);
+    pos += qcow2w_ext_len(flen);
+    qcow2w_put32(buf + pos, QCOW2W_EXT_FEATURE_TABLE);
+    qcow2w_put32(buf + pos + 4, (guint32)ftab);
+    for (guint i = 0; i < G_N_ELEMENTS(qcow2w_features); i++) {
+        guint8 *e = buf + pos + 8 + i * 48;
+
+        e[0] = qcow2w_features[i].type;
+        e[1] = qcow2w_features[i].bit;
+        memcpy(e + 2, qcow2w_features[i].name, strlen(qcow2w_features[i].name));
+    }
+    pos += qcow2w_ext_len(ftab);
+    pos += 8;                                    /* end of extensions */
+    g_assert(pos + blen <= cs);
+    qcow2w_put64(buf + 8, pos);
+    qcow2w_put32(buf + 16, (guint32)blen);
+    memcpy(buf + pos, backing_name, blen);
+    /* cluster 1: the refcount table, one block; cluster 2: that block, clusters 0-3 */
+    qcow2w_put64(buf + cs, 2 * cs);
+    for (guint i = 0; i < 4; i++) {
+        guint16 one = GUINT16_TO_BE(1);
+
+        memcpy(buf + 2 * cs + i * 2, &one, 2);
+    }
+    /* cluster 3: the L1 table, all zero (nothing allocated), as long as it is */
+    if (!qcow2w_pwrite(&w, buf, 3 * cs + l1_size * 8, 0, error))
+        return FALSE;
+    if (fdatasync(fd) < 0) {
+        int errsv = errno;
+
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv), "cannot sync '%s': %s",
+                    path, g_strerror(errsv));
+        return FALSE;
+    }
+    return TRUE;
+}

@@ -44,6 +44,21 @@ void qcow2w_write_zeros(Qcow2Writer *w, guint64 offset, guint64 len);
  * it, whatever the outcome. */
 gboolean qcow2w_finish(Qcow2Writer *w, GError **error);
 
+/* Whether qcow2w_create_overlay() can write an overlay of @virtual_size over
+ * @backing_name in @backing_format (else: qemu-img create). */
+gboolean qcow2w_overlay_supported(guint64 virtual_size, const char *backing_name,
+                                  const char *backing_format);
+
+/* Writes an empty qcow2 overlay of @virtual_size bytes over @backing_name
+ * (@backing_format recorded) to the open, empty descriptor @fd, byte for byte what
+ * `qemu-img create -f qcow2 -o backing_fmt=F,backing_file=B` (qemu 7.2) writes:
+ * v3, 64 KiB clusters, the feature name table, refcount table at cluster 1, its
+ * block at 2, the L1 table at 3. Only for qcow2w_overlay_supported() arguments
+ * (a programming error otherwise). Then fdatasync. G_FILE_ERROR on I/O errors. */
+gboolean qcow2w_create_overlay(int fd, const char *path, guint64 virtual_size,
+                               const char *backing_name, const char *backing_format,
+                               GError **error);
+
 /* Bytes of guest data written so far (allocated clusters times cluster size). */
 guint64 qcow2w_data_bytes(const Qcow2Writer *w);
 

@@ -72,7 +72,7 @@ main(int argc, char **argv)
 }
 EOF
 libs=""
-for l in job manage store hier snapshot backup image domain base; do
+for l in job manage qcow2w store hier snapshot backup image domain base; do
     libs="$libs $build/core/libcore_$l.a"
 done
 # shellcheck disable=SC2046

@@ -16,6 +16,11 @@ check test -f "$img/db.n1"
 qemu-img info --output=json "$img/db.n1" > "$work/info.json"
 grep -q "\"backing-filename\": \"$img/db.s8\"" "$work/info.json" || fail "overlay backing path"
 grep -q '"backing-filename-format": "qcow2"' "$work/info.json" || fail "overlay backing format"
+# The overlay is written by snapfs's own qcow2 writer: byte for byte what qemu-img create
+# makes of the same backing image, and clean for qemu-img check.
+qemu-img create -q -f qcow2 -o "backing_fmt=qcow2,backing_file=$img/db.s8" "$work/ref.qcow2"
+cmp "$work/ref.qcow2" "$img/db.n1" || fail "overlay differs from qemu-img create's"
+qemu-img check -q "$img/db.n1" || fail "qemu-img check of the overlay"
 check test "$(readlink "$d/current")" = snapshots/n1
 check test "$(readlink "$d/snapshots/n1/parent")" = ../s8
 check test "$(cat "$d/disks/vda/source")" = "$img/db.n1"
