@@ -383,8 +383,14 @@ store_load_domain_mode(Store *store, const char *name, gboolean light, GError **
         if (have_before) {
             StoreLight *l = old_light ? g_hash_table_lookup(old_light, entry) : NULL;
 
-            if (l && store_same_file(&l->st, &before))
+            if (l && store_same_file(&l->st, &before)) {
+                /* unchanged: the kept definition moves to the new table, a copy to the tree */
+                gpointer key = NULL;
+
                 def = snapshot_def_copy(l->def);
+                g_hash_table_steal_extended(old_light, entry, &key, NULL);
+                g_hash_table_replace(new_light, key, l);
+            }
         }
         if (!def) {
             gboolean read_failed;
@@ -409,12 +415,6 @@ store_load_domain_mode(Store *store, const char *name, gboolean light, GError **
                     g_hash_table_replace(new_light, g_strdup(entry), l);
                 }
             }
-        } else {
-            StoreLight *l = g_new0(StoreLight, 1);
-
-            l->st = before;
-            l->def = snapshot_def_copy(def);
-            g_hash_table_replace(new_light, g_strdup(entry), l);
         }
         cur = def->active > 0;
         if (!(node = hier_add(sd->snaps, g_steal_pointer(&def), &err))) {

@@ -1138,10 +1138,13 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     st->st_blksize = 65536;
     if (view_domain_shallow(node)) {
         t = view_domain_mtime(view, node->dom);
-        if (node->kind == VIEW_DOM && !g_hash_table_contains(view->domains, node->dom)) {
-            /* Not loaded: ctl/, disks/ and snapshots/, as a domain that loads shows. */
+        if (node->kind == VIEW_DOM) {
+            ViewDomain *loaded = g_hash_table_lookup(view->domains, node->dom);
+
+            /* ctl/, disks/ and snapshots/; none when it failed to load (an empty
+             * directory). Not loaded (or reloaded) for this. */
             st->st_mode = S_IFDIR | 0555;
-            st->st_nlink = 2 + 3;
+            st->st_nlink = loaded && loaded->load_error ? 2 : 2 + 3;
             st->st_size = 4096;
             st->st_atim = st->st_mtim = st->st_ctim = t;
             return TRUE;
