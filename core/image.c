@@ -117,23 +117,7 @@ layer_corrupt(const Layer *l, GError **error, const char *what, guint64 off)
 static gssize
 layer_pread(const Layer *l, void *buf, gsize len, guint64 off, GError **error)
 {
-    gsize done = 0;
-
-    while (done < len) {
-        ssize_t n = pread(l->fd, (char *)buf + done, len - done, off + done);
-        if (n < 0) {
-            int errsv = errno;
-            if (errsv == EINTR)
-                continue;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                        "cannot read '%s': %s", l->path, g_strerror(errsv));
-            return -1;
-        }
-        if (n == 0)
-            break;
-        done += n;
-    }
-    return done;
+    return util_pread_full(l->fd, l->path, buf, len, off, error);
 }
 
 /* Reads with zeros past the end of the file (raw layers, data clusters). */

@@ -419,46 +419,11 @@ job_map_incremental(JobDisk *d, guint64 cs, GError **error)
 
 /* ---- copying ------------------------------------------------------------- */
 
-static gboolean
-job_is_zero(const guint8 *buf, gsize len)
-{
-    const guint64 *w = (const guint64 *)buf;
-    gsize i;
-
-    if ((guintptr)buf % 8 != 0 || len % 64 != 0) {
-        for (i = 0; i < len; i++)
-            if (buf[i])
-                return FALSE;
-        return TRUE;
-    }
-    for (i = 0; i < len / 8; i += 8) {
-        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
-            return FALSE;
-    }
-    return TRUE;
-}
 
 static gboolean
 job_pwrite(JobDisk *d, const guint8 *buf, gsize len, guint64 off, GError **error)
 {
-    while (len > 0) {
-        ssize_t n = pwrite(d->fd, buf, len, (off_t)off);
-
-        if (n < 0) {
-            int errsv = errno;
-
-            if (errsv == EINTR)
-                continue;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                        "cannot write to '%s': %s", d->tmp ? d->tmp : d->target,
-                        g_strerror(errsv));
-            return FALSE;
-        }
-        buf += n;
-        off += n;
-        len -= n;
-    }
-    return TRUE;
+    return util_pwrite_full(d->fd, d->tmp ? d->tmp : d->target, buf, len, off, error);
 }
 
 /* Raw: writes the non-zero blocks of @buf; zero blocks stay holes of the sparse
@@ -474,7 +439,7 @@ job_write_raw(JobDisk *d, const guint8 *buf, gsize len, guint64 off, GError **er
     for (p = 0; p < len; p += JOB_ZERO_BLOCK) {
         gsize n = MIN(JOB_ZERO_BLOCK, len - p);
 
-        if (!job_is_zero(buf + p, n))
+        if (!util_is_zero(buf + p, n))
             continue;
         if (p > start && !job_pwrite(d, buf + start, p - start, off + start, error))
             return FALSE;

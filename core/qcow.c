@@ -74,29 +74,6 @@ le64(const guint8 *p)
     return GUINT64_FROM_LE(v);
 }
 
-/* Reads up to @len bytes at @off; returns the count read (short at EOF), -1 on error. */
-static gssize
-qcow_pread_full(int fd, const char *path, void *buf, gsize len, guint64 off, GError **error)
-{
-    gsize done = 0;
-
-    while (done < len) {
-        ssize_t n = pread(fd, (char *)buf + done, len - done, off + done);
-        if (n < 0) {
-            int errsv = errno;
-            if (errsv == EINTR)
-                continue;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                        "cannot read '%s': %s", path, g_strerror(errsv));
-            return -1;
-        }
-        if (n == 0)
-            break;
-        done += n;
-    }
-    return done;
-}
-
 static gboolean
 qcow_file_size(int fd, const char *path, guint64 *size, struct stat *st, GError **error)
 {
@@ -160,7 +137,7 @@ qcow_header_read(int fd, const char *path, QcowHeader *hdr, GError **error)
     memset(hdr, 0, sizeof(*hdr));
     if (!qcow_file_size(fd, path, &hdr->file_size, &st, error))
         return FALSE;
-    if ((got = qcow_pread_full(fd, path, fixed, sizeof(fixed), 0, error)) < 0)
+    if ((got = util_pread_full(fd, path, fixed, sizeof(fixed), 0, error)) < 0)
         return FALSE;
     if (got < 72)
         CORRUPT("qcow2 header of '%s' is truncated", path);
@@ -227,7 +204,7 @@ qcow_header_read(int fd, const char *path, QcowHeader *hdr, GError **error)
     /* Header extensions and the backing name live in the first cluster. */
     buflen = MIN(cluster_size, hdr->file_size);
     buf = g_malloc0(buflen + 1);
-    if ((got = qcow_pread_full(fd, path, buf, buflen, 0, error)) < 0) {
+    if ((got = util_pread_full(fd, path, buf, buflen, 0, error)) < 0) {
         qcow_header_clear(hdr);
         return FALSE;
     }
@@ -298,7 +275,7 @@ qcow_probe_format_fd(int fd, const char *path, GError **error)
     gssize got;
     gsize i;
 
-    if ((got = qcow_pread_full(fd, path, buf, PROBE_LEN, 0, error)) < 0)
+    if ((got = util_pread_full(fd, path, buf, PROBE_LEN, 0, error)) < 0)
         return NULL;
     for (i = 0; i < G_N_ELEMENTS(probe_rules); i++) {
         const ProbeRule *r = &probe_rules[i];
@@ -346,7 +323,7 @@ qcow_other_backing_name(const char *path, const char *format, char **name, GErro
     *name = NULL;
     if (!qcow_open_ro(path, &fd, error) || !qcow_file_size(fd, path, &size, &st, error))
         return FALSE;
-    if ((got = qcow_pread_full(fd, path, hdr, sizeof(hdr), 0, error)) < 0)
+    if ((got = util_pread_full(fd, path, hdr, sizeof(hdr), 0, error)) < 0)
         return FALSE;
     if (g_str_equal(format, "qcow")) {
         if (got < 20)
@@ -369,7 +346,7 @@ qcow_other_backing_name(const char *path, const char *format, char **name, GErro
         return TRUE;
     if (len >= sizeof(nbuf) || off > size || size - off < len)
         goto corrupt;
-    if (qcow_pread_full(fd, path, nbuf, len, off, error) != (gssize)len) {
+    if (util_pread_full(fd, path, nbuf, len, off, error) != (gssize)len) {
         if (error && *error)
             return FALSE;
         goto corrupt;

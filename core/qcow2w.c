@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "util.h"
 
 #define QCOW2W_MAGIC 0x514649fbU           /* "QFI\xfb" */
 #define QCOW2W_HEADER_LEN 104
@@ -138,46 +139,9 @@ qcow2w_new(int fd, const char *path, guint64 virtual_size, guint32 cluster_size,
 static gboolean
 qcow2w_pwrite(Qcow2Writer *w, const void *buf, gsize len, guint64 off, GError **error)
 {
-    const guint8 *p = buf;
-
-    while (len > 0) {
-        ssize_t n = pwrite(w->fd, p, MIN(len, (gsize)1 << 30), (off_t)off);
-
-        if (n < 0) {
-            int errsv = errno;
-
-            if (errsv == EINTR)
-                continue;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                        "cannot write to '%s': %s", w->path, g_strerror(errsv));
-            return FALSE;
-        }
-        p += n;
-        off += n;
-        len -= n;
-    }
-    return TRUE;
+    return util_pwrite_full(w->fd, w->path, buf, len, off, error);
 }
 
-/* TRUE when @len bytes at @buf are all zero. */
-static gboolean
-qcow2w_is_zero(const guint8 *buf, gsize len)
-{
-    const guint64 *w = (const guint64 *)buf;
-    gsize i;
-
-    if ((guintptr)buf % 8 != 0 || len % 64 != 0) {
-        for (i = 0; i < len; i++)
-            if (buf[i])
-                return FALSE;
-        return TRUE;
-    }
-    for (i = 0; i < len / 8; i += 8) {
-        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
-            return FALSE;
-    }
-    return TRUE;
-}
 
 static guint64 *
 qcow2w_entry(Qcow2Writer *w, guint64 cluster)
@@ -247,7 +211,7 @@ qcow2w_write(Qcow2Writer *w, guint64 offset, const void *buf, gsize len,
     for (c = first; (c << w->cluster_bits) < offset + len; c++) {
         const guint8 *cp = p + ((c - first) << w->cluster_bits);
         gsize clen = MIN(w->cs, offset + len - (c << w->cluster_bits));
-        gboolean zero = qcow2w_is_zero(cp, clen);
+        gboolean zero = util_is_zero(cp, clen);
 
         if (zero || clen < w->cs) {
             /* flush the run before this cluster */

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -165,5 +166,73 @@ util_file_read_limited(const char *path, gsize max, char **contents, gsize *len,
     *len = buf->len;
     g_byte_array_append(buf, (const guint8 *)"", 1);
     *contents = (char *)g_byte_array_free(g_steal_pointer(&buf), FALSE);
+    return TRUE;
+}
+
+gssize
+util_pread_full(int fd, const char *path, void *buf, gsize len, guint64 off, GError **error)
+{
+    gsize done = 0;
+
+    while (done < len) {
+        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+        if (n < 0) {
+            int errsv = errno;
+
+            if (errsv == EINTR)
+                continue;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot read '%s': %s", path, g_strerror(errsv));
+            return -1;
+        }
+        if (n == 0)
+            break;
+        done += n;
+    }
+    return done;
+}
+
+gboolean
+util_pwrite_full(int fd, const char *path, const void *buf, gsize len, guint64 off,
+                 GError **error)
+{
+    const guint8 *p = buf;
+
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, MIN(len, (gsize)1 << 30), (off_t)off);
+
+        if (n < 0) {
+            int errsv = errno;
+
+            if (errsv == EINTR)
+                continue;
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot write to '%s': %s", path, g_strerror(errsv));
+            return FALSE;
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return TRUE;
+}
+
+gboolean
+util_is_zero(const guint8 *buf, gsize len)
+{
+    const guint64 *w = (const guint64 *)buf;
+    gsize i;
+
+    if ((guintptr)buf % 8 != 0 || len % 64 != 0) {
+        for (i = 0; i < len; i++)
+            if (buf[i])
+                return FALSE;
+        return TRUE;
+    }
+    for (i = 0; i < len / 8; i += 8) {
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+            return FALSE;
+    }
     return TRUE;
 }

@@ -33,6 +33,18 @@ gboolean util_file_write_atomic(const char *path, const char *data, gsize len, i
 /* fsync of the directory holding @path (after an unlink or rename). */
 gboolean util_fsync_dir_of(const char *path, GError **error);
 
+/* pread of exactly @len bytes at @off, or fewer at end of file: the count read, -1
+ * with G_FILE_ERROR ("cannot read '@path': ..."); EINTR is retried. */
+gssize util_pread_full(int fd, const char *path, void *buf, gsize len, guint64 off,
+                       GError **error);
+
+/* pwrite of all @len bytes at @off, or G_FILE_ERROR ("cannot write to '@path': ..."). */
+gboolean util_pwrite_full(int fd, const char *path, const void *buf, gsize len, guint64 off,
+                          GError **error);
+
+/* TRUE when the @len bytes at @buf are all zero. */
+gboolean util_is_zero(const guint8 *buf, gsize len);
+
 /* Reads a whole file of at most @max bytes; over that: CORE_ERROR_TOO_BIG. */
 gboolean util_file_read_limited(const char *path, gsize max, char **contents, gsize *len,
                                 GError **error);

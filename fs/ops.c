@@ -149,6 +149,22 @@ fs_reply_entry_of(fuse_req_t req, FsState *fs, const ViewNode *parent, const cha
     fuse_reply_entry(req, &e);
 }
 
+/* Replies the attributes of @node (inode @ino), or an error. */
+static void
+fs_reply_attr_of(fuse_req_t req, FsState *fs, fuse_ino_t ino, const ViewNode *node)
+{
+    g_autoptr(GError) error = NULL;
+    struct stat st;
+
+    if (!view_stat(fs->view, node, &st, &error)) {
+        fs_reply_error(req, error);
+        return;
+    }
+    st.st_ino = ino;
+    inode_note_size(fs->inodes, ino, st.st_size);
+    fuse_reply_attr(req, &st, fs->timeout);
+}
+
 /* Replies: entry, or error. */
 static void
 fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -188,15 +204,12 @@ fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     FsState *fs = fs_state(req);
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) node = NULL;
-    struct stat st;
 
-    if (!(node = fs_node(fs, ino, &error)) || !view_stat(fs->view, node, &st, &error)) {
+    if (!(node = fs_node(fs, ino, &error))) {
         fs_reply_error(req, error);
         return;
     }
-    st.st_ino = ino;
-    inode_note_size(fs->inodes, ino, st.st_size);
-    fuse_reply_attr(req, &st, fs->timeout);
+    fs_reply_attr_of(req, fs, ino, node);
 }
 
 /* Replies: readlink, or error. */
@@ -690,7 +703,6 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     FsState *fs = fs_state(req);
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) node = NULL;
-    struct stat st;
 
     if (!(node = fs_node(fs, ino, &error))) {
         fs_reply_error(req, error);
@@ -707,13 +719,7 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
         fuse_reply_err(req, EPERM);
         return;
     }
-    if (!view_stat(fs->view, node, &st, &error)) {
-        fs_reply_error(req, error);
-        return;
-    }
-    st.st_ino = ino;
-    inode_note_size(fs->inodes, ino, st.st_size);
-    fuse_reply_attr(req, &st, fs->timeout);
+    fs_reply_attr_of(req, fs, ino, node);
 }
 
 
