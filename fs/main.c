@@ -2,6 +2,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +21,21 @@ typedef struct {
     char *config_dir;
     char *snapshot_dir;
     int read_only;
+    int no_push;
+    unsigned readahead_kb;
 } FsOptions;
+
+/* The kernel reads ahead 128 KiB by default: 1 MiB READs, several in flight, keep
+ * two cores busy on a sequential copy (docs/performance.md). */
+#define FS_READAHEAD_KB 4096
 
 enum { FS_KEY_RO };
 
 static const struct fuse_opt fs_opt_spec[] = {
     { "config_dir=%s", offsetof(FsOptions, config_dir), 0 },
     { "snapshot_dir=%s", offsetof(FsOptions, snapshot_dir), 0 },
+    { "nopush", offsetof(FsOptions, no_push), 1 },
+    { "readahead_kb=%u", offsetof(FsOptions, readahead_kb), 0 },
     FUSE_OPT_KEY("ro", FS_KEY_RO),
     FUSE_OPT_END
 };
@@ -60,8 +71,128 @@ fs_usage(const char *prog)
            "    -o config_dir=DIR      domain definitions (default STORE/qemu)\n"
            "    -o snapshot_dir=DIR    snapshot metadata (default STORE/qemu/snapshot)\n"
            "    -o ro                  read-only: every write fails with EROFS\n"
+           "    -o readahead_kb=N      kernel readahead of the mount (default %d; 0: leave it)\n"
+           "    -o nopush              data files: no pushing ahead into the page cache\n"
            "    -o allow_other         let other users in (permissions checked by the kernel)\n\n",
-           prog);
+           prog, FS_READAHEAD_KB);
+}
+
+/* Sets the readahead of the mount on @mountpoint (its backing device, found in
+ * /proc/self/mountinfo: a stat of the mount point would wait for ourselves).
+ * Best effort: only root may write sysfs. */
+static void
+fs_set_readahead(const char *mountpoint, unsigned kb)
+{
+    g_autofree char *info = NULL;
+    g_autofree char *dev = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (!g_file_get_contents("/proc/self/mountinfo", &info, NULL, &error)) {
+        g_debug("readahead: %s", error->message);
+        return;
+    }
+    lines = g_strsplit(info, "\n", -1);
+    for (guint i = 0; lines[i]; i++) {
+        g_auto(GStrv) f = g_strsplit(lines[i], " ", 6);
+        g_autofree char *where = NULL;
+
+        if (g_strv_length(f) < 6)
+            continue;
+        where = g_strcompress(f[4]);   /* octal escapes: \040 is a space */
+        if (strcmp(where, mountpoint) == 0 && strstr(f[5], " - fuse.snapfs ")) {
+            g_free(dev);
+            dev = g_strdup(f[2]);      /* the newest mount there wins */
+        }
+    }
+    if (dev) {
+        g_autofree char *path = g_strdup_printf("/sys/class/bdi/%s/read_ahead_kb", dev);
+        g_autofree char *text = g_strdup_printf("%u\n", kb);
+
+        if (!g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_NONE, 0644, &error))
+            g_debug("readahead: %s", error->message);
+    }
+}
+
+/* Stopping. SIGTERM, SIGINT and SIGHUP only wake the stopper thread, which stops
+ * the pushers while the loop still answers the READs a pusher may be waiting for,
+ * and then ends the loop. (libfuse's own handlers end the loop at once, and its
+ * workers drop what they read after that: a pusher waiting on such a READ's page
+ * would never return, and the process could not exit.) */
+static int fs_signal_pipe[2] = { -1, -1 };
+
+static void
+fs_on_signal(int sig)
+{
+    int saved = errno;
+    char c = (char)sig;
+
+    if (write(fs_signal_pipe[1], &c, 1) < 0) {
+        /* full: the stopper has enough to wake up */
+    }
+    errno = saved;
+}
+
+static gboolean
+fs_set_signals(void)
+{
+    struct sigaction sa = { 0 };
+    const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+
+    if (pipe2(fs_signal_pipe, O_CLOEXEC) != 0 ||
+        fcntl(fs_signal_pipe[1], F_SETFL, O_NONBLOCK) != 0)
+        return FALSE;
+    sa.sa_handler = fs_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;   /* no SA_RESTART: the loop's waits must see EINTR */
+    for (guint i = 0; i < G_N_ELEMENTS(sigs); i++)
+        if (sigaction(sigs[i], &sa, NULL) != 0)
+            return FALSE;
+    sa.sa_handler = SIG_IGN;
+    return sigaction(SIGPIPE, &sa, NULL) == 0;
+}
+
+typedef struct {
+    FsState *fs;
+    pthread_t loop_thread;
+    gint loop_done;   /* atomic */
+} FsStopper;
+
+static gpointer
+fs_stopper_main(gpointer data)
+{
+    FsStopper *st = data;
+    char c;
+
+    while (read(fs_signal_pipe[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    if (g_atomic_int_get(&st->loop_done))
+        return NULL;   /* unmounted: woken by main */
+    fs_push_stop_all(st->fs);
+    fuse_session_exit(st->fs->se);
+    /* The loop notices in its next interrupted wait. */
+    while (!g_atomic_int_get(&st->loop_done)) {
+        pthread_kill(st->loop_thread, SIGTERM);
+        g_usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+/* The stopper, with the stop signals blocked (they go to the loop's thread). */
+static GThread *
+fs_stopper_start(FsStopper *st)
+{
+    sigset_t block, old;
+    GThread *thread;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    thread = g_thread_new("snapfs-stop", fs_stopper_main, st);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return thread;
 }
 
 int
@@ -69,11 +200,13 @@ main(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct fuse_cmdline_opts cmd = { 0 };
-    FsOptions o = { 0 };
+    FsOptions o = { .readahead_kb = FS_READAHEAD_KB };
     g_autoptr(GError) error = NULL;
     g_autoptr(Store) store = NULL;
     struct fuse_session *se = NULL;
     FsState fs = { 0 };
+    FsStopper stopper = { .fs = &fs };
+    GThread *stopper_thread = NULL;
     int ret = 1;
 
     if (fuse_opt_parse(&args, &o, fs_opt_spec, fs_opt_proc) != 0)
@@ -146,6 +279,8 @@ main(int argc, char **argv)
     xmlInitParser();   /* once, before threads: libxml2's lazy setup is not thread-safe */
     fs.store = store;
     fs.read_only = o.read_only;
+    fs.push = !o.no_push;
+    fs.readahead_kb = o.readahead_kb;
     /* Long kernel cache timeouts: the poller invalidates what changes (within
      * ~0.3 s of a change in the store), and every change made through the mount
      * invalidates at once. */
@@ -153,39 +288,53 @@ main(int argc, char **argv)
     fs.view = view_new(store, o.read_only);
     fs.inodes = inode_table_new();
     g_mutex_init(&fs.files_lock);
+    g_mutex_init(&fs.push_lock);
+    g_cond_init(&fs.push_cond);
     fs.files = g_hash_table_new(g_direct_hash, g_direct_equal);
     fs.listings = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                         (GDestroyNotify)g_ptr_array_unref);
     if (!(se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs)))
         goto out_state;
     fs.se = se;
-    if (fuse_set_signal_handlers(se) != 0)
+    if (!fs_set_signals()) {
+        fprintf(stderr, "%s: cannot set signal handlers: %s\n", argv[0], g_strerror(errno));
         goto out_session;
+    }
     if (fuse_session_mount(se, cmd.mountpoint) != 0) {
         fprintf(stderr, "%s: cannot mount on '%s'\n", argv[0], cmd.mountpoint);
-        goto out_signals;
+        goto out_session;
     }
+    if (o.readahead_kb)
+        fs_set_readahead(cmd.mountpoint, o.readahead_kb);
     if (fuse_daemonize(cmd.foreground) != 0)
         goto out_unmount;
     fs_poller_start(&fs);   /* after daemonizing: fork keeps only the calling thread */
+    stopper.loop_thread = pthread_self();
+    stopper_thread = fs_stopper_start(&stopper);
     if (cmd.singlethread) {
         ret = fuse_session_loop(se);
     } else {
         struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
         fuse_loop_cfg_set_clone_fd(cfg, cmd.clone_fd);
-        fuse_loop_cfg_set_idle_threads(cfg, cmd.max_idle_threads);
+        /* Unset is UINT_MAX, which libfuse 3.14 would log as invalid. */
+        if (cmd.max_idle_threads <= 100000)
+            fuse_loop_cfg_set_idle_threads(cfg, cmd.max_idle_threads);
         if (cmd.max_threads > 0 && cmd.max_threads <= 100000)
             fuse_loop_cfg_set_max_threads(cfg, cmd.max_threads);
         ret = fuse_session_loop_mt(se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }
-    ret = ret == 0 ? 0 : 1;
+    ret = ret == 0 ? 0 : 1;   /* also when stopped by a signal */
+    g_atomic_int_set(&stopper.loop_done, 1);
+    if (write(fs_signal_pipe[1], "", 1) < 0) {
+        /* full: the stopper is awake already */
+    }
+    g_thread_join(stopper_thread);
     fs_poller_stop(&fs);
+    fs_files_close(&fs);   /* after an unmount, pushers end with the connection */
 out_unmount:
     fuse_session_unmount(se);
-out_signals:
-    fuse_remove_signal_handlers(se);
 out_session:
     fuse_session_destroy(se);
 out_state:

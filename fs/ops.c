@@ -12,20 +12,35 @@
 /* Largest request the kernel may send: big reads are what makes cp fast. */
 #define FS_MAX_IO (1024 * 1024)
 #define FS_MAX_READERS 4      /* image readers per open data file */
+#define FS_PUSH_CHUNK (1024 * 1024)          /* one NOTIFY_STORE */
+#define FS_PUSH_AHEAD (32 * FS_PUSH_CHUNK)   /* kept stored ahead of an in-order reader */
+#define FS_PUSH_AFTER 3                      /* READs in order before pushing starts */
 
 /* An open file. The kernel may send RELEASE while a READ of the same handle is
  * still being served (a reader killed mid-read), so handles are ids looked up
  * under FsState.files_lock and every op holds a reference while it works. */
 typedef struct {
     gatomicrefcount ref;
-    GMutex lock;          /* guards img, spare and ctl: none is thread-safe */
-    Image *img;           /* data files */
-    GPtrArray *spare;     /* more readers of the same data, so the kernel's parallel
-                             readahead requests are served at once (FS_MAX_READERS) */
-    guint nreaders;       /* readers in existence: img + spare + lent out */
+    GMutex lock;          /* guards spare, nreaders, ctl and the push state */
+    GCond cond;           /* a reader was returned; the push window moved or stop */
+    GPtrArray *spare;     /* data files: idle image readers (none is thread-safe, so
+                             the kernel's parallel readahead requests each borrow one,
+                             up to FS_MAX_READERS) */
+    guint nreaders;       /* readers in existence: spare + lent out */
+    gboolean open_failed; /* another reader could not be opened: wait for one */
+    guint64 size;         /* data files: the virtual size */
     ViewNode *node;       /* what to open another reader of */
     GBytes *content;      /* generated files: fixed at open for a consistent read */
     CtlWriter *ctl;       /* control files open for writing */
+    /* Data read in order is pushed ahead into the kernel's page cache (fs_push_main). */
+    fuse_ino_t ino;
+    gboolean push_ok;     /* opened for the page cache, not O_DIRECT */
+    guint64 seq_end;      /* end of the furthest READ of the current in-order run */
+    guint seq_reads;      /* READs in that run */
+    guint64 push_next;    /* the pusher stores [push_next, push_until) */
+    guint64 push_until;
+    gboolean pushing;     /* a pusher runs (and holds a reference) */
+    gboolean push_stop;
 } FsFile;
 
 typedef struct {
@@ -45,12 +60,12 @@ fs_file_free(FsFile *f)
 {
     if (!f || !g_atomic_ref_count_dec(&f->ref))
         return;
-    image_close(f->img);
     if (f->spare)
         g_ptr_array_unref(f->spare);
     view_node_free(f->node);
     ctl_writer_free(f->ctl);
     g_clear_pointer(&f->content, g_bytes_unref);
+    g_cond_clear(&f->cond);
     g_mutex_clear(&f->lock);
     g_free(f);
 }
@@ -105,13 +120,210 @@ fs_node(FsState *fs, fuse_ino_t ino, GError **error)
     return node;
 }
 
+/* Lends one of data file @f's image readers: an idle one, a new one while under
+ * FS_MAX_READERS, else the next one given back. Never NULL once @f has one. */
+static Image *
+fs_reader_take(FsState *fs, FsFile *f)
+{
+    Image *img = NULL;
+
+    g_mutex_lock(&f->lock);
+    for (;;) {
+        if (f->spare->len) {
+            img = g_ptr_array_steal_index_fast(f->spare, f->spare->len - 1);
+            break;
+        }
+        if (f->nreaders < FS_MAX_READERS && !f->open_failed) {
+            guint64 version;
+
+            f->nreaders++;
+            g_mutex_unlock(&f->lock);
+            if ((img = view_open_data(fs->view, f->node, &version, NULL)))
+                return img;
+            g_mutex_lock(&f->lock);
+            f->nreaders--;
+            f->open_failed = TRUE;   /* out of descriptors, or gone: share the others */
+            continue;
+        }
+        g_cond_wait(&f->cond, &f->lock);
+    }
+    g_mutex_unlock(&f->lock);
+    return img;
+}
+
+static void
+fs_reader_give(FsFile *f, Image *img)
+{
+    g_mutex_lock(&f->lock);
+    g_ptr_array_add(f->spare, img);
+    g_cond_broadcast(&f->cond);
+    g_mutex_unlock(&f->lock);
+}
+
+typedef struct {
+    FsState *fs;
+    FsFile *f;   /* a reference */
+} FsPush;
+
+/* The pusher of a data file read in order: stores the bytes just ahead of the
+ * reader in the kernel's page cache (NOTIFY_STORE), on the other core, so the
+ * reader's next read()s find them there instead of each waiting for a READ round
+ * trip. It never holds a reader or f->lock while the kernel takes page locks (a
+ * READ in flight may hold one and need a reader to finish). READs still serve
+ * anything not pushed, so a failed push costs only speed. */
+static gpointer
+fs_push_main(gpointer data)
+{
+    g_autofree FsPush *p = data;
+    FsFile *f = p->f;
+    g_autofree char *buf = g_malloc(FS_PUSH_CHUNK);
+
+    g_mutex_lock(&f->lock);
+    while (!f->push_stop && f->push_ok) {
+        guint64 off = f->push_next;
+        gsize len;
+        gssize n;
+        Image *img;
+        int rc = 0;
+
+        if (off >= f->push_until) {
+            g_cond_wait(&f->cond, &f->lock);
+            continue;
+        }
+        len = MIN(FS_PUSH_CHUNK, f->push_until - off);
+        f->push_next = off + len;
+        g_mutex_unlock(&f->lock);
+        img = fs_reader_take(p->fs, f);
+        n = image_pread(img, buf, len, off, NULL);
+        fs_reader_give(f, img);
+        if (n > 0) {
+            struct fuse_bufvec bv = FUSE_BUFVEC_INIT(n);
+
+            bv.buf[0].mem = buf;
+            rc = fuse_lowlevel_notify_store(p->fs->se, f->ino, off, &bv, 0);
+        }
+        g_mutex_lock(&f->lock);
+        if (n <= 0 || rc != 0) {
+            g_debug("push of %" G_GSIZE_FORMAT " bytes at %" G_GUINT64_FORMAT " stopped: %s",
+                    len, off, n <= 0 ? "read failed" : g_strerror(-rc));
+            f->push_ok = FALSE;
+        }
+    }
+    f->pushing = FALSE;
+    g_mutex_unlock(&f->lock);
+    fs_file_free(f);
+    g_mutex_lock(&p->fs->push_lock);
+    p->fs->pushers--;
+    g_cond_broadcast(&p->fs->push_cond);
+    g_mutex_unlock(&p->fs->push_lock);
+    return NULL;
+}
+
+/* A READ of [@off, @off+@len) of data file @f: after FS_PUSH_AFTER in order, the
+ * pusher keeps the next FS_PUSH_AHEAD bytes stored. The kernel's readahead sends
+ * READs in parallel, so "in order" allows them to arrive a little out of order;
+ * random 4 KiB reads fall within 32 KiB of each other too rarely to count. */
+static void
+fs_push_note(FsState *fs, FsFile *f, guint64 off, guint64 len)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&f->lock);
+    guint64 slack;
+
+    if (!f->push_ok)
+        return;
+    /* Up to 8 requests of this size may be in flight: they arrive in any order. */
+    slack = MIN(8 * len, 8 * FS_MAX_IO);
+    if (off <= f->seq_end + slack && off + len + slack >= f->seq_end) {
+        f->seq_reads++;
+        f->seq_end = MAX(f->seq_end, off + len);
+    } else {
+        f->seq_reads = 1;
+        f->seq_end = off + len;
+        f->push_until = f->push_next;   /* the reader jumped: finish the chunk in hand */
+    }
+    if (f->seq_reads < FS_PUSH_AFTER)
+        return;
+    f->push_next = MAX(f->push_next, f->seq_end);   /* READs served those */
+    f->push_until = MIN(f->size, f->seq_end + FS_PUSH_AHEAD);
+    if (!f->pushing) {
+        FsPush *p = g_new0(FsPush, 1);
+        GThread *thread;
+
+        p->fs = fs;
+        p->f = f;
+        g_atomic_ref_count_inc(&f->ref);
+        g_mutex_lock(&fs->push_lock);
+        if (fs->push && (thread = g_thread_try_new("snapfs-push", fs_push_main, p, NULL))) {
+            fs->pushers++;
+            f->pushing = TRUE;
+            g_thread_unref(thread);   /* nobody joins: fs_push_stop_all counts them out */
+        } else {
+            f->push_ok = FALSE;       /* stopping, or out of threads: READs serve it all */
+            g_atomic_ref_count_dec(&f->ref);   /* not the last: the caller holds one */
+            g_free(p);
+        }
+        g_mutex_unlock(&fs->push_lock);
+        return;
+    }
+    g_cond_broadcast(&f->cond);
+}
+
+/* Asks @f's pusher, if any, to stop after the chunk in hand. No waiting: a
+ * request handler must never wait for a pusher, which may itself wait for a READ
+ * that needs a handler. */
+static void
+fs_push_stop(FsFile *f)
+{
+    g_mutex_lock(&f->lock);
+    f->push_stop = TRUE;
+    g_cond_broadcast(&f->cond);
+    g_mutex_unlock(&f->lock);
+}
+
+void
+fs_push_stop_all(FsState *fs)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    g_mutex_lock(&fs->push_lock);
+    fs->push = FALSE;
+    g_mutex_unlock(&fs->push_lock);
+    g_mutex_lock(&fs->files_lock);
+    g_hash_table_iter_init(&it, fs->files);
+    while (g_hash_table_iter_next(&it, NULL, &value))
+        fs_push_stop(value);
+    g_mutex_unlock(&fs->files_lock);
+    g_mutex_lock(&fs->push_lock);
+    while (fs->pushers)
+        g_cond_wait(&fs->push_cond, &fs->push_lock);
+    g_mutex_unlock(&fs->push_lock);
+}
+
+void
+fs_files_close(FsState *fs)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    fs_push_stop_all(fs);
+    g_mutex_lock(&fs->files_lock);
+    g_hash_table_iter_init(&it, fs->files);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        g_hash_table_iter_steal(&it);
+        fs_file_free(value);
+    }
+    g_mutex_unlock(&fs->files_lock);
+}
+
 static void
 fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
     FsState *fs = userdata;
 
     conn->max_write = FS_MAX_IO;
-    conn->max_readahead = FS_MAX_IO;
+    /* The kernel lowers the mount's readahead (set in sysfs by main) to this. */
+    conn->max_readahead = MAX(FS_MAX_IO, fs->readahead_kb * 1024);
     if (conn->capable & FUSE_CAP_SPLICE_WRITE)
         conn->want |= FUSE_CAP_SPLICE_WRITE;
     /* Directory and attribute caching are bounded by the 1 s timeouts. */
@@ -444,6 +656,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
     g_atomic_ref_count_init(&f->ref);
     g_mutex_init(&f->lock);
+    g_cond_init(&f->cond);
     if (!(node = fs_node(fs, ino, &error))) {
         fs_reply_error(req, error);
         return;
@@ -471,14 +684,19 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0) {
         guint64 version = 0;
+        Image *img;
 
-        if (!(f->img = view_open_data(fs->view, node, &version, &error))) {
+        if (!(img = view_open_data(fs->view, node, &version, &error))) {
             fs_reply_error(req, error);
             return;
         }
+        f->size = image_size(img);
         f->spare = g_ptr_array_new_with_free_func((GDestroyNotify)image_close);
+        g_ptr_array_add(f->spare, img);
         f->nreaders = 1;
         f->node = view_node_copy(node);
+        f->ino = ino;
+        f->push_ok = !(fi->flags & O_DIRECT) && fs->push;
         /* Unchanged layers: the kernel may keep what it cached last time. */
         fi->keep_cache = inode_data_version_same(fs->inodes, ino, version);
     } else {
@@ -525,7 +743,7 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
         fuse_reply_err(req, EBADF);
         return;
     }
-    if (!f->img) {
+    if (!f->spare) {
         g_autoptr(GBytes) content = NULL;
         gsize len = 0;
         const char *data;
@@ -549,39 +767,13 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
     }
     {
         g_autofree char *buf = g_malloc(size);
-        Image *img = NULL;
-        gboolean open_new = FALSE;
+        Image *img;
         gssize n;
 
-        /* Borrow a reader: a spare one, a new one while under the limit, else
-         * wait for the main one. */
-        g_mutex_lock(&f->lock);
-        if (f->spare->len) {
-            img = g_ptr_array_steal_index_fast(f->spare, f->spare->len - 1);
-        } else if (f->nreaders < FS_MAX_READERS) {
-            f->nreaders++;
-            open_new = TRUE;
-        }
-        g_mutex_unlock(&f->lock);
-        if (open_new) {
-            guint64 version;
-
-            if (!(img = view_open_data(fs_state(req)->view, f->node, &version, NULL))) {
-                g_mutex_lock(&f->lock);
-                f->nreaders--;
-                g_mutex_unlock(&f->lock);
-            }
-        }
-        if (img) {
-            n = image_pread(img, buf, size, off, &error);
-            g_mutex_lock(&f->lock);
-            g_ptr_array_add(f->spare, img);
-            g_mutex_unlock(&f->lock);
-        } else {
-            g_mutex_lock(&f->lock);
-            n = image_pread(f->img, buf, size, off, &error);
-            g_mutex_unlock(&f->lock);
-        }
+        fs_push_note(fs_state(req), f, off, size);
+        img = fs_reader_take(fs_state(req), f);
+        n = image_pread(img, buf, size, off, &error);
+        fs_reader_give(f, img);
         if (n < 0) {
             fs_reply_error(req, error);
             return;
@@ -957,6 +1149,8 @@ fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         if (changed)
             fs_invalidate(fs, ctl_writer_domain(f->ctl));
     }
+    if (f)
+        fs_push_stop(f);
     fs_file_unregister(fs, fi->fh);
     fuse_reply_err(req, 0);
 }
@@ -971,18 +1165,20 @@ fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_f
     guint64 size;
     gboolean ok;
 
-    if (!f || !f->img || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+    Image *img;
+
+    if (!f || !f->spare || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
         fuse_reply_err(req, EINVAL);
         return;
     }
-    size = image_size(f->img);
+    size = f->size;
     if (off < 0 || (guint64)off >= size) {
         fuse_reply_err(req, ENXIO);
         return;
     }
-    g_mutex_lock(&f->lock);
-    ok = image_seek(f->img, off, whence == SEEK_DATA, &result, &error);
-    g_mutex_unlock(&f->lock);
+    img = fs_reader_take(fs_state(req), f);
+    ok = image_seek(img, off, whence == SEEK_DATA, &result, &error);
+    fs_reader_give(f, img);
     if (!ok) {
         fs_reply_error(req, error);
         return;

@@ -14,6 +14,11 @@ typedef struct {
     View *view;
     InodeTable *inodes;
     gboolean read_only;
+    gboolean push;         /* data read in order is pushed ahead into the page cache */
+    unsigned readahead_kb; /* the mount's readahead, set by main before INIT */
+    GMutex push_lock;      /* guards push and pushers */
+    GCond push_cond;       /* a pusher ended */
+    guint pushers;         /* pusher threads running */
     double timeout;        /* entry and attribute timeout, seconds */
     struct fuse_session *se;   /* for cache invalidation after a change */
     GThread *poller;           /* watches the store for changes made by others */
@@ -31,5 +36,13 @@ extern const struct fuse_lowlevel_ops fs_ops;
  * store and invalidates the kernel's caches of them (so timeouts can be long). */
 void fs_poller_start(FsState *fs);
 void fs_poller_stop(FsState *fs);
+
+/* Stops every pusher and starts no more; waits until they are gone. Call while
+ * the session loop still answers requests (a pusher may wait for a READ), or after
+ * the connection is gone. */
+void fs_push_stop_all(FsState *fs);
+
+/* Frees the files the kernel left open, after the session loop. */
+void fs_files_close(FsState *fs);
 
 G_END_DECLS

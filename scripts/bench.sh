@@ -99,10 +99,11 @@ nbd_umount() {
 cleanup() { set +e; snap_umount; nbd_umount; rm -f "$SHM"; }
 trap cleanup EXIT
 
-# snap_mount STORE: snapfs in the foreground (its pid known), back when ctl shows.
+# snap_mount STORE [OPTION...]: snapfs in the foreground (its pid known), back when
+# ctl shows.
 snap_mount() {
     snap_umount
-    "$SNAPFS" -f "$1" "$MNT" 2>>"$LOG" &
+    "$SNAPFS" -f "${@:2}" "$1" "$MNT" 2>>"$LOG" &
     SNAP_PID=$!
     local i
     for ((i = 0; i < 20000; i++)); do
@@ -172,6 +173,9 @@ section_data() {
     pre_snap() { rm -f "$SHM"; snap_mount "$chain"; }
     cp_snap() { cp "$DATA" "$SHM"; }
     timeit data.cp.snapfs pre_snap cp_snap
+    # the same without pushing ahead and with the kernel's readahead (what it was)
+    pre_snap_plain() { rm -f "$SHM"; snap_mount "$chain" -o nopush,readahead_kb=0; }
+    timeit data.cp.snapfs_nopush pre_snap_plain cp_snap
     pre_conv() { snap_umount; rm -f "$SHM"; }
     conv() { qemu-img convert -O raw "$TOP" "$SHM"; }
     timeit data.convert pre_conv conv
@@ -311,12 +315,24 @@ section_meta() {
     find_plain() { find "$plain/d000" > /dev/null; }
     catall_snap() { cat "$MNT"/d000/snapshots/*/snapshot.xml > /dev/null; }
     catall_plain() { cat "$plain"/d000/snapshots/*/snapshot.xml > /dev/null; }
-    # first after mounting: at most 3 runs (each can take tens of seconds at 10,000)
-    local RUNS_ALL=$RUNS
+    # first after mounting, and the plain tree first after dropping the kernel's
+    # caches (root only; else the cold rows compare with the warm plain tree): at
+    # most 3 runs (each can take tens of seconds at 10,000)
+    local RUNS_ALL=$RUNS cold=0
+    drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+    drop_caches 2>/dev/null && cold=1
+    pre_dom_cold() { snap_umount; ((cold == 0)) || drop_caches; snap_mount "$store"; }
+    pre_plain_cold() { ((cold == 0)) || drop_caches; }
     RUNS=$((RUNS < 3 ? RUNS : 3))
-    timeit meta.lsR.snapfs_cold pre_dom lsR_snap 0
-    timeit meta.find.snapfs_cold pre_dom find_snap 0
-    timeit meta.catall.snapfs_cold pre_dom catall_snap 0
+    timeit meta.lsR.snapfs_cold pre_dom_cold lsR_snap 0
+    timeit meta.find.snapfs_cold pre_dom_cold find_snap 0
+    timeit meta.catall.snapfs_cold pre_dom_cold catall_snap 0
+    snap_umount
+    if ((cold)); then
+        timeit meta.lsR.plain_cold pre_plain_cold lsR_plain 0
+        timeit meta.find.plain_cold pre_plain_cold find_plain 0
+        timeit meta.catall.plain_cold pre_plain_cold catall_plain 0
+    fi
     RUNS=$RUNS_ALL
     snap_mount "$store"
     timeit meta.lsR.snapfs noop lsR_snap
@@ -341,6 +357,12 @@ section_ctl() {
         for ((k = 1; k <= n; k++)); do cat "$docs/s$k.xml" > "$MNT/test/ctl/redefine"; done
     }
     timeit ctl.redefine.snapfs pre_redef redef_snap
+    # the floor of any such loop: the same cat processes writing to /dev/null
+    redef_floor() {
+        local k
+        for ((k = 1; k <= n; k++)); do cat "$docs/s$k.xml" > /dev/null; done
+    }
+    timeit ctl.redefine.floor noop redef_floor
     [ "$(($(wc -l < "$MNT/test/snapshots.tsv")))" -ge "$n" ] || { echo "bench.sh: redefine lost snapshots" >&2; exit 1; }
     snap_umount
     local cmd="" k
@@ -477,12 +499,16 @@ table() {
     row "cp --sparse=always data" data.sparse.snapfs data.sparse.nbdfuse "cp --sparse=always from nbdfuse" "" mbs
     row "8 x random 4 KiB reads" rand.snapfs.iops rand.nbdfuse.iops "nbdfuse + qemu-nbd" 1 iops
     row "ls -lR of a $(value meta.big)-snapshot domain (warm)" meta.lsR.snapfs meta.lsR.plain "plain tree on local disk" 0.5
-    row "ls -lR, first after mount" meta.lsR.snapfs_cold meta.lsR.plain "plain tree (warm)" 0.5
+    row "cp data, no pushing, kernel readahead" data.cp.snapfs_nopush data.convert "qemu-img convert -O raw" "" mbs
+    local coldkey=meta.lsR.plain_cold coldlabel="plain tree, caches dropped"
+    [ "$(value meta.lsR.plain_cold)" != nan ] || { coldkey=meta.lsR.plain; coldlabel="plain tree (warm)"; }
+    row "ls -lR, first after mount (caches dropped)" meta.lsR.snapfs_cold "$coldkey" "$coldlabel" 0.5
     row "find of that domain (warm)" meta.find.snapfs meta.find.plain "plain tree" 0.5
-    row "find, first after mount" meta.find.snapfs_cold meta.find.plain "plain tree (warm)" 0.5
+    row "find, first after mount (caches dropped)" meta.find.snapfs_cold "${coldkey/lsR/find}" "$coldlabel" 0.5
     row "cat every snapshot.xml (warm)" meta.catall.snapfs meta.catall.plain "plain files" 0.33
-    row "cat every snapshot.xml, first after mount" meta.catall.snapfs_cold meta.catall.plain "plain files (warm)" 0.33
+    row "cat every snapshot.xml, first after mount (caches dropped)" meta.catall.snapfs_cold "${coldkey/lsR/catall}" "${coldlabel/tree/files}" 0.33
     row "redefine $CTL_COUNT (cat > ctl/redefine loop)" ctl.redefine.snapfs ctl.redefine.virsh "one virsh -c test:///default" 1
+    row "the same loop writing to /dev/null (its floor)" ctl.redefine.floor ctl.redefine.virsh "one virsh -c test:///default" ""
     row "create $CTL_COUNT external (echo > ctl/create)" ctl.create.snapfs ctl.create.qemuimg "qemu-img create + metadata loop" 1
     echo
     if has data; then

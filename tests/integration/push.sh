@@ -1,0 +1,104 @@
+#!/bin/bash
+# push.sh: a data file read in order gets the bytes ahead of the reader stored in the
+# page cache (NOTIFY_STORE) by a pusher thread; they are the right bytes, later reads
+# of them send no READ, and closing, unmounting or stopping mid-push is clean.
+. "$(dirname "$0")/lib.sh"
+make_store 64
+img=$store/images
+data=$mnt/web/disks/vda/data
+qemu-img convert -f qcow2 -O raw "$img/web-top.qcow2" "$work/ref.raw"
+size=$(stat -c %s "$work/ref.raw")
+segment() {   # segment FILE SKIP_MIB COUNT_MIB: md5 of that range
+    dd if="$1" bs=1M skip="$2" count="$3" 2>/dev/null | md5sum
+}
+count() { grep -c -- "$1" "$work/log" || true; }
+reads() { count "opcode: READ "; }
+pushes() { count "NOTIFY: code=4 "; }
+settle() {   # waits until the pusher has stopped sending
+    local last=-1 now
+    for _ in $(seq 300); do
+        now=$(pushes)
+        [ "$now" = "$last" ] && return 0
+        last=$now
+        sleep 0.2
+    done
+    fail "the pusher never went quiet"
+}
+
+mount_fs -d
+check test "$(cat "/sys/class/bdi/$(mountpoint -d "$mnt")/read_ahead_kb")" = 4096
+# Two MiB in order start the pusher; while the file stays open it stores the next
+# 32 MiB and stops there.
+exec 3< "$data"
+check test "$(dd bs=1M count=2 <&3 2>/dev/null | md5sum)" = "$(segment "$work/ref.raw" 0 2)"
+settle
+exec 3<&-
+n=$(pushes)
+[ "$n" -ge 16 ] || fail "only $n pushes after reading 2 MiB in order"
+[ "$n" -le 40 ] || fail "$n pushes: the pusher went past its window"
+# What it stored is read back from the page cache (no READ) and is right.
+r=$(reads)
+check test "$(segment "$data" 12 20)" = "$(segment "$work/ref.raw" 12 20)"
+check test "$(reads)" = "$r"
+# The whole file, pushed and read mixed, is what qemu-img convert makes.
+cmp "$data" "$work/ref.raw" || fail "data differs after pushing"
+grep -q "push of .* stopped" "$work/log" && fail "a push failed"
+umount_fs
+
+# A reader that stops early or jumps: released mid-push, then unmounted cleanly.
+: > "$work/log"
+mount_fs -d
+head -c 3000000 "$data" > "$work/head"
+cmp "$work/head" <(head -c 3000000 "$work/ref.raw") || fail "head of data"
+check test "$(segment "$data" 40 3)" = "$(segment "$work/ref.raw" 40 3)"
+for skip in 5 63 20 1; do
+    check test "$(segment "$data" $skip 1)" = "$(segment "$work/ref.raw" $skip 1)"
+done
+umount_fs
+
+# Random reads (8 readers at once) never start a pusher.
+: > "$work/log"
+mount_fs -d
+RANDOM=7
+for r in 1 2 3 4 5 6 7 8; do
+    (for i in $(seq 40); do
+        off=$(( (RANDOM * 32768 + RANDOM) % (size / 4096) ))
+        a=$(dd if="$data" bs=4096 skip=$off count=1 2>/dev/null | md5sum)
+        b=$(dd if="$work/ref.raw" bs=4096 skip=$off count=1 2>/dev/null | md5sum)
+        [ "$a" = "$b" ] || { echo "random read at block $off differs"; exit 1; }
+    done) > "$work/rand.$r" 2>&1 &
+    eval "rr$r=\$!"
+done
+for r in 1 2 3 4 5 6 7 8; do
+    eval "wait \$rr$r" || fail "$(cat "$work/rand.$r")"
+done
+check test "$(pushes)" = 0
+umount_fs
+
+# -o nopush: no pushing, same bytes; readahead_kb sets the mount's readahead.
+: > "$work/log"
+mount_fs -d -o nopush,readahead_kb=2048
+check test "$(cat "/sys/class/bdi/$(mountpoint -d "$mnt")/read_ahead_kb")" = 2048
+cmp "$data" "$work/ref.raw" || fail "data differs without pushing"
+check test "$(pushes)" = 0
+umount_fs
+
+# Stopped (SIGTERM) while a reader holds the file open mid-push: the pusher is
+# stopped and joined, the driver exits 0 and leaks nothing.
+: > "$work/log"
+mount_fs -d
+exec 3< "$data"
+dd bs=1M count=3 <&3 >/dev/null 2>&1
+kill -TERM "$pid"
+wait "$pid" || fail "snapfs exited with $? when stopped mid-push"
+pid=""
+exec 3<&-
+mountpoint -q "$mnt" && { fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"; }
+if grep -E 'CRITICAL|WARNING|ERROR|==[0-9]+==|runtime error' "$work/log"; then
+    fail "suspicious log output"
+fi
+if [ -f "$VGLOG" ] && grep -q 'ERROR SUMMARY: [1-9]' "$VGLOG"; then
+    cat "$VGLOG" >&2
+    fail "valgrind found errors"
+fi
+echo ok
