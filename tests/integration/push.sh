@@ -12,13 +12,22 @@ segment() {   # segment FILE SKIP_MIB COUNT_MIB: md5 of that range
     dd if="$1" bs=1M skip="$2" count="$3" 2>/dev/null | md5sum
 }
 count() { grep -c -- "$1" "$work/log" || true; }
-reads() { count "opcode: READ "; }
+read_bytes() {   # bytes the driver has answered READs with
+    awk '/opcode: READ / { sub(/,.*/, "", $2); r[$2] = 1 }
+         /success, outsize:/ { sub(/,.*/, "", $2); if ($2 in r) n += $NF - 16 }
+         END { print n + 0 }' "$work/log"
+}
 pushes() { count "NOTIFY: code=4 "; }
-settle() {   # waits until the pusher has stopped sending
-    local last=-1 now
-    for _ in $(seq 300); do
+settle() {   # waits until the pusher has sent nothing for a second (slow under valgrind)
+    local last=-1 now same=0
+    for _ in $(seq 600); do
         now=$(pushes)
-        [ "$now" = "$last" ] && return 0
+        if [ "$now" = "$last" ]; then
+            same=$((same + 1))
+            [ $same -ge 5 ] && return 0
+        else
+            same=0
+        fi
         last=$now
         sleep 0.2
     done
@@ -40,10 +49,14 @@ exec 3<&-
 n=$(pushes)
 [ "$n" -ge 16 ] || fail "only $n pushes after reading 2 MiB in order"
 [ "$n" -le 40 ] || fail "$n pushes: the pusher went past its window"
-# What it stored is read back from the page cache (no READ) and is right.
-r=$(reads)
+# What it stored is read back from the page cache and is right. Not "no READ at
+# all": the kernel may reclaim clean pages at any time (this machine's DAMON pageout
+# takes scattered pages within seconds), and those come back by READ. Without
+# pushing, all 20 MiB would.
+r=$(read_bytes)
 check test "$(segment "$data" 12 20)" = "$(segment "$work/ref.raw" 12 20)"
-check test "$(reads)" = "$r"
+n=$(( $(read_bytes) - r ))
+[ $n -lt $((4 * 1048576)) ] || fail "$n bytes of the pushed 20 MiB came by READ"
 # The whole file, pushed and read mixed, is what qemu-img convert makes.
 cmp "$data" "$work/ref.raw" || fail "data differs after pushing"
 grep -q "push of .* stopped" "$work/log" && fail "a push failed"
