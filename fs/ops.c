@@ -700,10 +700,11 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         /* Unchanged layers: the kernel may keep what it cached last time. */
         fi->keep_cache = inode_data_version_same(fs->inodes, ino, version);
     } else {
+        g_autoptr(GBytes) made = NULL;
         gboolean same, sized;
         guint64 version, len;
 
-        if (!view_content_version(fs->view, node, &version, &len, &error)) {
+        if (!view_content_version(fs->view, node, &version, &len, &made, &error)) {
             fs_reply_error(req, error);
             return;
         }
@@ -717,7 +718,9 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fi->keep_cache = same && sized;
         fi->direct_io = !fi->keep_cache;
         f->node = view_node_copy(node);
-        if (fi->direct_io && !(f->content = view_read_content(fs->view, node, &error))) {
+        f->content = g_steal_pointer(&made);   /* made just now: not made twice */
+        if (fi->direct_io && !f->content &&
+            !(f->content = view_read_content(fs->view, node, &error))) {
             fs_reply_error(req, error);
             return;
         }

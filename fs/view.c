@@ -1074,10 +1074,11 @@ typedef struct {
 
 /* Size and version (hash) of generated file @node; @vd its loaded domain (NULL for
  * the top ctl/). Fixed for one load of the domain, so formatted once per load;
- * control files, job and backup.xml change without a reload and are never kept. */
+ * control files, job and backup.xml change without a reload and are never kept.
+ * @made (optional) receives the content when it had to be made now, else NULL. */
 static gboolean
 view_content_meta_locked(View *view, ViewDomain *vd, const ViewNode *node, guint64 *version,
-                         guint64 *size, GError **error)
+                         guint64 *size, GBytes **made, GError **error)
 {
     g_autofree char *key = NULL;
     g_autoptr(GBytes) content = NULL;
@@ -1104,12 +1105,14 @@ view_content_meta_locked(View *view, ViewDomain *vd, const ViewNode *node, guint
         meta->version = *version;
         g_hash_table_insert(vd->sizes, g_steal_pointer(&key), meta);
     }
+    if (made)
+        *made = g_steal_pointer(&content);
     return TRUE;
 }
 
 gboolean
 view_content_version(View *view, const ViewNode *node, guint64 *version, guint64 *size,
-                     GError **error)
+                     GBytes **made, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
     ViewDomain *vd = NULL;
@@ -1118,7 +1121,7 @@ view_content_version(View *view, const ViewNode *node, guint64 *version, guint64
         return FALSE;
     if (node->kind != VIEW_ROOT && node->dom)
         vd = view_domain_get(view, node->dom, error);
-    return view_content_meta_locked(view, vd, node, version, size, error);
+    return view_content_meta_locked(view, vd, node, version, size, made, error);
 }
 
 gboolean
@@ -1176,27 +1179,9 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
         st->st_mode = S_IFREG | 0444;
         if (node->leaf && g_str_has_suffix(node->leaf, ".secure.xml"))
             st->st_mode = S_IFREG | 0400;
-        if (!view_content_meta_locked(view, vd, node, &version, &size, error))
+        if (!view_content_meta_locked(view, vd, node, &version, &size, NULL, error))
             return FALSE;
         st->st_size = (off_t)size;
-        break;
-    }
-    case VIEW_ROOT:   /* every directory kind (view_kind_is_dir) */
-    case VIEW_DOM:
-    case VIEW_SNAPS:
-    case VIEW_SNAP:
-    case VIEW_SNAP_CHILDREN:
-    case VIEW_DISKS:
-    case VIEW_CTL_DIR:
-    case VIEW_DISK_DIR: {
-        g_autoptr(GPtrArray) ents = view_readdir_locked(view, node, error);
-
-        g_assert(view_kind_is_dir(node->kind));
-        if (!ents)
-            return FALSE;
-        st->st_mode = S_IFDIR | 0555;
-        st->st_nlink = 2 + view_count_dirs(ents);
-        st->st_size = 4096;
         break;
     }
     case VIEW_DOM_CURRENT:
@@ -1226,6 +1211,16 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
         }
         goto default_content;
     default:
+        if (view_kind_is_dir(node->kind)) {
+            g_autoptr(GPtrArray) ents = view_readdir_locked(view, node, error);
+
+            if (!ents)
+                return FALSE;
+            st->st_mode = S_IFDIR | 0555;
+            st->st_nlink = 2 + view_count_dirs(ents);
+            st->st_size = 4096;
+            break;
+        }
         goto default_content;
     }
     if (S_ISREG(st->st_mode) && st->st_blocks == 0)

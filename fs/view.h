@@ -72,9 +72,10 @@ gboolean view_is_dir(View *view, const ViewNode *node, GError **error);
 /* The content of a generated file or the target of a symlink. */
 GBytes *view_read_content(View *view, const ViewNode *node, GError **error);
 /* Size and version (a hash of the bytes) of what view_read_content() gives now,
- * without formatting it again while the domain stays loaded. */
+ * without formatting it again while the domain stays loaded. @made (optional)
+ * receives the bytes when they had to be made for this, else NULL. */
 gboolean view_content_version(View *view, const ViewNode *node, guint64 *version, guint64 *size,
-                              GError **error);
+                              GBytes **made, GError **error);
 char *view_readlink(View *view, const ViewNode *node, GError **error);
 
 /* Opens the guest view of a data file; @version receives a fingerprint of the
