@@ -22,6 +22,7 @@ typedef struct {
     char *snapshot_dir;
     int read_only;
     int no_push;
+    int poll;
     unsigned readahead_kb;
 } FsOptions;
 
@@ -35,6 +36,7 @@ static const struct fuse_opt fs_opt_spec[] = {
     { "config_dir=%s", offsetof(FsOptions, config_dir), 0 },
     { "snapshot_dir=%s", offsetof(FsOptions, snapshot_dir), 0 },
     { "nopush", offsetof(FsOptions, no_push), 1 },
+    { "poll", offsetof(FsOptions, poll), 1 },
     { "readahead_kb=%u", offsetof(FsOptions, readahead_kb), 0 },
     FUSE_OPT_KEY("ro", FS_KEY_RO),
     FUSE_OPT_END
@@ -73,6 +75,8 @@ fs_usage(const char *prog)
            "    -o ro                  read-only: every write fails with EROFS\n"
            "    -o readahead_kb=N      kernel readahead of the mount (default %d; 0: leave it)\n"
            "    -o nopush              data files: no pushing ahead into the page cache\n"
+           "    -o poll                find other processes' changes by polling, not\n"
+           "                           inotify (a store on a network filesystem)\n"
            "    -o allow_other         let other users in (permissions checked by the kernel)\n\n",
            prog, FS_READAHEAD_KB);
 }
@@ -285,7 +289,7 @@ main(int argc, char **argv)
      * ~0.3 s of a change in the store), and every change made through the mount
      * invalidates at once. */
     fs.timeout = 60.0;
-    fs.view = view_new(store, o.read_only);
+    fs.view = view_new(store, o.read_only, !o.poll);
     fs.inodes = inode_table_new();
     g_mutex_init(&fs.files_lock);
     g_mutex_init(&fs.push_lock);

@@ -7,20 +7,25 @@
 
 #include "error.h"
 #include "job.h"
+#include "watch.h"
 
-/* How often a domain's store files are re-examined: changes made by another
- * process show up within this time (plus the kernel's 1 s attribute timeout). */
+/* How often a domain's store files are re-examined when inotify cannot watch them:
+ * changes made by another process show up within this time (plus the kernel's 1 s
+ * attribute timeout). Watched domains are re-examined only after an event. */
 #define VIEW_RECHECK_US (300 * G_TIME_SPAN_MILLISECOND)
 #define VIEW_RECHECK_MAX_US (900 * G_TIME_SPAN_MILLISECOND)
 
 typedef struct {
     char *name;
     Store *store;                 /* the view's: snapshots are read in full on demand */
+    StoreWatch *watch;            /* the view's, or NULL */
     StoreDomain *sd;              /* NULL: the domain failed to load (error kept); loaded
                                      light, see view_snap_full() */
     char *load_error;
     guint64 stamp;
-    gint64 checked_us;
+    gboolean watched;             /* inotify reports its changes: re-examined when dirty */
+    gboolean dirty;               /* an event came since its stamp was taken */
+    gint64 checked_us;            /* not watched: re-examined after recheck_us */
     gint64 recheck_us;            /* interval: 300 ms, longer when a check is costly */
     struct timespec mtime;        /* of the config file: times of domain-level nodes */
     GHashTable *sizes;            /* key of a generated file -> ViewContentMeta, this load */
@@ -53,6 +58,9 @@ struct View {
     GHashTable *reloaded;         /* names of domains reloaded on access since the last
                                      poll: the kernel's caches of them are stale */
     Store *store;
+    StoreWatch *watch;            /* NULL: inotify unavailable, everything is polled */
+    GHashTable *changed;          /* scratch set for store_watch_drain() */
+    gboolean list_dirty;          /* an event in the config directory since the listing */
     gboolean read_only;
     uid_t uid;
     gid_t gid;
@@ -131,6 +139,8 @@ view_domain_free(ViewDomain *vd)
 {
     if (!vd)
         return;
+    if (vd->watch)
+        store_watch_forget(vd->watch, vd->name);
     g_free(vd->name);
     g_queue_clear_full(&vd->full, (GDestroyNotify)view_full_free);
     store_domain_free(vd->sd);
@@ -141,7 +151,7 @@ view_domain_free(ViewDomain *vd)
 }
 
 View *
-view_new(Store *store, gboolean read_only)
+view_new(Store *store, gboolean read_only, gboolean watch)
 {
     View *view = g_new0(View, 1);
 
@@ -158,6 +168,15 @@ view_new(Store *store, gboolean read_only)
     view->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify)backup_job_free);
     view->reloaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    view->changed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    {
+        g_autoptr(GError) error = NULL;
+
+        if (watch && !(view->watch = store_watch_new(store, &error)))
+            g_message("%s: changes made by other processes are found by polling",
+                      error->message);
+    }
+    view->list_dirty = TRUE;
     clock_gettime(CLOCK_REALTIME, &view->mount_time);
     return view;
 }
@@ -173,6 +192,8 @@ view_free(View *view)
     g_hash_table_unref(view->templinks);
     g_hash_table_unref(view->jobs);   /* cancels and waits for running backups */
     g_hash_table_unref(view->reloaded);
+    g_hash_table_unref(view->changed);
+    store_watch_free(view->watch);   /* after the domains, which forget their watches */
     g_mutex_clear(&view->lock);
     g_free(view);
 }
@@ -192,6 +213,51 @@ view_name_ok(const char *name)
            strcmp(name, "..") != 0 && strlen(name) <= 255;
 }
 
+/* Marks dirty what the events queued since the last call may have changed. Lock held. */
+static void
+view_sync_watch(View *view)
+{
+    GHashTableIter it;
+    gpointer k, v;
+
+    if (!view->watch)
+        return;
+    if (store_watch_drain(view->watch, view->changed)) {
+        view->list_dirty = TRUE;
+        g_hash_table_iter_init(&it, view->domains);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+            ((ViewDomain *)v)->dirty = TRUE;
+    }
+    g_hash_table_iter_init(&it, view->changed);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        ViewDomain *vd;
+
+        if (!*(const char *)k)
+            view->list_dirty = TRUE;
+        else if ((vd = g_hash_table_lookup(view->domains, k)))
+            vd->dirty = TRUE;
+    }
+    g_hash_table_remove_all(view->changed);
+}
+
+/* Whether the domain list has to be read again (after view_sync_watch()). */
+static gboolean
+view_list_due(View *view, gint64 now)
+{
+    if (view->watch && store_watch_list_watched(view->watch))
+        return view->list_dirty;
+    return !view->list_checked_us || now - view->list_checked_us >= VIEW_RECHECK_US;
+}
+
+/* Whether domain @vd's stamp has to be taken again (after view_sync_watch()). */
+static gboolean
+view_domain_due(const ViewDomain *vd, gint64 now)
+{
+    if (vd->watched)
+        return vd->dirty;
+    return now - vd->checked_us >= vd->recheck_us;
+}
+
 /* Refreshes the domain list when the config directory changed. Lock held. */
 static void
 view_refresh_list(View *view)
@@ -201,9 +267,11 @@ view_refresh_list(View *view)
     g_autoptr(GPtrArray) names = NULL;
     guint64 stamp;
 
-    if (view->list_checked_us && now - view->list_checked_us < VIEW_RECHECK_US)
+    view_sync_watch(view);
+    if (!view_list_due(view, now))
         return;
     view->list_checked_us = now;
+    view->list_dirty = FALSE;
     stamp = store_list_stamp(view->store);
     if (stamp == view->list_stamp && view->domain_names->len)
         return;
@@ -238,15 +306,18 @@ view_domain_get(View *view, const char *name, GError **error)
     ViewDomain *vd;
     gint64 now = g_get_monotonic_time();
     guint64 stamp;
+    gboolean watched;
     g_autoptr(GError) local = NULL;
 
     if (!name || !view_domain_listed(view, name)) {
         view_set_noent(error, name ? name : "");
         return NULL;
     }
-    vd = g_hash_table_lookup(view->domains, name);
-    if (vd && now - vd->checked_us < vd->recheck_us)
+    vd = g_hash_table_lookup(view->domains, name);   /* view_domain_listed() synced */
+    if (vd && !view_domain_due(vd, now))
         return vd;
+    /* Watched before its stamp is taken: no change after this goes unseen. */
+    watched = view->watch && store_watch_domain(view->watch, name);
     stamp = store_domain_stamp(view->store, name);
     if (vd) {
         /* A check stats every file of the domain: keep its cost under ~5 % of
@@ -254,6 +325,8 @@ view_domain_get(View *view, const char *name, GError **error)
         gint64 cost = g_get_monotonic_time() - now;
 
         vd->recheck_us = CLAMP(cost * 20, VIEW_RECHECK_US, VIEW_RECHECK_MAX_US);
+        vd->watched = watched;
+        vd->dirty = FALSE;
     }
     if (vd && vd->stamp == stamp) {
         vd->checked_us = now;
@@ -265,6 +338,8 @@ view_domain_get(View *view, const char *name, GError **error)
         vd = g_new0(ViewDomain, 1);
         vd->name = g_strdup(name);
         vd->store = view->store;
+        vd->watch = view->watch;
+        vd->watched = watched;
         vd->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                            (GDestroyNotify)chain_free);
         vd->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -342,6 +417,7 @@ view_snap_full(ViewDomain *vd, SnapNode *sn, GError **error)
     }
     /* Changed underneath since the load: look again soon. */
     vd->checked_us = 0;
+    vd->dirty = TRUE;
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s", local->message);
     return FALSE;
 }
@@ -1325,6 +1401,7 @@ view_invalidate(View *view, const char *dom)
 
     view->list_checked_us = 0;
     view->list_stamp = 0;
+    view->list_dirty = TRUE;
     if (dom)
         g_hash_table_remove(view->domains, dom);
     else
@@ -1391,11 +1468,18 @@ view_poll(View *view)
             g_ptr_array_add(changed, g_strdup(name));
         g_hash_table_remove_all(view->reloaded);
     }
+    view_sync_watch(view);
     /* The list's own re-check time is left alone: only a change resets it. */
-    if (view->list_stamp && store_list_stamp(view->store) != view->list_stamp) {
-        view->list_checked_us = 0;    /* the next access lists again */
-        view->list_stamp = 0;
-        g_ptr_array_add(changed, g_strdup(""));
+    if (view->list_stamp &&
+        (!view->watch || !store_watch_list_watched(view->watch) || view->list_dirty)) {
+        if (store_list_stamp(view->store) != view->list_stamp) {
+            view->list_checked_us = 0;    /* the next access lists again */
+            view->list_stamp = 0;
+            view->list_dirty = TRUE;
+            g_ptr_array_add(changed, g_strdup(""));
+        } else {
+            view->list_dirty = FALSE;
+        }
     }
     g_hash_table_iter_init(&it, view->domains);
     while (g_hash_table_iter_next(&it, &k, &v)) {
@@ -1403,8 +1487,10 @@ view_poll(View *view)
         gint64 start = g_get_monotonic_time();
         guint64 stamp;
 
-        if (start - vd->checked_us < vd->recheck_us)
+        if (!view_domain_due(vd, start))
             continue;
+        vd->watched = view->watch && store_watch_domain(view->watch, vd->name);
+        vd->dirty = FALSE;
         stamp = store_domain_stamp(view->store, vd->name);
         vd->recheck_us = CLAMP((g_get_monotonic_time() - start) * 20, VIEW_RECHECK_US,
                                VIEW_RECHECK_MAX_US);

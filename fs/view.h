@@ -53,7 +53,9 @@ typedef struct {
 
 void view_dirent_free(ViewDirent *ent);
 
-View *view_new(Store *store, gboolean read_only);
+/* @watch: other processes' changes to the store are found by inotify (falling back
+ * to polling where it cannot watch); FALSE: by polling only, every 300-900 ms. */
+View *view_new(Store *store, gboolean read_only, gboolean watch);
 void view_free(View *view);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(View, view_free)
 

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "store.h"
+#include "watch.h"
 
 typedef struct {
     char *root;       /* temp STORE */
@@ -776,6 +777,107 @@ test_load_light(Fixture *f, gconstpointer data)
     g_assert_nonnull(n->def->light_path);
 }
 
+static int
+cmp_str_ptr(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names a drain reports, sorted and joined ("" shown as "-"); "ALL" when
+ * everything may have changed. */
+static char *
+drain_names(StoreWatch *watch)
+{
+    g_autoptr(GHashTable) changed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k;
+
+    if (store_watch_drain(watch, changed))
+        return g_strdup("ALL");
+    g_hash_table_iter_init(&it, changed);
+    while (g_hash_table_iter_next(&it, &k, NULL))
+        g_ptr_array_add(names, *(char *)k ? k : (gpointer) "-");
+    g_ptr_array_sort(names, cmp_str_ptr);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
+}
+
+static void
+assert_drained(StoreWatch *watch, const char *want)
+{
+    g_autofree char *got = drain_names(watch);
+
+    g_assert_cmpstr(got, ==, want);
+}
+
+static void
+test_watch(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(StoreWatch) watch = store_watch_new(f->store, &error);
+    g_autofree char *qemu = g_build_filename(f->root, "qemu", NULL);
+    g_autofree char *snaproot = g_build_filename(qemu, "snapshot", NULL);
+    g_autofree char *vm2dir = g_build_filename(snaproot, "vm2", NULL);
+    g_autofree char *aside = g_build_filename(f->root, "aside", NULL);
+    g_autofree char *s1 = g_build_filename(f->snapdir, "s1.xml", NULL);
+
+    g_assert_no_error(error);
+    g_assert_true(store_watch_list_watched(watch));
+    assert_drained(watch, "");
+    /* Nothing is reported for a domain before it is watched, except through
+     * the config directory. */
+    write_file(f->snapdir, "s1.xml", "x");
+    assert_drained(watch, "");
+    g_assert_true(store_watch_domain(watch, "vm1"));
+    g_assert_true(store_watch_domain(watch, "vm1"));   /* again: the same watch */
+    write_file(f->snapdir, "s2.xml", "x");
+    assert_drained(watch, "vm1");
+    g_assert_cmpint(truncate(s1, 0), ==, 0);
+    assert_drained(watch, "vm1");
+    g_assert_cmpint(chmod(s1, 0600), ==, 0);
+    assert_drained(watch, "vm1");
+    g_assert_cmpint(g_unlink(s1), ==, 0);
+    assert_drained(watch, "vm1");
+    /* The config directory: a domain file and the list; other files are not. */
+    write_file(qemu, "vm1.xml", f->domxml);
+    assert_drained(watch, "- vm1");
+    write_file(qemu, "notes.txt", "x");
+    assert_drained(watch, "");
+    /* A domain without a snapshot directory: the root sees one appear. */
+    g_assert_true(store_watch_domain(watch, "vm2"));
+    g_assert_cmpint(g_mkdir(vm2dir, 0755), ==, 0);
+    assert_drained(watch, "vm2");
+    g_assert_true(store_watch_domain(watch, "vm2"));
+    write_file(vm2dir, "a.xml", "x");
+    assert_drained(watch, "vm2");
+    /* Moved away: reported, and a write in the moved directory is not (the watch
+     * went with it); back under its name, watched again by path. */
+    g_assert_cmpint(g_rename(f->snapdir, aside), ==, 0);
+    assert_drained(watch, "vm1");
+    write_file(aside, "s3.xml", "x");
+    assert_drained(watch, "");
+    g_assert_cmpint(g_rename(aside, f->snapdir), ==, 0);
+    assert_drained(watch, "vm1");
+    g_assert_true(store_watch_domain(watch, "vm1"));
+    write_file(f->snapdir, "s4.xml", "x");
+    assert_drained(watch, "vm1");
+    /* Forgotten: no longer reported, except by the root's own entry changes. */
+    store_watch_forget(watch, "vm1");
+    write_file(f->snapdir, "s5.xml", "x");
+    assert_drained(watch, "");
+    /* The snapshot directory itself moved away: everything may have changed, and
+     * domains are not watched until it is back. */
+    g_assert_cmpint(g_rename(snaproot, aside), ==, 0);
+    assert_drained(watch, "ALL");
+    g_assert_false(store_watch_domain(watch, "vm1"));
+    g_assert_cmpint(g_rename(aside, snaproot), ==, 0);
+    assert_drained(watch, "");
+    g_assert_true(store_watch_domain(watch, "vm1"));
+    write_file(f->snapdir, "s6.xml", "x");
+    assert_drained(watch, "vm1");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -799,6 +901,7 @@ main(int argc, char **argv)
     ADD("/store/remove", test_remove);
     ADD("/store/lock/fork", test_lock_fork);
     ADD("/store/stamps", test_stamps);
+    ADD("/store/watch", test_watch);
 #undef ADD
     return g_test_run();
 }
