@@ -75,8 +75,11 @@ LOG=$WORK/bench.log
 [ "$REPORT_ONLY" = 1 ] || : > "$LOG"
 SHM=/dev/shm/snapfs-bench.$$
 cc -O2 -pthread -o "$WORK/randread" "$src/scripts/bench/randread.c"
+# the least FUSE filesystem, for the floor under the warm cat row
+cc -O2 -o "$WORK/fusefloor" "$src/scripts/bench-fusefloor.c" $(pkg-config --cflags --libs fuse3)
 
-SNAP_PID=""; NBD_PID=""; NBDFUSE_PID=""
+SNAP_PID=""; NBD_PID=""; NBDFUSE_PID=""; FLOOR_PID=""
+FLOORMNT=$WORK/floor
 snap_umount() {
     if [ -n "$SNAP_PID" ]; then
         fusermount3 -u "$MNT" 2>/dev/null || true
@@ -96,7 +99,25 @@ nbd_umount() {
         NBD_PID=""
     fi
 }
-cleanup() { set +e; snap_umount; nbd_umount; rm -f "$SHM"; }
+floor_umount() {
+    if [ -n "$FLOOR_PID" ]; then
+        fusermount3 -u "$FLOORMNT" 2>/dev/null || true
+        wait "$FLOOR_PID" 2>/dev/null || true
+        FLOOR_PID=""
+    fi
+}
+# floor_mount N SIZE [noopen]: scripts/bench-fusefloor.c with N files of SIZE bytes.
+floor_mount() {
+    floor_umount
+    mkdir -p "$FLOORMNT"
+    "$WORK/fusefloor" "$FLOORMNT" "$@" 2>>"$LOG" &
+    FLOOR_PID=$!
+    local i
+    for ((i = 0; i < 10000; i++)); do [ -e "$FLOORMNT/s1" ] && return 0; sleep 0.001; done
+    echo "bench.sh: fusefloor did not mount" >&2
+    exit 1
+}
+cleanup() { set +e; snap_umount; nbd_umount; floor_umount; rm -f "$SHM"; }
 trap cleanup EXIT
 
 # snap_mount STORE [OPTION...]: snapfs in the foreground (its pid known), back when
@@ -343,6 +364,17 @@ section_meta() {
     timeit meta.catall.plain noop catall_plain
     record meta.big "$big"
     snap_umount
+    # The floor under the warm cat: the least FUSE filesystem with the same number
+    # of files of the same size, answering OPEN (keep_cache, noflush), then not
+    # (no_open for the whole mount, which snapfs's control files rule out).
+    local xml_size
+    xml_size=$(stat -c %s "$plain/d000/snapshots/s1/snapshot.xml")
+    catall_floor() { cat "$FLOORMNT"/*/snapshot.xml > /dev/null; }
+    floor_mount "$big" "$xml_size"
+    timeit meta.catall.floor noop catall_floor
+    floor_mount "$big" "$xml_size" noopen
+    timeit meta.catall.floor_noopen noop catall_floor
+    floor_umount
 }
 
 # ---- ctl: redefining and creating 1,000 snapshots ---------------------------------
@@ -506,6 +538,8 @@ table() {
     row "find of that domain (warm)" meta.find.snapfs meta.find.plain "plain tree" 0.5
     row "find, first after mount (caches dropped)" meta.find.snapfs_cold "${coldkey/lsR/find}" "$coldlabel" 0.5
     row "cat every snapshot.xml (warm)" meta.catall.snapfs meta.catall.plain "plain files" 0.33
+    row "the same cat of the least FUSE fs that answers OPEN (its floor)" meta.catall.floor meta.catall.plain "plain files" ""
+    row "the same cat of the least FUSE fs, no OPEN at all (no_open)" meta.catall.floor_noopen meta.catall.plain "plain files" ""
     row "cat every snapshot.xml, first after mount (caches dropped)" meta.catall.snapfs_cold "${coldkey/lsR/catall}" "${coldlabel/tree/files}" 0.33
     row "redefine $CTL_COUNT (cat > ctl/redefine loop)" ctl.redefine.snapfs ctl.redefine.virsh "one virsh -c test:///default" 1
     row "the same loop writing to /dev/null (its floor)" ctl.redefine.floor ctl.redefine.virsh "one virsh -c test:///default" ""
