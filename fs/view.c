@@ -59,8 +59,9 @@ struct View {
                                      poll: the kernel's caches of them are stale */
     Store *store;
     StoreWatch *watch;            /* NULL: inotify unavailable, everything is polled */
-    GHashTable *changed;          /* scratch set for store_watch_drain() */
+    GHashTable *changed;          /* scratch set for watch_drain() */
     gboolean list_dirty;          /* an event in the config directory since the listing */
+    gboolean list_failed;         /* the last listing failed: retried as when polled */
     gboolean read_only;
     uid_t uid;
     gid_t gid;
@@ -140,7 +141,7 @@ view_domain_free(ViewDomain *vd)
     if (!vd)
         return;
     if (vd->watch)
-        store_watch_forget(vd->watch, vd->name);
+        watch_forget(vd->watch, vd->name);
     g_free(vd->name);
     g_queue_clear_full(&vd->full, (GDestroyNotify)view_full_free);
     store_domain_free(vd->sd);
@@ -172,7 +173,7 @@ view_new(Store *store, gboolean read_only, gboolean watch)
     {
         g_autoptr(GError) error = NULL;
 
-        if (watch && !(view->watch = store_watch_new(store, &error)))
+        if (watch && !(view->watch = watch_new(store, &error)))
             g_message("%s: changes made by other processes are found by polling",
                       error->message);
     }
@@ -193,7 +194,7 @@ view_free(View *view)
     g_hash_table_unref(view->jobs);   /* cancels and waits for running backups */
     g_hash_table_unref(view->reloaded);
     g_hash_table_unref(view->changed);
-    store_watch_free(view->watch);   /* after the domains, which forget their watches */
+    watch_free(view->watch);   /* after the domains, which forget their watches */
     g_mutex_clear(&view->lock);
     g_free(view);
 }
@@ -213,21 +214,30 @@ view_name_ok(const char *name)
            strcmp(name, "..") != 0 && strlen(name) <= 255;
 }
 
+/* Everything may have changed (events lost, a directory moved). Lock held. */
+static void
+view_dirty_all(View *view)
+{
+    GHashTableIter it;
+    gpointer v;
+
+    view->list_dirty = TRUE;
+    g_hash_table_iter_init(&it, view->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        ((ViewDomain *)v)->dirty = TRUE;
+}
+
 /* Marks dirty what the events queued since the last call may have changed. Lock held. */
 static void
 view_sync_watch(View *view)
 {
     GHashTableIter it;
-    gpointer k, v;
+    gpointer k;
 
     if (!view->watch)
         return;
-    if (store_watch_drain(view->watch, view->changed)) {
-        view->list_dirty = TRUE;
-        g_hash_table_iter_init(&it, view->domains);
-        while (g_hash_table_iter_next(&it, NULL, &v))
-            ((ViewDomain *)v)->dirty = TRUE;
-    }
+    if (watch_drain(view->watch, view->changed))
+        view_dirty_all(view);
     g_hash_table_iter_init(&it, view->changed);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
         ViewDomain *vd;
@@ -244,7 +254,7 @@ view_sync_watch(View *view)
 static gboolean
 view_list_due(View *view, gint64 now)
 {
-    if (view->watch && store_watch_list_watched(view->watch))
+    if (view->watch && watch_list_watched(view->watch) && !view->list_failed)
         return view->list_dirty;
     return !view->list_checked_us || now - view->list_checked_us >= VIEW_RECHECK_US;
 }
@@ -277,8 +287,11 @@ view_refresh_list(View *view)
         return;
     if (!(names = store_list_domains(view->store, &error))) {
         g_warning("cannot list domains: %s", error->message);
+        view->list_failed = TRUE;   /* tried again in VIEW_RECHECK_US */
+        view->list_dirty = TRUE;
         return;
     }
+    view->list_failed = FALSE;
     if (view->domain_names->len)   /* a change found here: the poller tells the kernel */
         g_hash_table_add(view->reloaded, g_strdup(""));
     view->list_stamp = stamp;
@@ -297,6 +310,22 @@ view_domain_listed(View *view, const char *name)
             return TRUE;
     return FALSE;
 }
+/* Takes domain @name's stamp, watching it first so that no change after the stamp
+ * goes unseen. Lock held. What the check cost sets how often an unwatched domain
+ * is checked: a check stats every file of the domain, and its cost is kept under
+ * ~5 % of the time, so 10,000 snapshots are not re-examined every 300 ms. */
+static guint64
+view_stamp_domain(View *view, const char *name, gboolean *watched, gint64 *recheck_us)
+{
+    gint64 start = g_get_monotonic_time();
+    guint64 stamp;
+
+    *watched = view->watch && watch_domain(view->watch, name);
+    stamp = store_domain_stamp(view->store, name);
+    *recheck_us = CLAMP((g_get_monotonic_time() - start) * 20, VIEW_RECHECK_US,
+                        VIEW_RECHECK_MAX_US);
+    return stamp;
+}
 
 /* The loaded domain @name, reloaded when its files changed. Lock held. NULL with
  * ENOENT when there is no such domain. */
@@ -307,6 +336,7 @@ view_domain_get(View *view, const char *name, GError **error)
     gint64 now = g_get_monotonic_time();
     guint64 stamp;
     gboolean watched;
+    gint64 recheck_us;
     g_autoptr(GError) local = NULL;
 
     if (!name || !view_domain_listed(view, name)) {
@@ -316,15 +346,9 @@ view_domain_get(View *view, const char *name, GError **error)
     vd = g_hash_table_lookup(view->domains, name);   /* view_domain_listed() synced */
     if (vd && !view_domain_due(vd, now))
         return vd;
-    /* Watched before its stamp is taken: no change after this goes unseen. */
-    watched = view->watch && store_watch_domain(view->watch, name);
-    stamp = store_domain_stamp(view->store, name);
+    stamp = view_stamp_domain(view, name, &watched, &recheck_us);
     if (vd) {
-        /* A check stats every file of the domain: keep its cost under ~5 % of
-         * the time, so 10,000 snapshots are not re-examined every 300 ms. */
-        gint64 cost = g_get_monotonic_time() - now;
-
-        vd->recheck_us = CLAMP(cost * 20, VIEW_RECHECK_US, VIEW_RECHECK_MAX_US);
+        vd->recheck_us = recheck_us;
         vd->watched = watched;
         vd->dirty = FALSE;
     }
@@ -340,10 +364,10 @@ view_domain_get(View *view, const char *name, GError **error)
         vd->store = view->store;
         vd->watch = view->watch;
         vd->watched = watched;
+        vd->recheck_us = recheck_us;
         vd->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                            (GDestroyNotify)chain_free);
         vd->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-        vd->recheck_us = VIEW_RECHECK_US;
         g_hash_table_insert(view->domains, vd->name, vd);
     }
     g_queue_clear_full(&vd->full, (GDestroyNotify)view_full_free);
@@ -1468,10 +1492,14 @@ view_poll(View *view)
             g_ptr_array_add(changed, g_strdup(name));
         g_hash_table_remove_all(view->reloaded);
     }
+    /* No event says that a parent directory moved: a watched directory that is not
+     * the one at its path any more makes everything dirty. */
+    if (view->watch && watch_check(view->watch))
+        view_dirty_all(view);
     view_sync_watch(view);
     /* The list's own re-check time is left alone: only a change resets it. */
     if (view->list_stamp &&
-        (!view->watch || !store_watch_list_watched(view->watch) || view->list_dirty)) {
+        (!view->watch || !watch_list_watched(view->watch) || view->list_dirty)) {
         if (store_list_stamp(view->store) != view->list_stamp) {
             view->list_checked_us = 0;    /* the next access lists again */
             view->list_stamp = 0;
@@ -1489,11 +1517,8 @@ view_poll(View *view)
 
         if (!view_domain_due(vd, start))
             continue;
-        vd->watched = view->watch && store_watch_domain(view->watch, vd->name);
+        stamp = view_stamp_domain(view, vd->name, &vd->watched, &vd->recheck_us);
         vd->dirty = FALSE;
-        stamp = store_domain_stamp(view->store, vd->name);
-        vd->recheck_us = CLAMP((g_get_monotonic_time() - start) * 20, VIEW_RECHECK_US,
-                               VIEW_RECHECK_MAX_US);
         vd->checked_us = start;
         if (stamp != vd->stamp) {
             g_ptr_array_add(changed, g_strdup(vd->name));

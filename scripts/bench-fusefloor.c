@@ -21,6 +21,7 @@
 static unsigned long floor_n;
 static size_t floor_size;
 static int floor_noopen;
+static char floor_content[1 << 16];   /* every file's bytes, filled once */
 
 /* Inodes: 1 the root, 2k the directory sk, 2k+1 its snapshot.xml (k >= 1). */
 static void
@@ -151,18 +152,15 @@ floor_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 floor_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    static char content[1 << 16];
-
     (void)ino;
     (void)fi;
-    if ((size_t)off >= floor_size || floor_size > sizeof(content)) {
+    if ((size_t)off >= floor_size) {
         fuse_reply_buf(req, NULL, 0);
         return;
     }
     if (size > floor_size - off)
         size = floor_size - off;
-    memset(content, 'x', sizeof(content));
-    fuse_reply_buf(req, content + off, size);
+    fuse_reply_buf(req, floor_content + off, size);
 }
 
 static const struct fuse_lowlevel_ops floor_ops = {
@@ -190,6 +188,11 @@ main(int argc, char **argv)
     floor_n = strtoul(argv[2], NULL, 10);
     floor_size = strtoul(argv[3], NULL, 10);
     floor_noopen = argc > 4 && strcmp(argv[4], "noopen") == 0;
+    if (floor_n == 0 || floor_size > sizeof(floor_content)) {
+        fprintf(stderr, "%s: N must be > 0 and SIZE at most %zu\n", argv[0], sizeof(floor_content));
+        return 2;
+    }
+    memset(floor_content, 'x', sizeof(floor_content));
     se = fuse_session_new(&args, &floor_ops, sizeof(floor_ops), NULL);
     if (!se || fuse_session_mount(se, argv[1]) != 0)
         return 1;

@@ -80,6 +80,14 @@ changes() {
     waitfor 'test "$(ls "$mnt/db/snapshots" | wc -l)" = 0'
     mv "$work/snapshot.aside" "$store/qemu/snapshot"
     waitfor 'test "$(ls "$mnt/db/snapshots" | wc -l)" = 8'
+    # The config directory swapped for a copy with a change in it: the snapshot
+    # directory inside moves with no event of its own.
+    cp -a "$store/qemu" "$work/qemu.new"
+    sed -i 's|<state>shutoff</state>|<description>swapped</description>\n  <state>shutoff</state>|' \
+        "$work/qemu.new/snapshot/db/s5.xml"
+    mv "$store/qemu" "$work/qemu.old" && mv "$work/qemu.new" "$store/qemu"
+    waitfor 'grep -qx swapped "$mnt/db/snapshots/s5/description"'
+    rm -rf "$work/qemu.old"
     # A snapshot in a directory that the loaded domain did not have.
     check test "$(ls "$mnt/legacy/snapshots" | wc -l)" = 0
     rm -rf "$store/qemu/snapshot/legacy"
