@@ -250,11 +250,18 @@ view_sync_watch(View *view)
     g_hash_table_remove_all(view->changed);
 }
 
+/* Whether events tell when the domain list changed (else it is polled). */
+static gboolean
+view_list_watched(View *view)
+{
+    return view->watch && watch_list_watched(view->watch) && !view->list_failed;
+}
+
 /* Whether the domain list has to be read again (after view_sync_watch()). */
 static gboolean
 view_list_due(View *view, gint64 now)
 {
-    if (view->watch && watch_list_watched(view->watch) && !view->list_failed)
+    if (view_list_watched(view))
         return view->list_dirty;
     return !view->list_checked_us || now - view->list_checked_us >= VIEW_RECHECK_US;
 }
@@ -1498,8 +1505,7 @@ view_poll(View *view)
         view_dirty_all(view);
     view_sync_watch(view);
     /* The list's own re-check time is left alone: only a change resets it. */
-    if (view->list_stamp &&
-        (!view->watch || !watch_list_watched(view->watch) || view->list_dirty)) {
+    if (view->list_stamp && (!view_list_watched(view) || view->list_dirty)) {
         if (store_list_stamp(view->store) != view->list_stamp) {
             view->list_checked_us = 0;    /* the next access lists again */
             view->list_stamp = 0;
