@@ -360,61 +360,75 @@ manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const ch
     }
 }
 
-/* The overlay of @sd over @disk written by our own qcow2 writer, byte for byte what
- * qemu-img create writes (test-job /job/overlay-bytes), without starting a process:
- * TRUE when made; FALSE with @error unset when qemu-img create should do it (another
- * format, a backing image our reader cannot size, sizes or names outside the common
- * layout); FALSE with @error when writing failed (nothing left behind). */
+/* Whether our own qcow2 writer can make the overlay over @base: byte for byte what
+ * qemu-img create writes (test-job /job/overlay-bytes), without starting a process.
+ * FALSE leaves it to qemu-img create: another format, a backing image our reader
+ * cannot size (qemu-img gives its own error), sizes or names outside the common
+ * layout. *@size receives the backing image's virtual size. */
 static gboolean
-manage_try_own_overlay(const SnapDiskDef *sd, const DiskDef *disk, GError **error)
+manage_own_overlay_possible(const char *format, const char *base, const char *base_format,
+                            guint64 *size)
 {
     g_autoptr(QcowInfo) info = NULL;
-    g_autoptr(GError) local = NULL;
-    gboolean created = TRUE;
-    struct stat st;
-    int fd;
 
-    if (sd->src->type != STORAGE_TYPE_FILE || g_strcmp0(sd->src->format, "qcow2") != 0 ||
-        !disk->src->path || (g_strcmp0(disk->src->format, "qcow2") != 0 &&
-                             g_strcmp0(disk->src->format, "raw") != 0))
+    if (g_strcmp0(format, "qcow2") != 0 ||
+        (g_strcmp0(base_format, "qcow2") != 0 && g_strcmp0(base_format, "raw") != 0))
         return FALSE;
-    /* qemu-img opens the backing image to size the overlay: so do we, and leave any
-     * image we cannot read (with qemu-img's own error) to it. */
-    if (!(info = qcow_info_read(disk->src->path, disk->src->format, &local)) ||
-        (info->encrypted) ||
-        !qcow2w_overlay_supported(info->virtual_size, disk->src->path, disk->src->format))
+    if (!(info = qcow_info_read(base, base_format, NULL)) || info->encrypted ||
+        !qcow2w_overlay_supported(info->virtual_size, base, base_format))
         return FALSE;
-    fd = open(sd->src->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == EEXIST) {
-        /* an empty file is reused, as qemu-img create does (checked before) */
-        created = FALSE;
-        fd = open(sd->src->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != 0)) {
-            close(fd);
-            return FALSE;
-        }
+    *size = info->virtual_size;
+    return TRUE;
+}
+
+/* qemu-img create of @path (@format) over @base (@base_format NULL: probed). */
+static gboolean
+manage_qemu_img_create(const char *path, const char *format, const char *base,
+                       const char *base_format, GError **error)
+{
+    g_autofree char *backing = manage_escape_commas(base);
+    g_autofree char *opts = base_format
+        ? g_strdup_printf("backing_fmt=%s,backing_file=%s", base_format, backing)
+        : g_strdup_printf("backing_file=%s", backing);
+    const char *argv[] = { "qemu-img", "create", "-q", "-f", format, "-o", opts, path, NULL };
+
+    return manage_run(argv, error);
+}
+
+/* Creates the overlay @path (@format) over @base (@base_format, NULL: qemu-img
+ * probes it). The file is made here first, never through a symbolic link and with
+ * @base's mode and owner (util_open_new_image()); then our own writer fills it or,
+ * when it cannot, qemu-img create does. A refusal to create the file is final:
+ * handing the name to qemu-img, which follows links, would write wherever a link
+ * points. On failure nothing is left behind (a reused empty file is emptied again). */
+static gboolean
+manage_create_overlay(const char *path, const char *format, const char *base,
+                      const char *base_format, GError **error)
+{
+    g_auto(CoreFd) fd = -1;
+    gboolean created = FALSE;
+    guint64 size = 0;
+    gboolean ok;
+
+    if ((fd = util_open_new_image(path, base, &created, error)) < 0)
+        return FALSE;
+    if (manage_own_overlay_possible(format, base, base_format, &size)) {
+        ok = qcow2w_create_overlay(fd, path, size, base, base_format, error);
+    } else {
+        ok = manage_qemu_img_create(path, format, base, base_format, error);
     }
-    if (fd < 0)
-        return FALSE;
-    if (!qcow2w_create_overlay(fd, sd->src->path, info->virtual_size, disk->src->path,
-                               disk->src->format, error)) {
-        if (created)
-            unlink(sd->src->path);
-        else if (ftruncate(fd, 0) < 0)
-            g_debug("cannot empty '%s' again", sd->src->path);
-        close(fd);
-        return FALSE;
-    }
-    if (close(fd) < 0) {
+    if (ok && close(g_steal_fd(&fd)) < 0) {
         int errsv = errno;
 
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv), "cannot close '%s': %s",
-                    sd->src->path, g_strerror(errsv));
-        if (created)
-            unlink(sd->src->path);
-        return FALSE;
+                    path, g_strerror(errsv));
+        ok = FALSE;
     }
-    return TRUE;
+    if (!ok && created)
+        unlink(path);
+    else if (!ok && fd >= 0 && ftruncate(fd, 0) < 0)
+        g_debug("cannot empty '%s' again", path);
+    return ok;
 }
 
 /* Creates the images of @def (overlays with qemu-img create, or internal qcow2
@@ -473,19 +487,15 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom,
         SnapDiskDef *sd = def->disks->pdata[i];
         DiskDef *disk = domain_disk_by_name(dom, sd->name);
 
-        if (sd->snapshot == SNAP_LOC_EXTERNAL && manage_try_own_overlay(sd, disk, error)) {
+        if (sd->snapshot == SNAP_LOC_EXTERNAL && sd->src->type == STORAGE_TYPE_BLOCK) {
+            /* an existing block device (checked above): qemu-img formats it */
+            if (!manage_qemu_img_create(sd->src->path, sd->src->format, disk->src->path,
+                                        disk->src->format, error))
+                goto fail;
             g_ptr_array_add(overlays, g_strdup(sd->src->path));
-        } else if (error && *error) {
-            goto fail;
         } else if (sd->snapshot == SNAP_LOC_EXTERNAL) {
-            g_autofree char *backing = manage_escape_commas(disk->src->path);
-            g_autofree char *opts = disk->src->format
-                ? g_strdup_printf("backing_fmt=%s,backing_file=%s", disk->src->format, backing)
-                : g_strdup_printf("backing_file=%s", backing);
-            const char *argv[] = { "qemu-img", "create", "-q", "-f", sd->src->format, "-o", opts,
-                                   sd->src->path, NULL };
-
-            if (!manage_run(argv, error))
+            if (!manage_create_overlay(sd->src->path, sd->src->format, disk->src->path,
+                                       disk->src->format, error))
                 goto fail;
             g_ptr_array_add(overlays, g_strdup(sd->src->path));
         } else if (sd->snapshot == SNAP_LOC_INTERNAL) {
@@ -1292,8 +1302,10 @@ manage_revert_overlay_name(const char *base, const char *snap)
 
     for (guint n = 1;; n++) {
         char *path = g_strdup_printf("%s-%u", stem, n);
+        struct stat st;
 
-        if (!g_file_test(path, G_FILE_TEST_EXISTS))
+        /* lstat: a dangling symbolic link is a taken name too */
+        if (lstat(path, &st) < 0 && errno == ENOENT)
             return path;
         g_free(path);
     }
@@ -1382,15 +1394,10 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
         }
         if (external && sdisk->snapshot == SNAP_LOC_EXTERNAL) {
             g_autofree char *overlay = manage_revert_overlay_name(disk->src->path, snap);
-            g_autofree char *backing = manage_escape_commas(disk->src->path);
             const char *fmt = disk->src->format ? disk->src->format : "raw";
-            g_autofree char *opts = g_strdup_printf("backing_fmt=%s,backing_file=%s", fmt,
-                                                    backing);
-            const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", opts,
-                                   overlay, NULL };
             StorageSource *src;
 
-            if (!manage_run(argv, error)) {
+            if (!manage_create_overlay(overlay, "qcow2", disk->src->path, fmt, error)) {
                 manage_rollback_images(overlays, NULL, snap);
                 return FALSE;
             }

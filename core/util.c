@@ -90,6 +90,66 @@ util_fsync_dir_of(const char *path, GError **error)
     return TRUE;
 }
 
+int
+util_open_new_image(const char *path, const char *base, gboolean *created, GError **error)
+{
+    g_auto(CoreFd) fd = -1;
+    struct stat bst;
+    struct stat st;
+    int errsv;
+
+    *created = FALSE;
+    if (stat(base, &bst) < 0) {
+        util_set_errno_error(error, errno, "stat", base);
+        return -1;
+    }
+    /* 0600 until the mode below is set: no moment where others may open it. */
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        *created = TRUE;
+    } else if (errno == EEXIST) {
+        fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 && errno == ELOOP) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_LOOP,
+                        "'%s' is a symbolic link: snapfs creates images only under names that "
+                        "are not links", path);
+            return -1;
+        }
+        if (fd < 0) {
+            util_set_errno_error(error, errno, "open", path);
+            return -1;
+        }
+        if (fstat(fd, &st) < 0) {
+            util_set_errno_error(error, errno, "stat", path);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size != 0) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                        "'%s' already exists and is not an empty file", path);
+            return -1;
+        }
+    } else {
+        util_set_errno_error(error, errno, "create", path);
+        return -1;
+    }
+    if (*created && fstat(fd, &st) < 0)
+        goto fail;
+    if (geteuid() == 0 && (st.st_uid != bst.st_uid || st.st_gid != bst.st_gid) &&
+        fchown(fd, bst.st_uid, bst.st_gid) < 0)
+        goto fail;
+    if (fchmod(fd, bst.st_mode & 0777) < 0)
+        goto fail;
+    return g_steal_fd(&fd);
+
+fail:
+    errsv = errno;
+    if (*created)
+        unlink(path);
+    *created = FALSE;
+    util_set_errno_error(error, errsv, "set the owner and mode of", path);
+    return -1;
+}
+
 gboolean
 util_file_write_atomic(const char *path, const char *data, gsize len, int mode, GError **error)
 {

@@ -30,6 +30,17 @@ void util_uuid_generate(guint8 out[UTIL_UUID_LEN]);
 gboolean util_file_write_atomic(const char *path, const char *data, gsize len, int mode,
                                 GError **error);
 
+/* Opens @path for a new image built on @base: creates it (O_EXCL | O_NOFOLLOW, so
+ * never through a symbolic link, dangling or not) or reuses an empty regular file
+ * there (as qemu-img create and libvirt do), and gives it @base's permission bits
+ * and, when the process runs as root, @base's owner and group, before anything is
+ * written: an image built on another holds the guest's later writes and is never
+ * more readable than it. *@created: made here (the caller unlinks it on failure)
+ * or reused (the caller empties it again). Returns the descriptor (O_WRONLY |
+ * O_CLOEXEC); -1 with G_FILE_ERROR (EEXIST for a file that is not empty or not
+ * regular, ELOOP for a symbolic link) and nothing created. */
+int util_open_new_image(const char *path, const char *base, gboolean *created, GError **error);
+
 /* fsync of the directory holding @path (after an unlink or rename). */
 gboolean util_fsync_dir_of(const char *path, GError **error);
 
