@@ -244,6 +244,29 @@ chain_is_local(const StorageSource *src)
     return (src->type == STORAGE_TYPE_FILE || src->type == STORAGE_TYPE_BLOCK) && src->path;
 }
 
+/* The external data file of qcow2 layer @layer must be there to be read. */
+static gboolean
+chain_check_data_file(const ChainLayer *layer, GError **error)
+{
+    g_autofree char *path = qcow_data_file_path(layer->src->path, layer->info->data_file);
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        int errsv = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                    "Cannot access data file '%s' of storage file '%s': %s", path,
+                    layer->src->path, g_strerror(errsv));
+        return FALSE;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "data file '%s' of storage file '%s' is not a regular file or block device",
+                    path, layer->src->path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static void
 chain_fail(Chain *chain, ChainLayer *layer, char *msg)
 {
@@ -360,6 +383,10 @@ chain_resolve(const StorageSource *top, const char *target)
         }
 
         if (!(layer->info = qcow_info_read(cur->path, cur->format ? cur->format : "raw", &err))) {
+            layer->error = g_strdup(err->message);
+            break;
+        }
+        if (layer->info->data_file && !chain_check_data_file(layer, &err)) {
             layer->error = g_strdup(err->message);
             break;
         }

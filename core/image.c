@@ -14,9 +14,11 @@
 
 #define L1E_OFFSET_MASK 0x00fffffffffffe00ULL
 #define L2E_OFFSET_MASK 0x00fffffffffffe00ULL
+#define QCOW_OFLAG_COPIED (1ULL << 63)
 #define QCOW_OFLAG_COMPRESSED (1ULL << 62)
 #define QCOW_OFLAG_ZERO 1ULL
 #define L2_CACHE_BYTES (8 * 1024 * 1024)
+#define L1_IDLE_BYTES (64 * 1024 * 1024)   /* L1 tables kept for the next open, in all */
 
 typedef enum {
     CLUSTER_UNALLOCATED,
@@ -31,20 +33,47 @@ typedef struct {
     guint64 used;           /* LRU tick */
 } L2Slot;
 
+/* What identifies the L1 table of an unchanged image file: any write to the
+ * file changes its size, mtime or ctime. All guint64: hashed as bytes. */
+typedef struct {
+    guint64 dev;
+    guint64 ino;
+    guint64 size;
+    guint64 mtime_sec;
+    guint64 mtime_nsec;
+    guint64 ctime_sec;
+    guint64 ctime_nsec;
+    guint64 l1_offset;
+    guint64 l1_size;
+} L1Key;
+
+/* One L1 table shared by every reader of the same unchanged image (an open
+ * file has up to 4 readers, and a file may be open many times): immutable once
+ * read, freed with its last reader unless kept among the idle ones. */
+typedef struct {
+    L1Key key;
+    guint64 *entries;       /* host byte order */
+    guint refs;             /* readers holding it; under l1_lock */
+    GList idle;             /* link in l1_idle while refs == 0 */
+} L1Table;
+
 typedef struct {
     char *path;
     int fd;
     gboolean qcow2;
-    guint64 size;           /* virtual size */
+    guint64 size;           /* virtual size, as qemu counts it (whole sectors) */
     guint64 file_size;
     /* qcow2 only */
+    guint32 version;
     guint cluster_bits;
     guint64 cluster_size;
     guint l2_bits;          /* log2 of the entries in an L2 table */
     gboolean extl2;         /* extended L2 entries: 32 subclusters per cluster */
     guint sub_bits;         /* log2 of the allocation unit: subcluster or cluster */
-    guint64 *l1;
+    L1Table *l1;
     guint32 l1_size;
+    char *data_path;        /* external data file: where the data clusters are; NULL = in path */
+    int data_fd;
     L2Slot *cache;
     guint ncache;
     guint last_slot;
@@ -64,6 +93,95 @@ struct Image {
     guint64 size;
 };
 
+static GMutex l1_lock;
+static GHashTable *l1_tables;   /* L1Key * -> L1Table *, every table in use or idle */
+static GQueue l1_idle;          /* tables no reader holds, least recently used first */
+static gsize l1_idle_bytes;
+
+static guint
+l1_key_hash(gconstpointer p)
+{
+    const guint64 *v = p;
+    guint64 h = 1469598103934665603ULL;
+
+    for (gsize i = 0; i < sizeof(L1Key) / sizeof(guint64); i++)
+        h = (h ^ v[i]) * 1099511628211ULL;
+    return (guint)(h ^ (h >> 32));
+}
+
+static gboolean
+l1_key_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, sizeof(L1Key)) == 0;
+}
+
+static void
+l1_table_free(L1Table *t)
+{
+    g_free(t->entries);
+    g_free(t);
+}
+
+/* Takes a reference to table @t found in l1_tables. Under l1_lock. */
+static L1Table *
+l1_table_ref_locked(L1Table *t)
+{
+    if (t->refs++ == 0) {
+        g_queue_unlink(&l1_idle, &t->idle);
+        l1_idle_bytes -= t->key.l1_size * 8;
+    }
+    return t;
+}
+
+/* The table of @key if a reader has it or had it lately, else NULL. */
+static L1Table *
+l1_table_lookup(const L1Key *key)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&l1_lock);
+    L1Table *t = l1_tables ? g_hash_table_lookup(l1_tables, key) : NULL;
+
+    return t ? l1_table_ref_locked(t) : NULL;
+}
+
+/* Shares the table @t just read (one reference, the caller's): returns it, or
+ * the same table another reader published meanwhile (@t is freed). */
+static L1Table *
+l1_table_publish(L1Table *t)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&l1_lock);
+    L1Table *had;
+
+    if (!l1_tables)
+        l1_tables = g_hash_table_new(l1_key_hash, l1_key_equal);
+    if ((had = g_hash_table_lookup(l1_tables, &t->key))) {
+        l1_table_free(t);
+        return l1_table_ref_locked(had);
+    }
+    t->idle.data = t;
+    g_hash_table_insert(l1_tables, &t->key, t);
+    return t;
+}
+
+/* Drops a reader's reference; the table stays for the next open of the same
+ * image while the idle ones take at most L1_IDLE_BYTES. */
+static void
+l1_table_unref(L1Table *t)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&l1_lock);
+
+    if (--t->refs > 0)
+        return;
+    g_queue_push_tail_link(&l1_idle, &t->idle);
+    l1_idle_bytes += t->key.l1_size * 8;
+    while (l1_idle_bytes > L1_IDLE_BYTES) {
+        L1Table *old = g_queue_pop_head_link(&l1_idle)->data;
+
+        l1_idle_bytes -= old->key.l1_size * 8;
+        g_hash_table_remove(l1_tables, &old->key);
+        l1_table_free(old);
+    }
+}
+
 static void
 layer_clear(Layer *l)
 {
@@ -72,8 +190,13 @@ layer_clear(Layer *l)
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
+    if (l->data_fd >= 0)
+        close(l->data_fd);
+    l->data_fd = -1;
     g_free(l->path);
-    g_free(l->l1);
+    g_free(l->data_path);
+    if (l->l1)
+        l1_table_unref(l->l1);
     for (i = 0; i < l->ncache; i++)
         g_free(l->cache[i].table);
     g_free(l->cache);
@@ -120,11 +243,11 @@ layer_pread(const Layer *l, void *buf, gsize len, guint64 off, GError **error)
     return util_pread_full(l->fd, l->path, buf, len, off, error);
 }
 
-/* Reads with zeros past the end of the file (raw layers, data clusters). */
+/* Reads with zeros past the end of the file, as qemu does. */
 static gboolean
-layer_pread_zero(const Layer *l, void *buf, gsize len, guint64 off, GError **error)
+pread_zero(int fd, const char *path, void *buf, gsize len, guint64 off, GError **error)
 {
-    gssize got = layer_pread(l, buf, len, off, error);
+    gssize got = util_pread_full(fd, path, buf, len, off, error);
 
     if (got < 0)
         return FALSE;
@@ -133,13 +256,28 @@ layer_pread_zero(const Layer *l, void *buf, gsize len, guint64 off, GError **err
     return TRUE;
 }
 
+/* Raw layers and metadata. */
+static gboolean
+layer_pread_zero(const Layer *l, void *buf, gsize len, guint64 off, GError **error)
+{
+    return pread_zero(l->fd, l->path, buf, len, off, error);
+}
+
+/* Data clusters: from the data file when the image has one. */
+static gboolean
+layer_pread_data(const Layer *l, void *buf, gsize len, guint64 off, GError **error)
+{
+    if (l->data_path)
+        return pread_zero(l->data_fd, l->data_path, buf, len, off, error);
+    return pread_zero(l->fd, l->path, buf, len, off, error);
+}
+
 static const guint64 *
 layer_l2(Layer *l, guint64 l2_off, GError **error)
 {
     L2Slot *slot = &l->cache[l->last_slot];
     guint victim = 0;
     guint i;
-    gssize got;
 
     if (slot->offset == l2_off) {
         slot->used = ++l->tick;
@@ -158,13 +296,9 @@ layer_l2(Layer *l, guint64 l2_off, GError **error)
     if (!slot->table)
         slot->table = g_malloc(l->cluster_size);
     slot->offset = 0;
-    got = layer_pread(l, slot->table, l->cluster_size, l2_off, error);
-    if (got < 0)
+    /* as qemu: what lies beyond the end of the file reads as zeros (unallocated) */
+    if (!layer_pread_zero(l, slot->table, l->cluster_size, l2_off, error))
         return NULL;
-    if ((guint64)got != l->cluster_size) {
-        layer_corrupt(l, error, "L2 table lies beyond the end of the file", l2_off);
-        return NULL;
-    }
     for (i = 0; i < l->cluster_size / 8; i++)
         slot->table[i] = GUINT64_FROM_BE(slot->table[i]);
     slot->offset = l2_off;
@@ -174,9 +308,11 @@ layer_l2(Layer *l, guint64 l2_off, GError **error)
 }
 
 /* Maps guest offset @off (< l->size) of a qcow2 layer, for the allocation unit
- * (cluster, or subcluster with extended L2) holding it. @host: the unit's host
- * offset, or the whole L2 entry of a compressed cluster. @span: for an
- * unallocated L2 table, how many bytes from @off share that fate (else 0). */
+ * (cluster, or subcluster with extended L2) holding it, as qemu's
+ * qcow2_get_host_offset() does, failing where it fails. @host: the unit's host
+ * offset (in the data file when there is one), or the whole L2 entry of a
+ * compressed cluster. @span: for an unallocated L2 table, how many bytes from
+ * @off share that fate (else 0). */
 static gboolean
 layer_map(Layer *l, guint64 off, ClusterType *type, guint64 *host, guint64 *span,
           GError **error)
@@ -184,57 +320,74 @@ layer_map(Layer *l, guint64 off, ClusterType *type, guint64 *host, guint64 *span
     guint64 l1_idx = off >> (l->cluster_bits + l->l2_bits);
     guint64 l2_off;
     guint64 entry;
+    guint64 bitmap;
     guint64 idx;
+    guint64 chost;
+    guint sub;
+    gboolean normal;
     const guint64 *table;
 
     *span = 0;
     *host = 0;
-    l2_off = l1_idx < l->l1_size ? (l->l1[l1_idx] & L1E_OFFSET_MASK) : 0;
+    l2_off = l1_idx < l->l1_size ? (l->l1->entries[l1_idx] & L1E_OFFSET_MASK) : 0;
     if (l2_off == 0) {
         guint64 end = (l1_idx + 1) << (l->cluster_bits + l->l2_bits);
         *type = CLUSTER_UNALLOCATED;
         *span = end - off;
         return TRUE;
     }
-    if (l2_off % l->cluster_size != 0 || l2_off >= l->file_size)
-        return layer_corrupt(l, error, "L2 table offset is invalid", l2_off);
+    if (l2_off % l->cluster_size != 0)
+        return layer_corrupt(l, error, "L2 table offset is unaligned", l2_off);
     if (!(table = layer_l2(l, l2_off, error)))
         return FALSE;
     idx = (off >> l->cluster_bits) & ((1ULL << l->l2_bits) - 1);
     entry = table[l->extl2 ? 2 * idx : idx];
+    bitmap = l->extl2 ? table[2 * idx + 1] : 0;
     if (entry & QCOW_OFLAG_COMPRESSED) {
+        if (l->data_path)
+            return layer_corrupt(l, error, "compressed cluster in an image with an external "
+                                 "data file", off);
         *type = CLUSTER_COMPRESSED;
         *host = entry;
         return TRUE;
     }
-    if (l->extl2) {
-        /* bitmap: bit n = subcluster n allocated, bit 32 + n = reads as zeros */
-        guint64 bitmap = table[2 * idx + 1];
-        guint sub = (off >> l->sub_bits) & 31;
-        guint64 chost = entry & L2E_OFFSET_MASK;
-
-        if ((chost == 0 && (bitmap & 0xffffffffULL)) || chost % l->cluster_size != 0)
-            return layer_corrupt(l, error, "subcluster allocation is invalid", chost);
-        if (bitmap & (1ULL << sub)) {
-            *host = chost + ((guint64)sub << l->sub_bits);
+    chost = entry & L2E_OFFSET_MASK;
+    /* offset 0 is a valid offset in a data file: there, "copied" says allocated */
+    normal = chost != 0 || (l->data_path && (entry & QCOW_OFLAG_COPIED));
+    sub = l->extl2 ? (off >> l->sub_bits) & 31 : 0;
+    if (!l->extl2) {
+        if (entry & QCOW_OFLAG_ZERO) {
+            if (l->version < 3)
+                return layer_corrupt(l, error, "zero cluster in a version 2 image", off);
+            *type = CLUSTER_ZERO;
+            if (chost == 0)
+                return TRUE;
         } else {
-            *type = (bitmap & (1ULL << (32 + sub))) ? CLUSTER_ZERO : CLUSTER_UNALLOCATED;
-            return TRUE;
+            *type = normal ? CLUSTER_DATA : CLUSTER_UNALLOCATED;
+            if (!normal)
+                return TRUE;
         }
-    } else if (entry & QCOW_OFLAG_ZERO) {
-        *type = CLUSTER_ZERO;
+    } else if (!normal) {
+        /* bitmap: bit n = subcluster n allocated, bit 32 + n = reads as zeros */
+        if (bitmap & 0xffffffffULL)
+            return layer_corrupt(l, error, "unallocated cluster has allocated subclusters", off);
+        *type = (bitmap & (1ULL << (32 + sub))) ? CLUSTER_ZERO : CLUSTER_UNALLOCATED;
         return TRUE;
+    } else if ((bitmap >> 32) & bitmap) {
+        return layer_corrupt(l, error, "a subcluster is both allocated and zero", off);
     } else {
-        *host = entry & L2E_OFFSET_MASK;
-        if (*host == 0) {
-            *type = CLUSTER_UNALLOCATED;
-            return TRUE;
-        }
+        *type = (bitmap & (1ULL << (32 + sub))) ? CLUSTER_ZERO :
+                (bitmap & (1ULL << sub)) ? CLUSTER_DATA : CLUSTER_UNALLOCATED;
     }
-    /* clusters are aligned (so are the subclusters in them) and inside the file */
-    if (*host % (1ULL << l->sub_bits) != 0 || *host >= l->file_size)
-        return layer_corrupt(l, error, "data cluster offset is invalid", *host);
-    *type = CLUSTER_DATA;
+    /* a cluster with a host offset, whatever it reads as: the offset must be sane */
+    if (chost % l->cluster_size != 0)
+        return layer_corrupt(l, error, "cluster allocation offset is unaligned", chost);
+    if (l->data_path && chost != (off & ~(l->cluster_size - 1)))
+        return layer_corrupt(l, error, "data file offset does not match the guest offset",
+                             chost);
+    /* beyond the end of the file a data cluster reads as zeros, as in qemu */
+    if (*type == CLUSTER_DATA)
+        *host = chost + ((guint64)sub << l->sub_bits);
     return TRUE;
 }
 
@@ -356,7 +509,7 @@ image_read_layer(Image *img, guint i, guint8 *buf, guint64 len, guint64 off, GEr
             memset(buf, 0, chunk);
             break;
         case CLUSTER_DATA:
-            if (!layer_pread_zero(l, buf, chunk, host + co, error))
+            if (!layer_pread_data(l, buf, chunk, host + co, error))
                 return FALSE;
             break;
         case CLUSTER_COMPRESSED:
@@ -484,15 +637,75 @@ image_seek(Image *img, guint64 offset, gboolean data, guint64 *result, GError **
     return TRUE;
 }
 
+/* Opens the external data file @name of layer @l with the care a backing file
+ * gets: read-only, never waiting on a FIFO, only a regular file or block device. */
 static gboolean
-layer_open_qcow2(Layer *l, GError **error)
+layer_open_data_file(Layer *l, const char *name, GError **error)
+{
+    struct stat st;
+
+    l->data_path = qcow_data_file_path(l->path, name);
+    l->data_fd = open(l->data_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (l->data_fd < 0 || fstat(l->data_fd, &st) < 0) {
+        int errsv = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                    "cannot open data file '%s' of qcow2 image '%s': %s", l->data_path,
+                    l->path, g_strerror(errsv));
+        return FALSE;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "data file '%s' of qcow2 image '%s' is not a regular file or block device",
+                    l->data_path, l->path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The L1 table of layer @l (file @st, header @hdr): shared with the other
+ * readers of the same unchanged file, read when none has it. */
+static gboolean
+layer_load_l1(Layer *l, const struct stat *st, const QcowHeader *hdr, GError **error)
+{
+    L1Key key = {
+        .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+        .mtime_sec = st->st_mtim.tv_sec, .mtime_nsec = st->st_mtim.tv_nsec,
+        .ctime_sec = st->st_ctim.tv_sec, .ctime_nsec = st->st_ctim.tv_nsec,
+        .l1_offset = hdr->l1_offset, .l1_size = hdr->l1_size,
+    };
+    g_autofree L1Table *t = NULL;
+    g_autofree guint64 *entries = NULL;
+    gssize got;
+
+    if ((l->l1 = l1_table_lookup(&key)))
+        return TRUE;
+    entries = g_new0(guint64, MAX(hdr->l1_size, 1));
+    if (hdr->l1_size > 0) {   /* qcow_header_read() checked it lies inside the file */
+        got = layer_pread(l, entries, (gsize)hdr->l1_size * 8, hdr->l1_offset, error);
+        if (got < 0)
+            return FALSE;
+        if (got != (gssize)hdr->l1_size * 8)
+            return layer_corrupt(l, error, "L1 table is truncated", hdr->l1_offset);
+        for (guint32 i = 0; i < hdr->l1_size; i++)
+            entries[i] = GUINT64_FROM_BE(entries[i]);
+    }
+    t = g_new0(L1Table, 1);
+    t->key = key;
+    t->refs = 1;
+    t->entries = g_steal_pointer(&entries);
+    l->l1 = l1_table_publish(g_steal_pointer(&t));
+    return TRUE;
+}
+
+static gboolean
+layer_open_qcow2(Layer *l, const struct stat *st, GError **error)
 {
     QcowHeader hdr;
-    gssize got;
-    guint i;
+    g_autofree char *data_file = NULL;
 
     if (!qcow_header_read(l->fd, l->path, &hdr, error))
         return FALSE;
+    data_file = g_steal_pointer(&hdr.data_file);
     qcow_header_clear(&hdr);
     if (hdr.crypt_method != 0) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
@@ -500,13 +713,9 @@ layer_open_qcow2(Layer *l, GError **error)
                     l->path);
         return FALSE;
     }
-    if (hdr.incompatible & QCOW_INCOMPAT_DATA_FILE) {
-        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
-                    "qcow2 image '%s' uses an external data file: not supported", l->path);
-        return FALSE;
-    }
     if (hdr.incompatible & ~(QCOW_INCOMPAT_DIRTY | QCOW_INCOMPAT_CORRUPT |
-                             QCOW_INCOMPAT_COMPRESSION | QCOW_INCOMPAT_EXTL2)) {
+                             QCOW_INCOMPAT_DATA_FILE | QCOW_INCOMPAT_COMPRESSION |
+                             QCOW_INCOMPAT_EXTL2)) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                     "qcow2 image '%s' uses unsupported features (incompatible bits 0x%"
                     G_GINT64_MODIFIER "x)", l->path, hdr.incompatible);
@@ -519,7 +728,8 @@ layer_open_qcow2(Layer *l, GError **error)
         return FALSE;
     }
     l->qcow2 = TRUE;
-    l->size = hdr.size;
+    l->version = hdr.version;
+    l->size = QCOW_SECTORS_DOWN(hdr.size);
     l->file_size = hdr.file_size;
     l->cluster_bits = hdr.cluster_bits;
     l->cluster_size = 1ULL << hdr.cluster_bits;
@@ -530,16 +740,10 @@ layer_open_qcow2(Layer *l, GError **error)
     l->sub_bits = l->extl2 ? hdr.cluster_bits - 5 : hdr.cluster_bits;
     l->compression_type = hdr.compression_type;
     l->l1_size = hdr.l1_size;
-    l->l1 = g_new0(guint64, MAX(hdr.l1_size, 1));
-    if (hdr.l1_size > 0) {   /* qcow_header_read() checked it lies inside the file */
-        got = layer_pread(l, l->l1, (gsize)hdr.l1_size * 8, hdr.l1_offset, error);
-        if (got < 0)
-            return FALSE;
-        if (got != (gssize)hdr.l1_size * 8)
-            return layer_corrupt(l, error, "L1 table is truncated", hdr.l1_offset);
-        for (i = 0; i < hdr.l1_size; i++)
-            l->l1[i] = GUINT64_FROM_BE(l->l1[i]);
-    }
+    if (data_file && !layer_open_data_file(l, data_file, error))
+        return FALSE;
+    if (!layer_load_l1(l, st, &hdr, error))
+        return FALSE;
     l->ncache = CLAMP(L2_CACHE_BYTES >> hdr.cluster_bits, 4, 64);
     l->cache = g_new0(L2Slot, l->ncache);
     return TRUE;
@@ -565,6 +769,7 @@ image_open(const Chain *chain, guint from, GError **error)
         struct stat st;
 
         l->fd = -1;
+        l->data_fd = -1;
         img->n++;
         l->path = g_strdup(src->path);
         if (cl->error) {
@@ -596,11 +801,12 @@ image_open(const Chain *chain, guint from, GError **error)
             return NULL;
         }
         if (g_str_equal(format, "qcow2")) {
-            if (!layer_open_qcow2(l, error))
+            if (!layer_open_qcow2(l, &st, error))
                 return NULL;
         } else {
             off_t end = lseek(l->fd, 0, SEEK_END);
-            l->size = l->file_size = end < 0 ? (guint64)st.st_size : (guint64)end;
+            l->file_size = end < 0 ? (guint64)st.st_size : (guint64)end;
+            l->size = QCOW_SECTORS_UP(l->file_size);   /* the tail reads as zeros */
         }
     }
     img->size = img->layers[0].size;

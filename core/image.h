@@ -11,9 +11,12 @@ typedef struct Image Image;
 
 /* Opens layers @from .. base of @chain for reading (raw read directly, qcow2 by our
  * own reader: compressed clusters, v3 zero clusters, any cluster size, backing
- * shorter than the top). One Image per open file: not thread-safe, cheap to open.
- * Errors: G_FILE_ERROR from open(), CORE_ERROR_CORRUPT, CORE_ERROR_UNSUPPORTED
- * (encrypted, external data file, network layer). */
+ * shorter than the top, external data files), reading what qemu reads: sizes in
+ * whole 512-byte sectors, CORE_ERROR_CORRUPT where qemu fails with EIO. Not
+ * thread-safe; cheap to open: L1 tables are shared by every Image of the same
+ * unchanged file (any thread). Errors: G_FILE_ERROR from open(), CORE_ERROR_CORRUPT,
+ * CORE_ERROR_INVALID (a data file that is not a regular file or block device),
+ * CORE_ERROR_UNSUPPORTED (encrypted, network layer). */
 Image *image_open(const Chain *chain, guint from, GError **error);
 void image_close(Image *img);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Image, image_close)

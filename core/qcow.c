@@ -28,6 +28,7 @@ qcow_info_free(QcowInfo *info)
     g_free(info->backing_name);
     g_free(info->backing_format);
     g_free(info->compression);
+    g_free(info->data_file);
     g_free(info);
 }
 
@@ -36,6 +37,18 @@ qcow_header_clear(QcowHeader *hdr)
 {
     g_clear_pointer(&hdr->backing_name, g_free);
     g_clear_pointer(&hdr->backing_format, g_free);
+    g_clear_pointer(&hdr->data_file, g_free);
+}
+
+char *
+qcow_data_file_path(const char *image, const char *name)
+{
+    g_autofree char *dir = NULL;
+
+    if (g_path_is_absolute(name))
+        return g_strdup(name);
+    dir = g_path_get_dirname(image);
+    return g_build_filename(dir, name, NULL);
 }
 
 static guint32
@@ -164,6 +177,7 @@ qcow_header_read(int fd, const char *path, QcowHeader *hdr, GError **error)
         if (got < 104)
             CORRUPT("qcow2 header of '%s' is truncated", path);
         hdr->incompatible = be64(fixed + 72);
+        hdr->autoclear = be64(fixed + 88);
         header_len = be32(fixed + 100);
         if (header_len < 104 || header_len % 8 != 0)
             CORRUPT("qcow2 image '%s' has an invalid header length %u", path, header_len);
@@ -232,9 +246,19 @@ qcow_header_read(int fd, const char *path, QcowHeader *hdr, GError **error)
                 CORRUPT("backing format of qcow2 image '%s' is invalid", path);
             g_free(hdr->backing_format);
             hdr->backing_format = g_strndup((const char *)buf + ext + 8, len);
+        } else if (type == QCOW2_EXT_DATA_FILE) {
+            g_free(hdr->data_file);
+            hdr->data_file = g_strndup((const char *)buf + ext + 8, len);
+            if (len == 0 || strlen(hdr->data_file) != len)
+                CORRUPT("data file name of qcow2 image '%s' is invalid", path);
         }
         ext += 8 + (((guint64)len + 7) & ~7ULL);
     }
+    /* as qemu: the name counts only with the feature bit, and the bit needs a name */
+    if (!(hdr->incompatible & QCOW_INCOMPAT_DATA_FILE))
+        g_clear_pointer(&hdr->data_file, g_free);
+    else if (!hdr->data_file)
+        CORRUPT("qcow2 image '%s' uses an external data file but does not name it", path);
     if (hdr->version == 2 && hdr->incompatible == 0 && hdr->compression_type == 0)
         return TRUE;
     if (hdr->compression_type != 0 && !(hdr->incompatible & QCOW_INCOMPAT_COMPRESSION))
@@ -448,12 +472,14 @@ qcow_info_read(const char *path, const char *format, GError **error)
     info->format = g_strdup(format);
     info->allocated = (guint64)st.st_blocks * 512;
     if (g_str_equal(format, "raw")) {
-        info->virtual_size = info->file_size;
+        info->virtual_size = QCOW_SECTORS_UP(info->file_size);
         return g_steal_pointer(&info);
     }
     if (!qcow_header_read(fd, path, &hdr, error))
         return NULL;
-    info->virtual_size = hdr.size;
+    info->virtual_size = QCOW_SECTORS_DOWN(hdr.size);
+    info->data_file = g_steal_pointer(&hdr.data_file);
+    info->data_file_raw = info->data_file && (hdr.autoclear & QCOW_AUTOCLEAR_DATA_FILE_RAW);
     info->cluster_size = 1U << hdr.cluster_bits;
     info->version = hdr.version;
     info->backing_name = g_steal_pointer(&hdr.backing_name);

@@ -8,7 +8,8 @@ G_BEGIN_DECLS
 /* What an image header says. */
 typedef struct {
     char *format;           /* "qcow2", "raw", "qcow", "qed", ... (probed) */
-    guint64 virtual_size;
+    guint64 virtual_size;   /* what qemu reads: qcow2 rounds the header's size down to whole
+                               512-byte sectors, raw rounds the file size up */
     guint64 file_size;
     guint64 allocated;      /* st_blocks * 512 */
     guint32 cluster_size;   /* qcow2 */
@@ -18,6 +19,8 @@ typedef struct {
     guint nsnapshots;       /* internal snapshots */
     gboolean encrypted;
     char *compression;      /* "zlib", "zstd" */
+    char *data_file;        /* qcow2: the external data file as the header names it; NULL = none */
+    gboolean data_file_raw; /* the data file is a valid raw image by itself */
 } QcowInfo;
 
 void qcow_info_free(QcowInfo *info);
@@ -35,12 +38,12 @@ QcowInfo *qcow_info_read(const char *path, const char *format, GError **error);
 /* Our own parse of a qcow2 header (qcow.c), shared with the reader in image.c.
  * Everything here has been checked against the file size: table offsets lie
  * inside the file, cluster_bits is 9..21, l1_size covers the virtual size and
- * is at most 32 MiB of entries. Encryption and external data files are only
- * reported (the reader refuses them). */
+ * is at most 32 MiB of entries. Encryption is only reported (the reader refuses
+ * it). */
 typedef struct {
     guint32 version;            /* 2 or 3 */
     guint32 cluster_bits;
-    guint64 size;               /* virtual size */
+    guint64 size;               /* virtual size as written (qemu reads QCOW_SECTORS_DOWN of it) */
     guint64 file_size;
     guint32 crypt_method;       /* 0 none, 1 aes, 2 luks */
     guint32 l1_size;            /* entries */
@@ -50,6 +53,9 @@ typedef struct {
     guint8 compression_type;    /* 0 zlib, 1 zstd */
     char *backing_name;         /* NULL = none */
     char *backing_format;       /* backing-format extension; NULL = none */
+    char *data_file;            /* data-file extension when QCOW_INCOMPAT_DATA_FILE is set;
+                                   NULL = none (the image holds its data) */
+    guint64 autoclear;          /* v3 autoclear feature bits */
 } QcowHeader;
 
 #define QCOW_INCOMPAT_DIRTY        (1ULL << 0)
@@ -57,6 +63,13 @@ typedef struct {
 #define QCOW_INCOMPAT_DATA_FILE    (1ULL << 2)
 #define QCOW_INCOMPAT_COMPRESSION  (1ULL << 3)
 #define QCOW_INCOMPAT_EXTL2        (1ULL << 4)
+#define QCOW_AUTOCLEAR_DATA_FILE_RAW (1ULL << 1)
+
+/* qemu counts images in whole 512-byte sectors: a qcow2 image's virtual size is
+ * its header's size rounded down, a raw image's its file size rounded up. */
+#define QCOW_SECTOR 512ULL
+#define QCOW_SECTORS_DOWN(size) ((size) & ~(QCOW_SECTOR - 1))
+#define QCOW_SECTORS_UP(size) QCOW_SECTORS_DOWN((size) + QCOW_SECTOR - 1)
 
 /* Parses and validates the qcow2 header of the open descriptor @fd (@path only
  * names it in errors). CORE_ERROR_CORRUPT for anything out of range or
@@ -64,6 +77,11 @@ typedef struct {
  * Fills @hdr (free its strings with qcow_header_clear()). */
 gboolean qcow_header_read(int fd, const char *path, QcowHeader *hdr, GError **error);
 void qcow_header_clear(QcowHeader *hdr);
+
+/* The path of data file @name (from the header of qcow2 image @image): relative
+ * names are relative to the image's directory, as backing files are (qemu-img 7.2
+ * resolves them against its working directory, which a daemon does not have). */
+char *qcow_data_file_path(const char *image, const char *name);
 
 /* Probes the format of an open descriptor (see qcow_probe_format()). Owned. */
 char *qcow_probe_format_fd(int fd, const char *path, GError **error);

@@ -12,15 +12,25 @@
 #   v2-top.qcow2 -> v2-base.qcow2 (compat=0.10)
 #   probe-top.qcow2 -> probe-base.qcow2 (format not recorded; base has no backing: accepted)
 #   extl2-top.qcow2 (32 KiB clusters) -> extl2-mid.qcow2 (64 KiB) -> extl2-base.raw: extended L2 (subclusters)
+#   odd.raw (1000 bytes: qemu reads 1024), odd.qcow2 (virtual size 1000 in its header: qemu reads 512),
+#   odd-top.qcow2 (64 KiB) -> odd.qcow2, odd-raw-top.qcow2 (64 KiB) -> odd.raw
+#   datafile-top.qcow2 -> datafile.qcow2 (external data file datafile.raw, named relative),
+#   datafile-raw.qcow2 (data file datafile-raw.raw with data_file_raw=on, named by absolute path)
+#   beyond-eof.qcow2: a data cluster and bad-l1.qcow2 an L2 table beyond the end of the file (qemu
+#   reads zeros there)
 # Broken: trunc-header.qcow2, trunc-l1.qcow2, bad-l1.qcow2, loop-self.qcow2, loop-a.qcow2 <-> loop-b.qcow2,
 #   deep/deep-200.qcow2 (201 layers), missing.qcow2, evil-top.qcow2 -> evil-guest.raw (a raw disk
 #   whose content is a qcow2 header naming /etc/shadow; format not recorded; evil-safe.qcow2 records
 #   it as raw, which is fine), huge-size.qcow2 (1 EiB),
 #   huge-l1.qcow2, encrypted.qcow2 (LUKS, secret "snapfs").
-# Valid but not readable by our reader: datafile.qcow2 (external data file).
+# Read by qemu as EIO (qemu-img convert fails): zero-unaligned.qcow2 (zero cluster with an unaligned
+#   host offset), extl2-both.qcow2 (a subcluster both allocated and zero), v2-zero.qcow2 (zero flag in a
+#   version 2 image), l2-unaligned.qcow2 (unaligned L2 table offset), datafile-moved.qcow2 (data file
+#   cluster away from its guest offset), datafile-comp.qcow2 (compressed cluster with a data file).
 set -eu
 
 dir=${1:?usage: mkfixtures.sh DIR}
+scripts=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$dir"
 cd "$dir"
 
@@ -43,6 +53,9 @@ forget_backing_format() {  # turn the backing-format extension into an unknown o
     patch "$1" "$(ext_offset "$1")" '\000\000\000\001'
 }
 be64() { od -An -tu8 --endian=big -j"$2" -N8 "$1" | tr -d ' '; }
+l2set() {  # l2set FILE GUEST-OFFSET ENTRY-EXPR [BITMAP-EXPR]
+    python3 "$scripts/qcow2-l2set.py" "$@"
+}
 
 for i in 1 2 3 4 5 6 7 8; do rnd r$i.bin $i 1200000; done
 
@@ -170,6 +183,46 @@ until qemu-img create --object secret,id=sec0,data=snapfs -f qcow2 \
     [ "$try" -le 5 ] || exit 1
 done
 
-img create -f qcow2 -o data_file=datafile.raw datafile.qcow2 1M      # external data file
+# odd sizes: qemu counts whole 512-byte sectors
+rnd odd.raw 300 1000
+img create -f qcow2 odd.qcow2 1024
+io qcow2 odd.qcow2 'write -s r1.bin 0 1024'
+patch odd.qcow2 24 '\000\000\000\000\000\000\003\350'   # 1000
+img create -f qcow2 -b odd.qcow2 -F qcow2 odd-top.qcow2 64k
+io qcow2 odd-top.qcow2 'write -s r2.bin 4096 512'
+img create -f qcow2 -b odd.raw -F raw odd-raw-top.qcow2 64k
+io qcow2 odd-raw-top.qcow2 'write -s r3.bin 8192 512'
+
+# external data files: relative (data in the L2 only), absolute and raw (all mapped)
+img create -f qcow2 -o data_file=datafile.raw datafile.qcow2 1M
+io qcow2 datafile.qcow2 'write -s r1.bin 0 100k' 'write -s r2.bin 300k 5k' 'write -z 64k 64k'
+img create -f qcow2 -b datafile.qcow2 -F qcow2 datafile-top.qcow2 1M
+io qcow2 datafile-top.qcow2 'write -s r3.bin 20k 50k'
+rnd datafile-raw.raw 301 2097152
+img create -f qcow2 -o data_file="$PWD/datafile-raw.raw",data_file_raw=on datafile-raw.qcow2 2M
+io qcow2 datafile-raw.qcow2 'write -s r4.bin 1M 10k' 'write -z 1500k 64k'
+
+# --- what qemu reads as zeros (beyond the end of the file) or fails with EIO ---
+img create -f qcow2 beyond-eof.qcow2 1M
+io qcow2 beyond-eof.qcow2 'write -s r5.bin 0 192k'
+l2set beyond-eof.qcow2 65536 '(1 << 63) | (1 << 40)'
+img create -f qcow2 zero-unaligned.qcow2 1M
+io qcow2 zero-unaligned.qcow2 'write -s r5.bin 0 128k'
+l2set zero-unaligned.qcow2 65536 '(e & 0x00fffffffffffe00) + 512 | 1 | (1 << 63)'
+img create -f qcow2 -o extended_l2=on extl2-both.qcow2 1M
+io qcow2 extl2-both.qcow2 'write -s r5.bin 0 128k'
+l2set extl2-both.qcow2 65536 'e' 'b | (1 << 37)'    # subcluster 5: allocated and zero
+img create -f qcow2 -o compat=0.10 v2-zero.qcow2 1M
+io qcow2 v2-zero.qcow2 'write -s r5.bin 0 128k'
+l2set v2-zero.qcow2 65536 'e | 1'
+img create -f qcow2 l2-unaligned.qcow2 1M
+io qcow2 l2-unaligned.qcow2 'write -s r5.bin 0 128k'
+patch l2-unaligned.qcow2 "$(( $(be64 l2-unaligned.qcow2 40) + 6 ))" '\002'   # L2 offset + 512
+img create -f qcow2 -o data_file=datafile-moved.raw datafile-moved.qcow2 1M
+io qcow2 datafile-moved.qcow2 'write -s r5.bin 0 128k'
+l2set datafile-moved.qcow2 65536 '(1 << 63) | 131072'
+img create -f qcow2 -o data_file=datafile-comp.raw datafile-comp.qcow2 1M
+io qcow2 datafile-comp.qcow2 'write -s r5.bin 0 128k'
+l2set datafile-comp.qcow2 65536 '(1 << 62) | 65536'
 
 rm -f r[1-8].bin base-data.bin

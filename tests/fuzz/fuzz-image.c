@@ -86,7 +86,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fmt = qcow_probe_format(fuzz_path, NULL);
     info = qcow_info_read(fuzz_path, "qcow2", NULL);
     rinfo = qcow_info_read(fuzz_path, "raw", NULL);
-    g_assert(rinfo && rinfo->virtual_size == size);
+    g_assert(rinfo && rinfo->virtual_size == QCOW_SECTORS_UP(size));
     if (fmt && strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0) {
         g_autofree char *name = NULL;
 

@@ -11,6 +11,8 @@ fix(const char *name)
     return g_build_filename(fixdir, name, NULL);
 }
 
+/* Runs @argv in the fixture directory: qemu-img 7.2 opens relative data file
+ * names from its working directory. */
 static void
 run_cmd(const char *const *argv)
 {
@@ -18,7 +20,7 @@ run_cmd(const char *const *argv)
     g_autofree char *err = NULL;
     int status = 0;
 
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+    if (!g_spawn_sync(fixdir, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
                       NULL, NULL, NULL, &err, &status, &error))
         g_error("cannot run %s: %s", argv[0], error->message);
     if (!g_spawn_check_wait_status(status, &error))
@@ -29,8 +31,9 @@ static void
 fixtures_setup(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *script = g_test_build_filename(G_TEST_DIST, "..", "scripts",
-                                                    "mkfixtures.sh", NULL);
+    g_autofree char *rel = g_test_build_filename(G_TEST_DIST, "..", "scripts", "mkfixtures.sh",
+                                                 NULL);
+    g_autofree char *script = g_canonicalize_filename(rel, NULL);   /* run from fixdir */
     const char *argv[] = { "sh", script, NULL, NULL };
 
     fixdir = g_dir_make_tmp("snapfs-images-XXXXXX", &error);
