@@ -889,6 +889,9 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
                     g_string_append_printf(out, "backing-format: %s\n", info->backing_format);
                 if (info->compression)
                     g_string_append_printf(out, "compression-type: %s\n", info->compression);
+                if (info->data_file)
+                    g_string_append_printf(out, "data-file: %s\ndata-file-raw: %s\n",
+                                           info->data_file, info->data_file_raw ? "yes" : "no");
                 g_string_append_printf(out, "internal-snapshots: %u\n", info->nsnapshots);
                 g_string_append_printf(out, "encrypted: %s\n", info->encrypted ? "yes" : "no");
                 if (info->encrypted && !layer->error)

@@ -65,6 +65,10 @@ same "$d/vdb/data" "$q/odd.qcow2" qcow2
 check test "$(stat -c %s "$d/vdb/data")" = 512
 grep -qx 'virtual-size: 512' "$d/vdb/info" || fail "virtual-size of odd.qcow2 in info"
 same "$d/vdc/data" "$q/df.qcow2" qcow2
+grep -qx 'data-file: df.raw' "$d/vdc/info" || fail "data-file in info"
+grep -qx 'data-file-raw: no' "$d/vdc/info" || fail "data-file-raw in info"
+grep -qx "data-file: $q/dfr.raw" "$d/vdd/info" || fail "absolute data-file in info"
+grep -qx 'data-file-raw: yes' "$d/vdd/info" || fail "data-file-raw: yes in info"
 same "$d/vdd/data" "$q/dfr.qcow2" qcow2
 cmp "$d/vdd/data" "$q/dfr.raw" || fail "a raw data file is the disk"
 expect_fail 'No such file' cat "$d/vde/data"
