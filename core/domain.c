@@ -1533,3 +1533,19 @@ domain_check_abi(const DomainDef *src, const DomainDef *dst, GError **error)
     }
     return TRUE;
 }
+
+void
+domain_add_image_refs(const DomainDef *dom, GPtrArray *out)
+{
+    for (guint i = 0; dom && i < dom->disks->len; i++) {
+        const DiskDef *disk = dom->disks->pdata[i];
+
+        for (const StorageSource *src = disk->src; src; src = src->backing) {
+            if ((src->type != STORAGE_TYPE_FILE && src->type != STORAGE_TYPE_BLOCK) ||
+                !src->path || !disk->dst)
+                continue;
+            g_ptr_array_add(out, g_strdup(disk->dst));
+            g_ptr_array_add(out, g_strdup(src->path));
+        }
+    }
+}

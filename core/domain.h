@@ -126,6 +126,11 @@ char *domain_format(const DomainDef *def, guint flags);   /* owned, trailing new
 
 /* virDomainDiskByName: a target dev, or a source path when @name starts with '/'
  * (NULL when absent or ambiguous). */
+/* Appends to @out (of char *, owned by it) a pair (target dev, path) for each local
+ * image @dom names, each disk's source first, then its <backingStore> chain. @dom may
+ * be NULL. */
+void domain_add_image_refs(const DomainDef *dom, GPtrArray *out);
+
 DiskDef *domain_disk_by_name(const DomainDef *def, const char *name);
 
 /* Replaces @disk's <source> and <driver type> with @src (taking ownership),

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "qcow.h"
 #include "qcow2w.h"
+#include "users.h"
 #include "xmlutil.h"
 
 #define MANAGE_MAX_PAYLOAD (1024 * 1024)
@@ -195,6 +196,54 @@ manage_remove_snapshot_undo(Store *store, const char *domain, const char *name, 
 
     manage_undo_save(undo, path);
     return store_remove_snapshot(store, domain, name, error);
+}
+
+/* ---- image users ------------------------------------------------------------ */
+
+/* Which users of an image an operation may leave alone, beyond its own disk and snapshot. */
+typedef enum {
+    MANAGE_USERS_SAME_DOMAIN = 1 << 0,   /* anything of the operation's domain */
+    MANAGE_USERS_OWN_TOPS = 1 << 1,      /* the domain's chains whose top is the image itself */
+    MANAGE_USERS_OWN_OVERLAYS = 1 << 2,  /* its snapshots' overlays that are the image itself */
+    MANAGE_USERS_FILES = 1 << 3,         /* look for unnamed images in the directory too */
+} ManageUsersRule;
+
+/* Refuses with CORE_ERROR_BUSY, naming them, when @image has users the operation
+ * does not own: any domain's disks, any snapshot's disks and overlays, in any
+ * directory, but disk @disk of @domain's current definition (NULL: none), snapshot
+ * @snap of @domain (NULL: none) and what @rules allow. @what prefixes the message.
+ * @scan is made on first use (under the store lock the caller holds). */
+static gboolean
+manage_check_users(Store *store, UsersScan **scan, const char *image, const char *domain,
+                   const char *disk, const char *snap, guint rules, const char *what,
+                   GError **error)
+{
+    g_autoptr(GPtrArray) users = NULL;
+    g_autoptr(GPtrArray) others = g_ptr_array_new();
+    g_autofree char *list = NULL;
+
+    if (!*scan && !(*scan = users_scan(store, error)))
+        return FALSE;
+    users = users_find(*scan, image, (rules & MANAGE_USERS_FILES) != 0);
+    for (guint i = 0; i < users->len; i++) {
+        const ImageUser *u = users->pdata[i];
+        gboolean own = g_strcmp0(u->domain, domain) == 0;
+
+        if (own && ((rules & MANAGE_USERS_SAME_DOMAIN) ||
+                    (u->kind == USERS_KIND_DOMAIN && g_strcmp0(u->disk, disk) == 0) ||
+                    (u->kind != USERS_KIND_DOMAIN && g_strcmp0(u->snapshot, snap) == 0) ||
+                    ((rules & MANAGE_USERS_OWN_TOPS) && u->is_top) ||
+                    ((rules & MANAGE_USERS_OWN_OVERLAYS) && u->is_top &&
+                     u->kind == USERS_KIND_OVERLAY)))
+            continue;
+        g_ptr_array_add(others, (gpointer)u);
+    }
+    if (!others->len)
+        return TRUE;
+    list = users_describe(others);
+    g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY, "%s: image '%s' is in use by %s", what,
+                image, list);
+    return FALSE;
 }
 
 /* ---- create ---------------------------------------------------------------- */
@@ -516,6 +565,27 @@ fail:
     return FALSE;
 }
 
+/* qemu-img snapshot -c writes each image an internal snapshot goes into: only
+ * @domain may use it. A new overlay writes no existing image: nothing to check. */
+static gboolean
+manage_create_check_users(Store *store, const char *domain, const SnapshotDef *def,
+                          const DomainDef *dom, GError **error)
+{
+    g_autoptr(UsersScan) scan = NULL;
+    g_autofree char *what = g_strdup_printf("cannot create internal snapshot %s", def->name);
+
+    for (guint i = 0; i < def->disks->len; i++) {
+        SnapDiskDef *sd = def->disks->pdata[i];
+        DiskDef *disk = domain_disk_by_name(dom, sd->name);
+
+        if (sd->snapshot == SNAP_LOC_INTERNAL && disk && disk->src->path &&
+            !manage_check_users(store, &scan, disk->src->path, domain, NULL, NULL,
+                                MANAGE_USERS_SAME_DOMAIN, what, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 /* The domain after an external snapshot: each external disk on its overlay. */
 static DomainDef *
 manage_domain_on_overlays(const DomainDef *dom, const SnapshotDef *def)
@@ -641,7 +711,8 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
         return FALSE;
     if (!manage_create_check_disks(def, sd->def, disk_only, error))
         return FALSE;
-    if (!manage_create_images(def, sd->def, overlays, internal_images, error))
+    if (!manage_create_check_users(store, domain, def, sd->def, error) ||
+        !manage_create_images(def, sd->def, overlays, internal_images, error))
         return FALSE;
     snap_name = g_strdup(def->name);
 
@@ -990,9 +1061,11 @@ manage_is_external(const SnapshotDef *def)
  * internal snapshot, and nothing else is built on the image below it. Commits
  * the overlay into that image, points the domain at it, removes the overlay. */
 static gboolean
-manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, DomainDef **newdom,
-                            GPtrArray *to_unlink, GError **error)
+manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, UsersScan **scan,
+                            DomainDef **newdom, GPtrArray *to_unlink, GError **error)
 {
+    g_autofree char *what = g_strdup_printf("cannot delete the data of external snapshot %s",
+                                            node->def->name);
     const SnapshotDef *def;
     g_autoptr(DomainDef) dom = domain_copy(sd->def);
     g_autoptr(GPtrArray) all = hier_topological(sd->snaps);
@@ -1066,58 +1139,16 @@ manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, Domai
                         sdisk->src->path, info->nsnapshots);
             return FALSE;
         }
-        /* Nothing but this overlay may be built on the image below: another overlay
-         * (a reverted branch, another snapshot) would change under a commit. */
-        {
-            GHashTableIter it;
-            gpointer k, v;
-
-            g_hash_table_iter_init(&it, sd->snaps->by_name);
-            while (g_hash_table_iter_next(&it, &k, &v)) {
-                SnapNode *other = v;
-
-                if (other == node || !other->def->dom)
-                    continue;
-                for (guint j = 0; j < other->def->dom->disks->len; j++) {
-                    DiskDef *d = other->def->dom->disks->pdata[j];
-
-                    if (g_strcmp0(d->src->path, before->src->path) == 0) {
-                        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
-                                    "cannot delete the data of external snapshot %s: image '%s' "
-                                    "is shared with snapshot %s; merging into it would change "
-                                    "it", def->name, before->src->path, other->def->name);
-                        return FALSE;
-                    }
-                }
-            }
-        }
-        {
-            g_autofree char *dir = g_path_get_dirname(before->src->path);
-            g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-            const char *ent;
-
-            while (d && (ent = g_dir_read_name(d))) {
-                g_autofree char *path = g_build_filename(dir, ent, NULL);
-                g_autoptr(QcowInfo) oi = NULL;
-                g_autofree char *fmt = NULL;
-                g_autofree char *abs = NULL;
-
-                if (strcmp(path, sdisk->src->path) == 0 || strcmp(path, before->src->path) == 0)
-                    continue;
-                if (!(fmt = qcow_probe_format(path, NULL)) || strcmp(fmt, "qcow2") != 0)
-                    continue;
-                if (!(oi = qcow_info_read(path, "qcow2", NULL)) || !oi->backing_name)
-                    continue;
-                abs = g_canonicalize_filename(oi->backing_name, dir);
-                if (strcmp(abs, before->src->path) == 0) {
-                    g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
-                                "cannot delete the data of external snapshot %s: '%s' is also "
-                                "built on '%s'; merging into it would change that image",
-                                def->name, path, before->src->path);
-                    return FALSE;
-                }
-            }
-        }
+        /* The overlay goes away and the image below is written: nothing but this
+         * disk and this snapshot may use the one or be built on the other (another
+         * domain's image, a reverted branch, a sibling snapshot, in any directory),
+         * except the overlays of earlier snapshots that are the image below itself. */
+        if (!manage_check_users(store, scan, sdisk->src->path, sd->def->name, sdisk->name,
+                                def->name, MANAGE_USERS_FILES, what, error) ||
+            !manage_check_users(store, scan, before->src->path, sd->def->name, sdisk->name,
+                                def->name, MANAGE_USERS_OWN_OVERLAYS | MANAGE_USERS_FILES, what,
+                                error))
+            return FALSE;
         {
             const char *argv[] = { "qemu-img", "commit", "-q", "-d", "-f",
                                    sdisk->src->format ? sdisk->src->format : "qcow2",
@@ -1147,6 +1178,7 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
     g_autoptr(GHashTable) changed = g_hash_table_new(g_direct_hash, g_direct_equal);
     g_autoptr(GPtrArray) removed_names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(DomainDef) newdom = NULL;
+    g_autoptr(UsersScan) scan = NULL;
     guint flags;
     SnapNode *node;
     SnapNode *old_current;
@@ -1201,8 +1233,29 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
                                 "deletion of external children disk snapshots not supported");
             return FALSE;
         }
+        /* qemu-img snapshot -d writes each image: only this domain may use it. */
+        for (guint i = 0; i < victims->len; i++) {
+            SnapNode *v = victims->pdata[i];
+            g_autofree char *what = NULL;
+
+            if (manage_is_external(v->def))
+                continue;
+            if (!store_snapshot_full(store, domain, sd, v, error))
+                return FALSE;
+            what = g_strdup_printf("cannot delete internal snapshot %s", v->def->name);
+            for (guint j = 0; v->def->dom && j < v->def->disks->len; j++) {
+                SnapDiskDef *sdisk = v->def->disks->pdata[j];
+                DiskDef *disk = domain_disk_by_name(v->def->dom, sdisk->name);
+
+                if (sdisk->snapshot == SNAP_LOC_INTERNAL && disk && disk->src->path &&
+                    manage_path_allowed(sd->def, disk->src->path, NULL) &&
+                    !manage_check_users(store, &scan, disk->src->path, domain, NULL, NULL,
+                                        MANAGE_USERS_SAME_DOMAIN, what, error))
+                    return FALSE;
+            }
+        }
         if (!(flags & MANAGE_DELETE_CHILDREN_ONLY) && manage_is_external(node->def) &&
-            !manage_delete_external_data(store, sd, node, &newdom, to_unlink, error))
+            !manage_delete_external_data(store, sd, node, &scan, &newdom, to_unlink, error))
             return FALSE;
         /* Internal snapshots: qemu-img snapshot -d in the images they live in;
          * as libvirt, a failure there only warns. */
@@ -1311,31 +1364,6 @@ manage_revert_overlay_name(const char *base, const char *snap)
     }
 }
 
-/* TRUE when some image on the disk of another chain is built on @path. */
-static gboolean
-manage_image_has_overlays(StoreDomain *sd, const char *path)
-{
-    g_autofree char *dir = g_path_get_dirname(path);
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *ent;
-
-    while (d && (ent = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, ent, NULL);
-        g_autofree char *fmt = NULL;
-        g_autoptr(QcowInfo) info = NULL;
-        g_autofree char *abs = NULL;
-
-        if (strcmp(p, path) == 0 || !(fmt = qcow_probe_format(p, NULL)) ||
-            strcmp(fmt, "qcow2") != 0 || !(info = qcow_info_read(p, "qcow2", NULL)) ||
-            !info->backing_name)
-            continue;
-        abs = g_canonicalize_filename(info->backing_name, dir);
-        if (strcmp(abs, path) == 0)
-            return TRUE;
-    }
-    return FALSE;
-}
-
 gboolean
 manage_revert(Store *store, const char *domain, const char *snap, char **result, GError **error)
 {
@@ -1343,6 +1371,7 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
     g_autoptr(StoreDomain) sd = NULL;
     g_autoptr(DomainDef) newdom = NULL;
     g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(UsersScan) scan = NULL;
     SnapNode *node;
     SnapNode *old_current;
     const SnapshotDef *def;
@@ -1408,13 +1437,15 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
             src->format = g_strdup("qcow2");
             domain_disk_set_source(newdom, disk, src, FALSE);
         } else if (!external && sdisk->snapshot == SNAP_LOC_INTERNAL) {
-            if (manage_image_has_overlays(sd, disk->src->path)) {
-                g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
-                            "cannot revert to internal snapshot %s: image '%s' is the backing "
-                            "file of other images that reverting would corrupt", snap,
-                            disk->src->path);
+            /* qemu-img snapshot -a rewrites the image: nothing may be built on it, and
+             * only this domain's chains that end at it (its disk, its snapshots) may
+             * use it. */
+            g_autofree char *what = g_strdup_printf("cannot revert to internal snapshot %s",
+                                                    snap);
+
+            if (!manage_check_users(store, &scan, disk->src->path, domain, NULL, NULL,
+                                    MANAGE_USERS_OWN_TOPS | MANAGE_USERS_FILES, what, error))
                 return FALSE;
-            }
         }
     }
     if (!external) {

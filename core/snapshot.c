@@ -136,6 +136,7 @@ snapshot_def_free(SnapshotDef *def)
     domain_free(def->inactive_dom);
     g_free(def->cookie);
     g_free(def->light_path);
+    g_strfreev(def->light_images);
     g_free(def);
 }
 
@@ -161,7 +162,24 @@ snapshot_def_copy(const SnapshotDef *def)
     copy->active = def->active;
     copy->light_path = g_strdup(def->light_path);
     copy->light_dom = def->light_dom;
+    copy->light_images = g_strdupv(def->light_images);
     return copy;
+}
+
+char **
+snapshot_image_refs(const SnapshotDef *def)
+{
+    g_autoptr(GPtrArray) out = NULL;
+
+    if (def->light_path)
+        return g_strdupv(def->light_images);
+    out = g_ptr_array_new_with_free_func(g_free);
+    domain_add_image_refs(def->dom, out);
+    domain_add_image_refs(def->inactive_dom, out);
+    if (!out->len)
+        return NULL;
+    g_ptr_array_add(out, NULL);
+    return (char **)g_ptr_array_free(g_steal_pointer(&out), FALSE);
 }
 
 /* ------------------------------------------------------------------------- */

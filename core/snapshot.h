@@ -60,6 +60,7 @@ typedef struct {
     char *light_path;         /* non-NULL: loaded light (store_load_domain_light), dom and
                                * inactive_dom left out; the file to read them from */
     gboolean light_dom;       /* light: dom was there before it was left out */
+    char **light_images;      /* light: snapshot_image_refs() of the domains left out */
 } SnapshotDef;
 
 typedef enum {
@@ -73,6 +74,11 @@ typedef enum {
     SNAPSHOT_FORMAT_SECURE = 1 << 0,    /* passwords and cookies kept */
     SNAPSHOT_FORMAT_INTERNAL = 1 << 1,  /* emit <active> */
 } SnapshotFormatFlags;
+
+/* The local images @def's domains (dom, inactive_dom) name, sources and their
+ * <backingStore> chains, as NULL-terminated pairs: target dev, path; a disk's top
+ * first. From light_images when @def is light. Owned (g_strfreev); NULL when none. */
+char **snapshot_image_refs(const SnapshotDef *def);
 
 SnapshotDef *snapshot_def_new(void);
 void snapshot_def_free(SnapshotDef *def);

@@ -308,7 +308,11 @@ store_parse_snapshot_file(const char *path, gboolean *read_failed, GError **erro
 static void
 store_make_light(SnapshotDef *def, const char *path)
 {
+    char **refs = snapshot_image_refs(def);
+
     def->light_dom = def->dom != NULL;
+    g_strfreev(def->light_images);
+    def->light_images = refs;
     g_clear_pointer(&def->dom, domain_free);
     g_clear_pointer(&def->inactive_dom, domain_free);
     g_free(def->light_path);

@@ -66,5 +66,53 @@ check test "$(cat "$mnt/a/disks/vda/source")" = "$work/a/a.s1-3"
 check test ! -e "$work/outside/target"
 rm "$work/a/a.s2" "$work/b/b.s2" "$work/a/a.s1-2"
 
+# ---- image users across domains: a delete, revert or internal snapshot operation that
+# would remove or write an image another domain or snapshot uses or is built on, in any
+# directory, fails with EBUSY, names them, and changes nothing ----
+busy() {   # busy DOMAIN CTL PAYLOAD WANT: refused with EBUSY, WANT in ctl/result, nothing changed
+    local before
+    before=$(treesum)
+    expect_fail 'Device or resource busy' bash -c "echo '$3' > '$mnt/$1/ctl/$2'"
+    check test "$(result "$1")" = "error: $4"
+    check test "$before" = "$(treesum)"
+}
+# a: a.qcow2 <- a.s1 <- a.s1-1 <- a.s1-3 (current); make a leaf external snapshot to delete.
+echo d1 > "$mnt/a/ctl/create" || fail "create a/d1: $(result a)"
+qemu-img create -q -f qcow2 -F qcow2 -b "$work/a/a.d1" "$work/other/o1.qcow2"
+define other "$work/other/o1.qcow2" qcow2
+busy a delete d1 "cannot delete the data of external snapshot d1: image '$work/a/a.d1' is in use by domain 'other' (disk vda, image '$work/other/o1.qcow2')"
+echo other > "$mnt/ctl/undefine"
+# An image of another domain and its snapshot built on the image the overlay is merged into.
+qemu-img create -q -f qcow2 -F qcow2 -b "$work/a/a.s1-3" "$work/other/o2.qcow2"
+define third "$work/other/o2.qcow2" qcow2
+echo t1 > "$mnt/third/ctl/create" || fail "create third/t1: $(result third)"
+busy a delete d1 "cannot delete the data of external snapshot d1: image '$work/a/a.s1-3' is in use by domain 'third' (disk vda, image '$work/other/o2.t1') and snapshot 'third/t1' (disk vda, image '$work/other/o2.qcow2')"
+echo "t1 --metadata" > "$mnt/third/ctl/delete"
+echo third > "$mnt/ctl/undefine"
+qemu-img convert -O raw "$work/a/a.d1" "$work/d1.raw"
+echo d1 > "$mnt/a/ctl/delete" || fail "delete a/d1 once alone: $(result a)"
+check test ! -e "$work/a/a.d1"
+cmp "$work/d1.raw" "$mnt/a/disks/vda/data" || fail "merge changed the guest view"
+
+# Internal snapshots: an image of another domain built on the image blocks revert (it
+# rewrites the image), and another domain using it blocks -c and -d.
+qemu-img create -q -f qcow2 "$work/b/i.qcow2" 16M
+define int "$work/b/i.qcow2" qcow2
+internal() { echo "<domainsnapshot><name>$1</name><disks><disk name='vda' snapshot='internal'/></disks></domainsnapshot>"; }
+internal i1 > "$mnt/int/ctl/create" || fail "create int/i1: $(result int)"
+qemu-img create -q -f qcow2 -F qcow2 -b "$work/b/i.qcow2" "$work/other/f.qcow2"
+define foreign "$work/other/f.qcow2" qcow2
+busy int revert i1 "cannot revert to internal snapshot i1: image '$work/b/i.qcow2' is in use by domain 'foreign' (disk vda, image '$work/other/f.qcow2')"
+busy int delete i1 "cannot delete internal snapshot i1: image '$work/b/i.qcow2' is in use by domain 'foreign' (disk vda, image '$work/other/f.qcow2')"
+internal i2 > "$work/i2.xml"
+before=$(treesum)
+expect_fail 'Device or resource busy' bash -c "cat '$work/i2.xml' > '$mnt/int/ctl/create'"
+check test "$(result int)" = "error: cannot create internal snapshot i2: image '$work/b/i.qcow2' is in use by domain 'foreign' (disk vda, image '$work/other/f.qcow2')"
+check test "$before" = "$(treesum)"
+echo foreign > "$mnt/ctl/undefine"
+echo i1 > "$mnt/int/ctl/revert" || fail "revert int/i1 once alone: $(result int)"
+echo i1 > "$mnt/int/ctl/delete" || fail "delete int/i1 once alone: $(result int)"
+check test "$(qemu-img snapshot -l "$work/b/i.qcow2" | grep -c i1)" = 0
+
 umount_fs
 echo ok
