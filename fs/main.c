@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -213,6 +214,11 @@ main(int argc, char **argv)
     GThread *stopper_thread = NULL;
     int ret = 1;
 
+    /* Generated texts of megabytes come and go with open files: a fixed threshold
+     * keeps them in mmap()ed blocks that free() returns to the system. glibc's
+     * default threshold rises to the size of the largest block freed, after which
+     * they stay in the heap of each worker thread's arena after close. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     if (fuse_opt_parse(&args, &o, fs_opt_spec, fs_opt_proc) != 0)
         return 1;
     if (fuse_parse_cmdline(&args, &cmd) != 0)
@@ -295,6 +301,10 @@ main(int argc, char **argv)
     g_mutex_init(&fs.push_lock);
     g_cond_init(&fs.push_cond);
     fs.files = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_mutex_init(&fs.texts_lock);
+    fs.texts = g_hash_table_new(g_str_hash, g_str_equal);   /* keys are the FsText's */
+    fs.text_bytes = g_hash_table_new(g_direct_hash, g_direct_equal);
+    fs.owner = getuid();
     fs.listings = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                         (GDestroyNotify)g_ptr_array_unref);
     if (!(se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs)))
@@ -347,6 +357,10 @@ out_state:
         g_hash_table_unref(fs.files);
     if (fs.listings)
         g_hash_table_unref(fs.listings);
+    if (fs.texts)   /* empty: every open file released its text */
+        g_hash_table_unref(fs.texts);
+    if (fs.text_bytes)
+        g_hash_table_unref(fs.text_bytes);
     view_free(fs.view);
 out:
     g_free(cmd.mountpoint);

@@ -15,6 +15,20 @@
 #define FS_PUSH_CHUNK (1024 * 1024)          /* one NOTIFY_STORE */
 #define FS_PUSH_AHEAD (32 * FS_PUSH_CHUNK)   /* kept stored ahead of an in-order reader */
 #define FS_PUSH_AFTER 3                      /* READs in order before pushing starts */
+/* Bytes of generated text the open files of one user other than the daemon's may
+ * hold (each text counted once, however many files share it): opening the same
+ * file again costs nothing, but an old version pinned by each open after each
+ * change, or every big file of a big store, cannot take the daemon's memory. */
+#define FS_TEXT_MAX_OTHER ((gsize)64 * 1024 * 1024)
+
+/* A generated text shared by the open files that read it: one copy per inode and
+ * version, freed with the last of those files. */
+typedef struct {
+    char *key;            /* "INO:VERSION" */
+    GBytes *bytes;
+    guint users;          /* open files holding it; FsState.texts_lock */
+    uid_t uid;            /* charged to: the user whose open made it */
+} FsText;
 
 /* An open file. The kernel may send RELEASE while a READ of the same handle is
  * still being served (a reader killed mid-read), so handles are ids looked up
@@ -30,7 +44,10 @@ typedef struct {
     gboolean open_failed; /* another reader could not be opened: wait for one */
     guint64 size;         /* data files: the virtual size */
     ViewNode *node;       /* what to open another reader of */
-    GBytes *content;      /* generated files: fixed at open for a consistent read */
+    FsState *fs;
+    FsText *text;         /* generated files: fixed at open (or the first READ) for a
+                             consistent read */
+    guint64 version;      /* generated files: the text's version at open */
     CtlWriter *ctl;       /* control files open for writing */
     /* Data read in order is pushed ahead into the kernel's page cache (fs_push_main). */
     fuse_ino_t ino;
@@ -55,6 +72,118 @@ fs_state(fuse_req_t req)
     return fuse_req_userdata(req);
 }
 
+/* Charges text @t to user @uid when no user other than the daemon's holds it yet: a
+ * text is counted once, against the first such user that holds it. FALSE with
+ * G_FILE_ERROR_NOMEM when that takes @uid over FS_TEXT_MAX_OTHER. texts_lock held. */
+static gboolean
+fs_text_charge(FsState *fs, FsText *t, uid_t uid, GError **error)
+{
+    gsize size = g_bytes_get_size(t->bytes);
+    gsize held;
+
+    if (uid == fs->owner || t->uid != fs->owner)
+        return TRUE;
+    held = GPOINTER_TO_SIZE(g_hash_table_lookup(fs->text_bytes, GUINT_TO_POINTER(uid)));
+    if (size > FS_TEXT_MAX_OTHER - MIN(held, FS_TEXT_MAX_OTHER)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
+                    "files open by user %u already hold %" G_GSIZE_FORMAT " bytes of "
+                    "generated text (at most %" G_GSIZE_FORMAT ")", (unsigned)uid, held,
+                    FS_TEXT_MAX_OTHER);
+        return FALSE;
+    }
+    g_hash_table_insert(fs->text_bytes, GUINT_TO_POINTER(uid), GSIZE_TO_POINTER(held + size));
+    t->uid = uid;
+    return TRUE;
+}
+
+/* The shared text of key @key with one more user, or NULL (@error set when the user
+ * may not hold it). texts_lock held. */
+static FsText *
+fs_text_take(FsState *fs, const char *key, uid_t uid, gboolean *found, GError **error)
+{
+    FsText *t = g_hash_table_lookup(fs->texts, key);
+
+    *found = t != NULL;
+    if (!t || !fs_text_charge(fs, t, uid, error))
+        return NULL;
+    t->users++;
+    return t;
+}
+
+/* The text of generated file @node (inode @ino) for an open by user @uid: the one
+ * open files share for @version when there is one, else @made (taken; made for
+ * @version) or the text made now. Each acquire is matched by fs_text_release().
+ * G_FILE_ERROR_NOMEM when the text would take user @uid (not the daemon's) over
+ * FS_TEXT_MAX_OTHER. */
+static FsText *
+fs_text_acquire(FsState *fs, fuse_ino_t ino, const ViewNode *node, guint64 version,
+                GBytes *made, uid_t uid, GError **error)
+{
+    g_autoptr(GBytes) content = made;
+    g_autofree char *key = g_strdup_printf("%lu:%" G_GUINT64_FORMAT, (unsigned long)ino,
+                                           version);
+    gboolean found;
+    FsText *t;
+
+    g_mutex_lock(&fs->texts_lock);
+    t = fs_text_take(fs, key, uid, &found, error);
+    g_mutex_unlock(&fs->texts_lock);
+    if (found)
+        return t;
+    if (!content) {
+        /* Made without texts_lock: making it takes the view's lock. */
+        if (!(content = view_read_content(fs->view, node, &version, error)))
+            return NULL;
+        g_free(key);
+        key = g_strdup_printf("%lu:%" G_GUINT64_FORMAT, (unsigned long)ino, version);
+    }
+    g_mutex_lock(&fs->texts_lock);
+    if (!(t = fs_text_take(fs, key, uid, &found, error)) && !found) {
+        t = g_new0(FsText, 1);
+        t->key = g_steal_pointer(&key);
+        t->bytes = g_steal_pointer(&content);
+        t->uid = fs->owner;
+        if (fs_text_charge(fs, t, uid, error)) {
+            t->users = 1;
+            g_hash_table_insert(fs->texts, t->key, t);
+        } else {
+            g_bytes_unref(t->bytes);
+            g_free(t->key);
+            g_clear_pointer(&t, g_free);
+        }
+    }
+    g_mutex_unlock(&fs->texts_lock);
+    return t;
+}
+
+/* Drops an open file's hold of @t (NULL is fine); the last frees it. */
+static void
+fs_text_release(FsState *fs, FsText *t)
+{
+    if (!t)
+        return;
+    g_mutex_lock(&fs->texts_lock);
+    if (--t->users) {
+        g_mutex_unlock(&fs->texts_lock);
+        return;
+    }
+    g_hash_table_remove(fs->texts, t->key);
+    if (t->uid != fs->owner) {
+        gsize held = GPOINTER_TO_SIZE(g_hash_table_lookup(fs->text_bytes,
+                                                          GUINT_TO_POINTER(t->uid)));
+
+        held -= MIN(held, g_bytes_get_size(t->bytes));
+        if (held)
+            g_hash_table_insert(fs->text_bytes, GUINT_TO_POINTER(t->uid), GSIZE_TO_POINTER(held));
+        else
+            g_hash_table_remove(fs->text_bytes, GUINT_TO_POINTER(t->uid));
+    }
+    g_mutex_unlock(&fs->texts_lock);
+    g_bytes_unref(t->bytes);
+    g_free(t->key);
+    g_free(t);
+}
+
 static void
 fs_file_free(FsFile *f)
 {
@@ -64,7 +193,7 @@ fs_file_free(FsFile *f)
         g_ptr_array_unref(f->spare);
     view_node_free(f->node);
     ctl_writer_free(f->ctl);
-    g_clear_pointer(&f->content, g_bytes_unref);
+    fs_text_release(f->fs, f->text);
     g_cond_clear(&f->cond);
     g_mutex_clear(&f->lock);
     g_free(f);
@@ -657,6 +786,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     g_atomic_ref_count_init(&f->ref);
     g_mutex_init(&f->lock);
     g_cond_init(&f->cond);
+    f->fs = fs;
     if (!(node = fs_node(fs, ino, &error))) {
         fs_reply_error(req, error);
         return;
@@ -718,9 +848,11 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fi->keep_cache = same && sized;
         fi->direct_io = !fi->keep_cache;
         f->node = view_node_copy(node);
-        f->content = g_steal_pointer(&made);   /* made just now: not made twice */
-        if (fi->direct_io && !f->content &&
-            !(f->content = view_read_content(fs->view, node, &error))) {
+        f->version = version;
+        /* Direct I/O reads the text as it is at open. Made just now: not made twice. */
+        if ((fi->direct_io || made) &&
+            !(f->text = fs_text_acquire(fs, ino, node, version, g_steal_pointer(&made),
+                                        fuse_req_ctx(req)->uid, &error))) {
             fs_reply_error(req, error);
             return;
         }
@@ -748,15 +880,27 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
     }
     if (!f->spare) {
         g_autoptr(GBytes) content = NULL;
+        FsText *text;
         gsize len = 0;
         const char *data;
 
-        /* Opened for the page cache: the text is made at the first READ. */
+        /* Opened for the page cache: the text is taken at the first READ, without
+         * f->lock (making it may probe images); the first one taken stays. */
         g_mutex_lock(&f->lock);
-        if (!f->content)
-            f->content = view_read_content(fs_state(req)->view, f->node, &error);
-        content = f->content ? g_bytes_ref(f->content) : NULL;
+        text = f->text;
         g_mutex_unlock(&f->lock);
+        if (!text && (text = fs_text_acquire(f->fs, ino, f->node, f->version, NULL,
+                                             fuse_req_ctx(req)->uid, &error))) {
+            g_mutex_lock(&f->lock);
+            if (f->text) {
+                fs_text_release(f->fs, text);
+                text = f->text;
+            } else {
+                f->text = text;
+            }
+            g_mutex_unlock(&f->lock);
+        }
+        content = text ? g_bytes_ref(text->bytes) : NULL;
         if (!content) {
             fs_reply_error(req, error);
             return;

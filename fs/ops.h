@@ -26,6 +26,10 @@ typedef struct {
     GMutex files_lock;         /* guards files and next_fh */
     GHashTable *files;         /* fi->fh -> FsFile * (one reference) */
     guint64 next_fh;
+    GMutex texts_lock;         /* guards texts and text_bytes */
+    GHashTable *texts;         /* "INO:VERSION" -> FsText *: generated texts open files read */
+    GHashTable *text_bytes;    /* uid -> bytes of the texts its opens made (gsize) */
+    uid_t owner;               /* the daemon's user: other users' texts are bounded */
     gboolean no_opendir;       /* the kernel sends no OPENDIR/RELEASEDIR (ENOSYS once) */
     GHashTable *listings;      /* ino -> GPtrArray * of a listing read in several calls */
 } FsState;

@@ -15,22 +15,38 @@
 #define VIEW_RECHECK_US (300 * G_TIME_SPAN_MILLISECOND)
 #define VIEW_RECHECK_MAX_US (900 * G_TIME_SPAN_MILLISECOND)
 
+/* One load of a domain: what a request that resolves the domain sees from its start to
+ * its end. A reload makes a new version instead of changing this one, so a request
+ * never sees a snapshot, a current or a parent vanish between two steps; the old
+ * version goes when its last request ends. Its fields are fixed after the load but for
+ * the caches and the light/full state of its snapshots (sn->def is replaced by
+ * view_snap_full()), which change only under View.lock. */
 typedef struct {
+    gatomicrefcount ref;
     char *name;
     Store *store;                 /* the view's: snapshots are read in full on demand */
-    StoreWatch *watch;            /* the view's, or NULL */
     StoreDomain *sd;              /* NULL: the domain failed to load (error kept); loaded
                                      light, see view_snap_full() */
     char *load_error;
+    struct timespec mtime;        /* of the config file: times of domain-level nodes */
+    GHashTable *sizes;            /* key of a generated file -> ViewContentMeta */
+    GHashTable *chains;           /* "SNAP/TARGET" or "/TARGET" -> Chain *, resolved outside
+                                     the lock (view_req_prepare), never removed */
+    GQueue full;                  /* ViewFull *: snapshots read in full, oldest first */
+} ViewVersion;
+
+/* A domain as the view tracks it: when to look at its files again, and its version. */
+typedef struct {
+    char *name;
+    StoreWatch *watch;            /* the view's, or NULL */
+    ViewVersion *ver;             /* the last load (one reference) */
     guint64 stamp;
     gboolean watched;             /* inotify reports its changes: re-examined when dirty */
     gboolean dirty;               /* an event came since its stamp was taken */
+    gboolean reload;              /* a file changed after the load: reload even when the
+                                     stamp did not see it */
     gint64 checked_us;            /* not watched: re-examined after recheck_us */
     gint64 recheck_us;            /* interval: 300 ms, longer when a check is costly */
-    struct timespec mtime;        /* of the config file: times of domain-level nodes */
-    GHashTable *sizes;            /* key of a generated file -> ViewContentMeta, this load */
-    GHashTable *chains;           /* "SNAP/TARGET" or "/TARGET" -> Chain * */
-    GQueue full;                  /* ViewFull *: snapshots read in full, oldest first */
 } ViewDomain;
 
 /* Snapshots kept in full per domain: the others are light (no <domain>), so memory
@@ -55,6 +71,7 @@ struct View {
     GHashTable *results;          /* domain name ("" = top) -> char * */
     GHashTable *templinks;        /* "DOM/NAME" -> target */
     GHashTable *jobs;             /* domain name -> BackupJob * (running or last) */
+    GHashTable *starting;         /* names of domains whose backup is being started */
     GHashTable *reloaded;         /* names of domains reloaded on access since the last
                                      poll: the kernel's caches of them are stale */
     Store *store;
@@ -135,6 +152,43 @@ view_dirent_free(ViewDirent *ent)
     g_free(ent);
 }
 
+static ViewVersion *
+view_version_new(Store *store, const char *name)
+{
+    ViewVersion *ver = g_new0(ViewVersion, 1);
+
+    g_atomic_ref_count_init(&ver->ref);
+    ver->name = g_strdup(name);
+    ver->store = store;
+    ver->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify)chain_free);
+    ver->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return ver;
+}
+
+static ViewVersion *
+view_version_ref(ViewVersion *ver)
+{
+    g_atomic_ref_count_inc(&ver->ref);
+    return ver;
+}
+
+/* Drops a reference; the last one frees. Needs no lock: nobody else can reach a
+ * version whose last reference goes. */
+static void
+view_version_unref(ViewVersion *ver)
+{
+    if (!ver || !g_atomic_ref_count_dec(&ver->ref))
+        return;
+    g_free(ver->name);
+    g_queue_clear_full(&ver->full, (GDestroyNotify)view_full_free);
+    store_domain_free(ver->sd);
+    g_free(ver->load_error);
+    g_hash_table_unref(ver->chains);
+    g_hash_table_unref(ver->sizes);
+    g_free(ver);
+}
+
 static void
 view_domain_free(ViewDomain *vd)
 {
@@ -143,11 +197,7 @@ view_domain_free(ViewDomain *vd)
     if (vd->watch)
         watch_forget(vd->watch, vd->name);
     g_free(vd->name);
-    g_queue_clear_full(&vd->full, (GDestroyNotify)view_full_free);
-    store_domain_free(vd->sd);
-    g_free(vd->load_error);
-    g_hash_table_unref(vd->chains);
-    g_hash_table_unref(vd->sizes);
+    view_version_unref(vd->ver);
     g_free(vd);
 }
 
@@ -168,6 +218,7 @@ view_new(Store *store, gboolean read_only, gboolean watch)
     view->templinks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     view->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify)backup_job_free);
+    view->starting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     view->reloaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     view->changed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     {
@@ -192,6 +243,7 @@ view_free(View *view)
     g_hash_table_unref(view->results);
     g_hash_table_unref(view->templinks);
     g_hash_table_unref(view->jobs);   /* cancels and waits for running backups */
+    g_hash_table_unref(view->starting);
     g_hash_table_unref(view->reloaded);
     g_hash_table_unref(view->changed);
     watch_free(view->watch);   /* after the domains, which forget their watches */
@@ -334,12 +386,14 @@ view_stamp_domain(View *view, const char *name, gboolean *watched, gint64 *reche
     return stamp;
 }
 
-/* The loaded domain @name, reloaded when its files changed. Lock held. NULL with
+/* Domain @name as loaded now: the last version, or a new one when its files changed.
+ * Lock held; the version is the view's (take a reference to keep it). NULL with
  * ENOENT when there is no such domain. */
-static ViewDomain *
+static ViewVersion *
 view_domain_get(View *view, const char *name, GError **error)
 {
     ViewDomain *vd;
+    ViewVersion *ver;
     gint64 now = g_get_monotonic_time();
     guint64 stamp;
     gboolean watched;
@@ -351,62 +405,111 @@ view_domain_get(View *view, const char *name, GError **error)
         return NULL;
     }
     vd = g_hash_table_lookup(view->domains, name);   /* view_domain_listed() synced */
-    if (vd && !view_domain_due(vd, now))
-        return vd;
+    if (vd && !vd->reload && !view_domain_due(vd, now))
+        return vd->ver;
     stamp = view_stamp_domain(view, name, &watched, &recheck_us);
     if (vd) {
         vd->recheck_us = recheck_us;
         vd->watched = watched;
         vd->dirty = FALSE;
     }
-    if (vd && vd->stamp == stamp) {
+    if (vd && vd->stamp == stamp && !vd->reload) {
         vd->checked_us = now;
-        return vd;
+        return vd->ver;
     }
     if (vd)   /* reloaded here, not by the poller: it still has to tell the kernel */
         g_hash_table_add(view->reloaded, g_strdup(name));
     if (!vd) {
         vd = g_new0(ViewDomain, 1);
         vd->name = g_strdup(name);
-        vd->store = view->store;
         vd->watch = view->watch;
         vd->watched = watched;
         vd->recheck_us = recheck_us;
-        vd->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                           (GDestroyNotify)chain_free);
-        vd->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         g_hash_table_insert(view->domains, vd->name, vd);
     }
-    g_queue_clear_full(&vd->full, (GDestroyNotify)view_full_free);
-    g_clear_pointer(&vd->sd, store_domain_free);
-    g_clear_pointer(&vd->load_error, g_free);
-    g_hash_table_remove_all(vd->chains);
-    g_hash_table_remove_all(vd->sizes);
     vd->stamp = stamp;
     vd->checked_us = now;
-    if (!(vd->sd = store_load_domain_light(view->store, name, &local))) {
+    vd->reload = FALSE;
+    /* Requests still working on the old version keep it until they end. */
+    g_clear_pointer(&vd->ver, view_version_unref);
+    vd->ver = ver = view_version_new(view->store, name);
+    if (!(ver->sd = store_load_domain_light(view->store, name, &local))) {
         g_warning("cannot load domain '%s': %s", name, local->message);
-        vd->load_error = g_strdup(local->message);
+        ver->load_error = g_strdup(local->message);
     } else {
-        for (guint i = 0; i < vd->sd->warnings->len; i++)
-            g_message("domain '%s': %s", name, (const char *)vd->sd->warnings->pdata[i]);
+        for (guint i = 0; i < ver->sd->warnings->len; i++)
+            g_message("domain '%s': %s", name, (const char *)ver->sd->warnings->pdata[i]);
     }
     {
         g_autofree char *path = store_domain_path(view->store, name);
         struct stat st;
 
         if (stat(path, &st) == 0)
-            vd->mtime = st.st_mtim;
+            ver->mtime = st.st_mtim;
         else
-            vd->mtime = view->mount_time;
+            ver->mtime = view->mount_time;
     }
-    return vd;
+    return ver;
+}
+
+/* One request: the version of its domain is taken at the first need and kept to the
+ * end, so every step of the request sees the same tree, whatever reloads meanwhile. */
+typedef struct {
+    View *view;
+    ViewVersion *ver;      /* a reference, or NULL until needed */
+    gboolean stale;        /* a snapshot file changed after the load: worth a retry */
+} ViewReq;
+
+static void
+view_req_clear(ViewReq *r)
+{
+    g_clear_pointer(&r->ver, view_version_unref);
+    r->stale = FALSE;
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ViewReq, view_req_clear)
+
+/* Tries of a request whose snapshot file changed under it: each retry works on a
+ * new load, so only a file rewritten again within milliseconds needs another. */
+#define VIEW_REQ_TRIES 4
+
+/* The version of domain @dom for request @r. Lock held. */
+static ViewVersion *
+view_req_domain(ViewReq *r, const char *dom, GError **error)
+{
+    ViewVersion *ver;
+
+    if (r->ver) {
+        g_assert(strcmp(r->ver->name, dom) == 0);
+        return r->ver;
+    }
+    if (!(ver = view_domain_get(r->view, dom, error)))
+        return NULL;
+    r->ver = view_version_ref(ver);
+    return ver;
+}
+
+/* After a failed request: TRUE when it failed only because a snapshot file changed
+ * after its load and another try is left (@error is cleared, @r reset); on the last
+ * try the error becomes ENOENT: the snapshot the load saw is gone. Lock held. */
+static gboolean
+view_req_retry(ViewReq *r, guint attempt, GError **error)
+{
+    if (!r->stale)
+        return FALSE;
+    view_req_clear(r);
+    if (attempt + 1 < VIEW_REQ_TRIES) {
+        g_clear_error(error);
+        return TRUE;
+    }
+    if (error && *error)
+        (*error)->code = G_FILE_ERROR_NOENT;
+    return FALSE;
 }
 
 static SnapNode *
-view_snap_get(ViewDomain *vd, const char *snap, GError **error)
+view_snap_get(ViewVersion *ver, const char *snap, GError **error)
 {
-    SnapNode *sn = hier_lookup(vd->sd->snaps, snap);
+    SnapNode *sn = hier_lookup(ver->sd->snaps, snap);
 
     if (!sn || !view_name_ok(snap)) {
         view_set_noent(error, snap);
@@ -422,78 +525,178 @@ view_snap_has_dom(const SnapNode *sn)
     return sn->def->dom || (sn->def->light_path && sn->def->light_dom);
 }
 
-/* @sn with its domains read (the domain is loaded light): a parse of its file the
- * first time. Replaces sn->def: take definition pointers after this. */
+/* @sn of @r's version with its domains read (the domain is loaded light): a parse of
+ * its file the first time. Replaces sn->def: take definition pointers after this.
+ * Lock held. When the file changed since the load, the domain is reloaded at the
+ * next access and the request marked for a retry. */
 static gboolean
-view_snap_full(ViewDomain *vd, SnapNode *sn, GError **error)
+view_snap_full(ViewReq *r, SnapNode *sn, GError **error)
 {
+    ViewVersion *ver = r->ver;
     g_autoptr(GError) local = NULL;
     g_autofree char *path = g_strdup(sn->def->light_path);
+    ViewDomain *vd;
 
     if (!path)
         return TRUE;
-    if (store_snapshot_full(vd->store, vd->name, vd->sd, sn, &local)) {
+    if (store_snapshot_full(ver->store, ver->name, ver->sd, sn, &local)) {
         ViewFull *f = g_new0(ViewFull, 1);
 
         f->node = sn;
         f->path = g_steal_pointer(&path);
-        g_queue_push_tail(&vd->full, f);
-        while (g_queue_get_length(&vd->full) > VIEW_FULL_MAX) {
-            ViewFull *old = g_queue_pop_head(&vd->full);
+        g_queue_push_tail(&ver->full, f);
+        while (g_queue_get_length(&ver->full) > VIEW_FULL_MAX) {
+            ViewFull *old = g_queue_pop_head(&ver->full);
 
             store_snapshot_light(old->node, old->path);
             view_full_free(old);
         }
         return TRUE;
     }
-    /* Changed underneath since the load: look again soon. */
-    vd->checked_us = 0;
-    vd->dirty = TRUE;
+    if ((vd = g_hash_table_lookup(r->view->domains, ver->name)) && vd->ver == ver)
+        vd->reload = TRUE;
+    r->stale = TRUE;
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s", local->message);
     return FALSE;
 }
 
 /* The domain definition whose disks a VIEW_DISKS node under @snap shows. */
 static const DomainDef *
-view_disks_def(ViewDomain *vd, const char *snap, GError **error)
+view_disks_def(ViewReq *r, const char *snap, GError **error)
 {
     SnapNode *sn;
 
     if (!snap)
-        return vd->sd->def;
-    if (!(sn = view_snap_get(vd, snap, error)) || !view_snap_full(vd, sn, error))
+        return r->ver->sd->def;
+    if (!(sn = view_snap_get(r->ver, snap, error)) || !view_snap_full(r, sn, error))
         return NULL;
     return sn->def->dom;   /* NULL for the legacy uuid-only form: no disks */
 }
 
-/* The chain of disk @target as the domain (snap NULL) or snapshot @snap has it.
- * Cached until the domain reloads. Lock held. */
-static Chain *
-view_chain_get(ViewDomain *vd, const char *snap, const char *target, GError **error)
+static char *
+view_chain_key(const char *snap, const char *target)
 {
-    g_autofree char *key = g_strdup_printf("%s/%s", snap ? snap : "", target);
-    const DomainDef *def;
-    DiskDef *disk = NULL;
-    Chain *chain;
+    return g_strdup_printf("%s/%s", snap ? snap : "", target);
+}
 
-    if ((chain = g_hash_table_lookup(vd->chains, key)))
-        return chain;
-    if (!(def = view_disks_def(vd, snap, error)))
-        return NULL;
-    for (guint i = 0; i < def->disks->len; i++) {
-        DiskDef *d = def->disks->pdata[i];
+/* The disk of @def whose chain disk @target shows, or NULL (no such disk, or empty
+ * media: a cdrom without a disc has no chain). */
+static const DiskDef *
+view_chain_disk(const DomainDef *def, const char *target)
+{
+    const DiskDef *disk = NULL;
+
+    for (guint i = 0; def && i < def->disks->len; i++) {
+        const DiskDef *d = def->disks->pdata[i];
 
         if (d->dst && strcmp(d->dst, target) == 0)
             disk = d;
     }
-    /* Empty media (a cdrom without a disc) has no chain. */
-    if (!disk || !disk->src || (!disk->src->path && disk->src->type != STORAGE_TYPE_NETWORK)) {
-        view_set_noent(error, target);
+    if (!disk || !disk->src || (!disk->src->path && disk->src->type != STORAGE_TYPE_NETWORK))
         return NULL;
-    }
-    chain = chain_resolve(disk->src, target);
-    g_hash_table_insert(vd->chains, g_steal_pointer(&key), chain);
+    return disk;
+}
+
+/* The chain of disk @target as the domain (snap NULL) or snapshot @snap of @ver has
+ * it, as view_req_prepare() resolved it. Lock held; never probes (ENOENT when the
+ * disk has no chain). */
+static Chain *
+view_chain_get(ViewVersion *ver, const char *snap, const char *target, GError **error)
+{
+    g_autofree char *key = view_chain_key(snap, target);
+    Chain *chain = g_hash_table_lookup(ver->chains, key);
+
+    if (!chain)
+        view_set_noent(error, target);
     return chain;
+}
+
+static gboolean view_parse_label(const char *label, char **target, guint *index);
+
+typedef struct {
+    char *key;
+    char *target;
+    StorageSource *src;
+    Chain *chain;
+} ViewChainJob;
+
+static void
+view_chain_job_free(ViewChainJob *job)
+{
+    g_free(job->key);
+    g_free(job->target);
+    storage_source_free(job->src);
+    if (job->chain)
+        chain_free(job->chain);
+    g_free(job);
+}
+
+/* Resolves the chains @node needs that @r's version does not have yet. Probing
+ * opens and reads images, which can wait on the outside (a FIFO, a dead NFS server,
+ * a path inside our own mount): it runs with the lock released, so no request of
+ * another node or domain waits behind it. Lock held on entry and on return. The
+ * version is @r's: a reload meanwhile does not change what the request sees. */
+static void
+view_req_prepare(ViewReq *r, const ViewNode *node)
+{
+    g_autoptr(GPtrArray) jobs = NULL;
+    g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func(g_free);
+    const DomainDef *def;
+    ViewVersion *ver;
+
+    if (!node->dom || (!node->disk && node->kind != VIEW_DISKS))
+        return;
+    if (!(ver = view_req_domain(r, node->dom, NULL)) || !ver->sd ||
+        !(def = view_disks_def(r, node->snap, NULL)))
+        return;
+    if (node->disk) {
+        char *target = NULL;
+        guint index;
+
+        if (!view_parse_label(node->disk, &target, &index))
+            return;
+        g_ptr_array_add(targets, target);
+    } else {
+        for (guint i = 0; i < def->disks->len; i++) {
+            const DiskDef *d = def->disks->pdata[i];
+
+            if (d->dst && view_name_ok(d->dst))
+                g_ptr_array_add(targets, g_strdup(d->dst));
+        }
+    }
+    jobs = g_ptr_array_new_with_free_func((GDestroyNotify)view_chain_job_free);
+    for (guint i = 0; i < targets->len; i++) {
+        const char *target = targets->pdata[i];
+        g_autofree char *key = view_chain_key(node->snap, target);
+        const DiskDef *disk;
+        ViewChainJob *job;
+
+        if (g_hash_table_contains(ver->chains, key) || !(disk = view_chain_disk(def, target)))
+            continue;
+        job = g_new0(ViewChainJob, 1);
+        job->key = g_steal_pointer(&key);
+        job->target = g_strdup(target);
+        job->src = storage_source_copy(disk->src);   /* def may go light meanwhile */
+        g_ptr_array_add(jobs, job);
+    }
+    if (!jobs->len)
+        return;
+    g_mutex_unlock(&r->view->lock);
+    for (guint i = 0; i < jobs->len; i++) {
+        ViewChainJob *job = jobs->pdata[i];
+
+        job->chain = chain_resolve(job->src, job->target);
+    }
+    g_mutex_lock(&r->view->lock);
+    for (guint i = 0; i < jobs->len; i++) {
+        ViewChainJob *job = jobs->pdata[i];
+
+        /* Another request may have resolved it meanwhile: the first one stays, so a
+         * chain pointer a request holds is never freed under it. */
+        if (!g_hash_table_contains(ver->chains, job->key))
+            g_hash_table_insert(ver->chains, g_steal_pointer(&job->key),
+                                g_steal_pointer(&job->chain));
+    }
 }
 
 /* Splits "vda[2]" into target "vda" and index 2; "vda" is index 0. */
@@ -520,7 +723,7 @@ view_parse_label(const char *label, char **target, guint *index)
 }
 
 static ChainLayer *
-view_layer_get(ViewDomain *vd, const ViewNode *node, GError **error)
+view_layer_get(ViewVersion *ver, const ViewNode *node, GError **error)
 {
     g_autofree char *target = NULL;
     guint index;
@@ -530,7 +733,7 @@ view_layer_get(ViewDomain *vd, const ViewNode *node, GError **error)
         view_set_noent(error, node->disk);
         return NULL;
     }
-    if (!(chain = view_chain_get(vd, node->snap, target, error)))
+    if (!(chain = view_chain_get(ver, node->snap, target, error)))
         return NULL;
     if (index >= chain->layers->len) {
         view_set_noent(error, node->disk);
@@ -542,14 +745,14 @@ view_layer_get(ViewDomain *vd, const ViewNode *node, GError **error)
 /* A data file exists when every element from @layer's position down can be read:
  * local, not encrypted, no error (a broken element below breaks the guest view). */
 static gboolean
-view_data_ok(ViewDomain *vd, const ViewNode *node)
+view_data_ok(ViewVersion *ver, const ViewNode *node)
 {
     g_autofree char *target = NULL;
     guint index;
     Chain *chain;
 
     if (!view_parse_label(node->disk, &target, &index) ||
-        !(chain = view_chain_get(vd, node->snap, target, NULL)))
+        !(chain = view_chain_get(ver, node->snap, target, NULL)))
         return FALSE;
     for (guint i = index; i < chain->layers->len; i++) {
         ChainLayer *layer = chain->layers->pdata[i];
@@ -584,7 +787,6 @@ view_child_new(const ViewNode *parent, ViewKind kind, const char *snap, const ch
     return n;
 }
 
-/* Checks that @node still exists. Lock held. */
 /* Nodes whose existence and attributes need the domain listed, not loaded. */
 static gboolean
 view_domain_shallow(const ViewNode *node)
@@ -601,16 +803,18 @@ view_domain_mtime(View *view, const char *dom)
     g_autofree char *path = NULL;
     struct stat st;
 
-    if (vd)
-        return vd->mtime;
+    if (vd && vd->ver)
+        return vd->ver->mtime;
     path = store_domain_path(view->store, dom);
     return stat(path, &st) == 0 ? st.st_mtim : view->mount_time;
 }
 
+/* Checks that @node exists in @r's version of its domain. Lock held. */
 static gboolean
-view_exists(View *view, const ViewNode *node, GError **error)
+view_exists(ViewReq *r, const ViewNode *node, GError **error)
 {
-    ViewDomain *vd;
+    View *view = r->view;
+    ViewVersion *vd;
     SnapNode *sn;
 
     if (node->kind == VIEW_ROOT)
@@ -621,7 +825,7 @@ view_exists(View *view, const ViewNode *node, GError **error)
      * top and the control writes do not load its snapshots. */
     if (view_domain_shallow(node))
         return view_domain_listed(view, node->dom) ? TRUE : view_set_noent(error, node->dom);
-    if (!(vd = view_domain_get(view, node->dom, error)))
+    if (!(vd = view_req_domain(r, node->dom, error)))
         return FALSE;
     if (node->kind == VIEW_TEMP_LINK) {
         g_autofree char *key = g_strdup_printf("%s/%s", node->dom, node->leaf);
@@ -639,7 +843,7 @@ view_exists(View *view, const ViewNode *node, GError **error)
     case VIEW_DOM_CURRENT:
         return vd->sd->snaps->current ? TRUE : view_set_noent(error, "current");
     case VIEW_DISKS:
-        return view_disks_def(vd, node->snap, error) != NULL;
+        return view_disks_def(r, node->snap, error) != NULL;
     case VIEW_DISK_DIR:
     case VIEW_DISK_FILE:
     case VIEW_DISK_BACKING: {
@@ -688,10 +892,11 @@ view_exists(View *view, const ViewNode *node, GError **error)
     }
 }
 
-ViewNode *
-view_lookup(View *view, const ViewNode *parent, const char *name, GError **error)
+/* The child node @name of @parent, not checked. NULL with an error when @parent
+ * cannot have it. Lock held (templinks). */
+static ViewNode *
+view_child_of(View *view, const ViewNode *parent, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
     g_autoptr(ViewNode) n = NULL;
 
     if (!view_name_ok(name)) {
@@ -764,25 +969,41 @@ view_lookup(View *view, const ViewNode *parent, const char *name, GError **error
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "not a directory");
         return NULL;
     }
-    if (!n) {
+    if (!n)
         view_set_noent(error, name);
-        return NULL;
-    }
-    if (!view_exists(view, n, error))
-        return NULL;
     return g_steal_pointer(&n);
+}
+
+ViewNode *
+view_lookup(View *view, const ViewNode *parent, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autoptr(ViewNode) n = NULL;
+
+    if (!(n = view_child_of(view, parent, name, error)))
+        return NULL;
+    for (guint attempt = 0;; attempt++) {
+        g_auto(ViewReq) r = { view, NULL, FALSE };
+
+        view_req_prepare(&r, n);
+        if (view_exists(&r, n, error))
+            return g_steal_pointer(&n);
+        if (!view_req_retry(&r, attempt, error))
+            return NULL;
+    }
 }
 
 /* Content of generated files. Lock held. */
 static GBytes *
-view_content_locked(View *view, const ViewNode *node, GError **error)
+view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
 {
-    ViewDomain *vd = NULL;
+    View *view = r->view;
+    ViewVersion *vd = NULL;
     SnapNode *sn = NULL;
     char *s = NULL;
     char uuid[UTIL_UUID_STRLEN + 1];
 
-    if (!view_exists(view, node, error))
+    if (!view_exists(r, node, error))
         return NULL;
     if (node->kind == VIEW_CTL_FILE) {
         const char *r = g_hash_table_lookup(view->results, node->dom ? node->dom : "");
@@ -790,7 +1011,7 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
         s = g_strdup(view_ctl_is_result(node) && r ? r : "");
         return g_bytes_new_take(s, strlen(s));
     }
-    vd = view_domain_get(view, node->dom, error);
+    vd = r->ver;   /* view_exists() took it: the one this request sees */
     if (node->snap && node->kind != VIEW_DISK_FILE && node->kind != VIEW_DISK_XML)
         sn = hier_lookup(vd->sd->snaps, node->snap);
 
@@ -830,7 +1051,7 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
     case VIEW_SNAP_FILE: {
         const SnapshotDef *def;
 
-        if (!view_snap_full(vd, sn, error))
+        if (!view_snap_full(r, sn, error))
             return NULL;
         def = sn->def;
 
@@ -909,7 +1130,7 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
         break;
     }
     case VIEW_DISK_XML: {
-        const DomainDef *def = view_disks_def(vd, node->snap, error);
+        const DomainDef *def = view_disks_def(r, node->snap, error);
         DiskDef *disk = def ? domain_disk_by_name(def, node->disk) : NULL;
         Chain *chain = view_chain_get(vd, node->snap, node->disk, error);
         g_autoptr(DomainDef) copy = NULL;
@@ -932,23 +1153,38 @@ view_content_locked(View *view, const ViewNode *node, GError **error)
     return g_bytes_new_take(s, strlen(s));
 }
 
+static guint64 view_content_hash(GBytes *content);
+
 GBytes *
-view_read_content(View *view, const ViewNode *node, GError **error)
+view_read_content(View *view, const ViewNode *node, guint64 *version, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
 
-    return view_content_locked(view, node, error);
+    for (guint attempt = 0;; attempt++) {
+        g_auto(ViewReq) r = { view, NULL, FALSE };
+        GBytes *content;
+
+        view_req_prepare(&r, node);
+        if ((content = view_content_locked(&r, node, error))) {
+            if (version)
+                *version = view_content_hash(content);
+            return content;
+        }
+        if (!view_req_retry(&r, attempt, error))
+            return NULL;
+    }
 }
 
 static char *
-view_readlink_locked(View *view, const ViewNode *node, GError **error)
+view_readlink_locked(ViewReq *r, const ViewNode *node, GError **error)
 {
-    ViewDomain *vd;
+    View *view = r->view;
+    ViewVersion *vd;
     SnapNode *sn;
 
-    if (!view_exists(view, node, error))
+    if (!view_exists(r, node, error))
         return NULL;
-    vd = view_domain_get(view, node->dom, error);
+    vd = r->ver;   /* view_exists() took it: current and parent are still there */
     switch (node->kind) {
     case VIEW_DOM_CURRENT:
         return g_strdup_printf("snapshots/%s", vd->sd->snaps->current->def->name);
@@ -980,7 +1216,16 @@ view_readlink(View *view, const ViewNode *node, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
 
-    return view_readlink_locked(view, node, error);
+    for (guint attempt = 0;; attempt++) {
+        g_auto(ViewReq) r = { view, NULL, FALSE };
+        char *target;
+
+        view_req_prepare(&r, node);
+        if ((target = view_readlink_locked(&r, node, error)))
+            return target;
+        if (!view_req_retry(&r, attempt, error))
+            return NULL;
+    }
 }
 
 static void
@@ -995,7 +1240,7 @@ view_dirent_add(GPtrArray *ents, const char *name, mode_t type)
 
 /* Chain labels of every disk with media in @def. */
 static void
-view_disk_entries(ViewDomain *vd, const char *snap, const DomainDef *def, GPtrArray *ents)
+view_disk_entries(ViewVersion *vd, const char *snap, const DomainDef *def, GPtrArray *ents)
 {
     for (guint i = 0; def && i < def->disks->len; i++) {
         DiskDef *d = def->disks->pdata[i];
@@ -1014,13 +1259,14 @@ view_disk_entries(ViewDomain *vd, const char *snap, const DomainDef *def, GPtrAr
 }
 
 static GPtrArray *
-view_readdir_locked(View *view, const ViewNode *node, GError **error)
+view_readdir_locked(ViewReq *r, const ViewNode *node, GError **error)
 {
+    View *view = r->view;
     g_autoptr(GPtrArray) ents = g_ptr_array_new_with_free_func((GDestroyNotify)view_dirent_free);
-    ViewDomain *vd = NULL;
+    ViewVersion *vd = NULL;
     SnapNode *sn = NULL;
 
-    if (!view_exists(view, node, error))
+    if (!view_exists(r, node, error))
         return NULL;
     if (node->kind == VIEW_CTL_DIR) {
         const char *const *names = node->dom ? view_ctl_dom : view_ctl_top;
@@ -1030,7 +1276,8 @@ view_readdir_locked(View *view, const ViewNode *node, GError **error)
         return g_steal_pointer(&ents);
     }
     if (node->kind != VIEW_ROOT) {
-        vd = view_domain_get(view, node->dom, error);
+        if (!(vd = view_req_domain(r, node->dom, error)))
+            return NULL;
         if (node->snap && node->kind != VIEW_DISKS)
             sn = hier_lookup(vd->sd->snaps, node->snap);
     }
@@ -1092,7 +1339,7 @@ view_readdir_locked(View *view, const ViewNode *node, GError **error)
         }
         break;
     case VIEW_DISKS:
-        view_disk_entries(vd, node->snap, view_disks_def(vd, node->snap, NULL), ents);
+        view_disk_entries(vd, node->snap, view_disks_def(r, node->snap, NULL), ents);
         break;
     case VIEW_DISK_DIR: {
         ChainLayer *layer = view_layer_get(vd, node, NULL);
@@ -1102,7 +1349,7 @@ view_readdir_locked(View *view, const ViewNode *node, GError **error)
             if (strcmp(view_disk_files[i], "data") != 0 || (layer && view_data_ok(vd, node)))
                 view_dirent_add(ents, view_disk_files[i], S_IFREG);
         b->kind = VIEW_DISK_BACKING;
-        if (view_exists(view, b, NULL))
+        if (view_exists(r, b, NULL))
             view_dirent_add(ents, "backing", S_IFLNK);
         break;
     }
@@ -1118,7 +1365,16 @@ view_readdir(View *view, const ViewNode *node, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
 
-    return view_readdir_locked(view, node, error);
+    for (guint attempt = 0;; attempt++) {
+        g_auto(ViewReq) r = { view, NULL, FALSE };
+        GPtrArray *ents;
+
+        view_req_prepare(&r, node);
+        if ((ents = view_readdir_locked(&r, node, error)))
+            return ents;
+        if (!view_req_retry(&r, attempt, error))
+            return NULL;
+    }
 }
 
 static gboolean
@@ -1144,8 +1400,15 @@ view_is_dir(View *view, const ViewNode *node, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
 
-    if (!view_exists(view, node, error))
-        return FALSE;
+    for (guint attempt = 0;; attempt++) {
+        g_auto(ViewReq) r = { view, NULL, FALSE };
+
+        view_req_prepare(&r, node);
+        if (view_exists(&r, node, error))
+            break;
+        if (!view_req_retry(&r, attempt, error))
+            return FALSE;
+    }
     if (view_kind_is_dir(node->kind))
         return TRUE;
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "%s: not a directory",
@@ -1182,14 +1445,14 @@ typedef struct {
     guint64 version;
 } ViewContentMeta;
 
-/* Size and version (hash) of generated file @node; @vd its loaded domain (NULL for
- * the top ctl/). Fixed for one load of the domain, so formatted once per load;
+/* Size and version (hash) of generated file @node in @r's version of its domain. Fixed for one load of the domain, so formatted once per load;
  * control files, job and backup.xml change without a reload and are never kept.
  * @made (optional) receives the content when it had to be made now, else NULL. */
 static gboolean
-view_content_meta_locked(View *view, ViewDomain *vd, const ViewNode *node, guint64 *version,
-                         guint64 *size, GBytes **made, GError **error)
+view_content_meta_locked(ViewReq *r, const ViewNode *node, guint64 *version, guint64 *size,
+                         GBytes **made, GError **error)
 {
+    ViewVersion *vd = r->ver;
     g_autofree char *key = NULL;
     g_autoptr(GBytes) content = NULL;
     ViewContentMeta *meta;
@@ -1205,7 +1468,7 @@ view_content_meta_locked(View *view, ViewDomain *vd, const ViewNode *node, guint
             return TRUE;
         }
     }
-    if (!(content = view_content_locked(view, node, error)))
+    if (!(content = view_content_locked(r, node, error)))
         return FALSE;
     *version = view_content_hash(content);
     *size = g_bytes_get_size(content);
@@ -1225,24 +1488,31 @@ view_content_version(View *view, const ViewNode *node, guint64 *version, guint64
                      GBytes **made, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
-    ViewDomain *vd = NULL;
 
-    if (!view_exists(view, node, error))
-        return FALSE;
-    if (node->kind != VIEW_ROOT && node->dom)
-        vd = view_domain_get(view, node->dom, error);
-    return view_content_meta_locked(view, vd, node, version, size, made, error);
+    for (guint attempt = 0;; attempt++) {
+        g_auto(ViewReq) r = { view, NULL, FALSE };
+
+        view_req_prepare(&r, node);
+        if (view_exists(&r, node, error) &&
+            view_content_meta_locked(&r, node, version, size, made, error))
+            return TRUE;
+        if (!view_req_retry(&r, attempt, error))
+            return FALSE;
+    }
 }
 
-gboolean
-view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
+/* view_stat() in @r's version. Lock held. A data file's times are its image's:
+ * @image receives the path to stat after the lock is released (or NULL). */
+static gboolean
+view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image,
+                 GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    View *view = r->view;
     guint64 size;
-    ViewDomain *vd = NULL;
+    ViewVersion *vd = NULL;
     struct timespec t = view->mount_time;
 
-    if (!view_exists(view, node, error))
+    if (!view_exists(r, node, error))
         return FALSE;
     memset(st, 0, sizeof(*st));
     st->st_uid = view->uid;
@@ -1253,17 +1523,18 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
         t = view_domain_mtime(view, node->dom);
         if (node->kind == VIEW_DOM) {
             ViewDomain *loaded = g_hash_table_lookup(view->domains, node->dom);
+            gboolean failed = loaded && loaded->ver && loaded->ver->load_error;
 
             /* ctl/, disks/ and snapshots/; none when it failed to load (an empty
              * directory). Not loaded (or reloaded) for this. */
             st->st_mode = S_IFDIR | 0555;
-            st->st_nlink = loaded && loaded->load_error ? 2 : 2 + 3;
+            st->st_nlink = failed ? 2 : 2 + 3;
             st->st_size = 4096;
             st->st_atim = st->st_mtim = st->st_ctim = t;
             return TRUE;
         }
     } else if (node->kind != VIEW_ROOT && node->dom) {
-        vd = view_domain_get(view, node->dom, error);
+        vd = r->ver;   /* view_exists() took it */
         t = vd->mtime;
         if (node->snap && vd->sd) {
             SnapNode *sn = hier_lookup(vd->sd->snaps, node->snap);
@@ -1289,7 +1560,7 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
         st->st_mode = S_IFREG | 0444;
         if (node->leaf && g_str_has_suffix(node->leaf, ".secure.xml"))
             st->st_mode = S_IFREG | 0400;
-        if (!view_content_meta_locked(view, vd, node, &version, &size, NULL, error))
+        if (!view_content_meta_locked(r, node, &version, &size, NULL, error))
             return FALSE;
         st->st_size = (off_t)size;
         break;
@@ -1299,7 +1570,7 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     case VIEW_SNAP_CHILD:
     case VIEW_TEMP_LINK:
     case VIEW_DISK_BACKING: {
-        g_autofree char *target = view_readlink_locked(view, node, error);
+        g_autofree char *target = view_readlink_locked(r, node, error);
 
         if (!target)
             return FALSE;
@@ -1310,19 +1581,17 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     case VIEW_DISK_FILE:
         if (strcmp(node->leaf, "data") == 0) {
             ChainLayer *layer = view_layer_get(vd, node, error);
-            struct stat ist;
 
             st->st_mode = S_IFREG | 0400;
             st->st_size = layer->info->virtual_size;
             st->st_blocks = layer->info->allocated / 512;
-            if (layer->src->path && stat(layer->src->path, &ist) == 0)
-                t = ist.st_mtim;
+            *image = g_strdup(layer->src->path);
             break;
         }
         goto default_content;
     default:
         if (view_kind_is_dir(node->kind)) {
-            g_autoptr(GPtrArray) ents = view_readdir_locked(view, node, error);
+            g_autoptr(GPtrArray) ents = view_readdir_locked(r, node, error);
 
             if (!ents)
                 return FALSE;
@@ -1339,25 +1608,68 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     return TRUE;
 }
 
-Image *
-view_open_data(View *view, const ViewNode *node, guint64 *version, GError **error)
+gboolean
+view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autofree char *image = NULL;
+    struct stat ist;
+
+    g_mutex_lock(&view->lock);
+    for (guint attempt = 0;; attempt++) {
+        g_auto(ViewReq) r = { view, NULL, FALSE };
+
+        view_req_prepare(&r, node);
+        if (view_stat_locked(&r, node, st, &image, error))
+            break;
+        if (!view_req_retry(&r, attempt, error)) {
+            g_mutex_unlock(&view->lock);
+            return FALSE;
+        }
+    }
+    g_mutex_unlock(&view->lock);
+    /* An image may sit where a stat waits (a dead NFS server): never under the lock. */
+    if (image && stat(image, &ist) == 0)
+        st->st_atim = st->st_mtim = st->st_ctim = ist.st_mtim;
+    return TRUE;
+}
+
+/* The chain and element index of data file @node in @r's version. Lock held. */
+static Chain *
+view_data_chain(ViewReq *r, const ViewNode *node, guint *index, GError **error)
+{
     g_autofree char *target = NULL;
-    ViewDomain *vd;
-    Chain *chain;
-    guint index;
-    guint64 v = 1469598103934665603ULL;
 
     if (node->kind != VIEW_DISK_FILE || strcmp(node->leaf, "data") != 0) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a data file");
         return NULL;
     }
-    if (!view_exists(view, node, error))
+    if (!view_exists(r, node, error))
         return NULL;
-    vd = view_domain_get(view, node->dom, error);
-    view_parse_label(node->disk, &target, &index);
-    chain = view_chain_get(vd, node->snap, target, error);
+    view_parse_label(node->disk, &target, index);
+    return view_chain_get(r->ver, node->snap, target, error);
+}
+
+Image *
+view_open_data(View *view, const ViewNode *node, guint64 *version, GError **error)
+{
+    g_auto(ViewReq) r = { view, NULL, FALSE };
+    Chain *chain;
+    guint index = 0;
+    guint64 v = 1469598103934665603ULL;
+
+    g_mutex_lock(&view->lock);
+    for (guint attempt = 0;; attempt++) {
+        view_req_prepare(&r, node);
+        if ((chain = view_data_chain(&r, node, &index, error)))
+            break;
+        if (!view_req_retry(&r, attempt, error)) {
+            g_mutex_unlock(&view->lock);
+            return NULL;
+        }
+    }
+    g_mutex_unlock(&view->lock);
+    /* Opening and stat'ing images can wait on the outside: without the lock. The
+     * chain stays valid while @r holds its version. */
     for (guint i = index; i < chain->layers->len; i++) {
         ChainLayer *layer = chain->layers->pdata[i];
         struct stat st;
@@ -1442,11 +1754,23 @@ view_invalidate(View *view, const char *dom)
         g_hash_table_remove_all(view->domains);
 }
 
+/* A start of a backup of the same domain is under way: as if it ran (libvirt's text). */
+static gboolean
+view_backup_busy(GError **error)
+{
+    g_set_error_literal(error, CORE_ERROR, CORE_ERROR_BUSY,
+                        "another backup job is already running");
+    return FALSE;
+}
+
+/* CORE_ERROR_BUSY while a backup of @dom runs or is being started. */
 gboolean
 view_backup_check_idle(View *view, const char *dom, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
 
+    if (g_hash_table_contains(view->starting, dom))
+        return view_backup_busy(error);
     return backup_job_check_idle(g_hash_table_lookup(view->jobs, dom), error);
 }
 
@@ -1455,16 +1779,28 @@ view_backup_start(View *view, const char *dom, const char *xml, gsize len, char 
                   GError **error)
 {
     BackupJob *job;
+    BackupJob *previous;
 
-    /* Checked and started under the lock: two writers cannot both start one. */
+    /* Starting checks the chains and opens the images, which can wait on the
+     * outside: the domain is marked as starting under the lock and the job started
+     * without it, so two writers still cannot both start one. */
     g_mutex_lock(&view->lock);
-    if (!(job = backup_job_start(view->store, dom, xml, len, g_hash_table_lookup(view->jobs, dom),
-                                 error))) {
+    if (g_hash_table_contains(view->starting, dom)) {
         g_mutex_unlock(&view->lock);
-        return FALSE;
+        return view_backup_busy(error);
     }
-    g_hash_table_insert(view->jobs, g_strdup(dom), job);   /* frees the finished one */
+    g_hash_table_add(view->starting, g_strdup(dom));
+    /* Only a start replaces a domain's job, and this one is the only start of @dom. */
+    previous = g_hash_table_lookup(view->jobs, dom);
     g_mutex_unlock(&view->lock);
+    job = backup_job_start(view->store, dom, xml, len, previous, error);
+    g_mutex_lock(&view->lock);
+    g_hash_table_remove(view->starting, dom);
+    if (job)
+        g_hash_table_insert(view->jobs, g_strdup(dom), job);   /* frees the finished one */
+    g_mutex_unlock(&view->lock);
+    if (!job)
+        return FALSE;
     *result = g_strdup_printf("Backup started; progress in %s/job", dom);
     return TRUE;
 }

@@ -71,8 +71,9 @@ GPtrArray *view_readdir(View *view, const ViewNode *node, GError **error);
 /* TRUE when @node exists and is a directory (ENOTDIR when it is not); no listing. */
 gboolean view_is_dir(View *view, const ViewNode *node, GError **error);
 
-/* The content of a generated file or the target of a symlink. */
-GBytes *view_read_content(View *view, const ViewNode *node, GError **error);
+/* The content of a generated file; @version (optional) receives its version, as
+ * view_content_version() gives it. */
+GBytes *view_read_content(View *view, const ViewNode *node, guint64 *version, GError **error);
 /* Size and version (a hash of the bytes) of what view_read_content() gives now,
  * without formatting it again while the domain stays loaded. @made (optional)
  * receives the bytes when they had to be made for this, else NULL. */

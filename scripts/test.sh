@@ -1,7 +1,8 @@
 #!/bin/sh
 # test.sh: the whole test suite from a fresh checkout: install what is missing,
 # build (warnings are errors), run unit and integration tests, then the same
-# suite under ASan/UBSan. Usage: scripts/test.sh [--quick] (quick: no sanitizer pass)
+# suite under ASan/UBSan and the racing tests under TSan. Usage: scripts/test.sh
+# [--quick] (quick: no sanitizer pass)
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
@@ -10,5 +11,6 @@ ninja -C build
 meson test -C build --print-errorlogs
 if [ "${1:-}" != "--quick" ]; then
     sh scripts/sanitize.sh
+    sh scripts/tsan.sh
 fi
 echo "test.sh: all tests passed"

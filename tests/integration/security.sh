@@ -5,7 +5,8 @@
 command -v setpriv > /dev/null || { echo "setpriv missing"; exit 77; }
 make_store
 chmod 711 "$work"                # the other user reaches the mount point, not the store
-mount_fs -o allow_other
+# (ASan builds: a small quarantine, so that the RSS checks below see freed texts reused.)
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1" mount_fs -o allow_other
 d=$mnt/db
 snap=$store/qemu/snapshot/db
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
@@ -39,6 +40,79 @@ expect_fail 'Permission denied' as_nobody rm "$d/current"
 ! as_nobody cat "$mnt/web/domain.xml" | grep -q "passwd=" || fail "public domain.xml shows the password"
 check test "$before" = "$(storesum)"
 check test "$(readlink "$d/current")" = snapshots/s8
+
+# ---- generated texts: one copy shared by every open, freed at close, bounded per user ----------
+# A domain whose domain.xml is big; O_DIRECT opens read it through the daemon every time.
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }   # KiB
+# opener PATH: as nobody, per line read: "open" opens PATH once more with O_DIRECT and reads
+# it (answers "ok" or the errno), "close" closes them all; answers on stdout.
+opener() {
+    as_nobody /usr/bin/python3 -c '
+import mmap, os, sys
+buf, fds = mmap.mmap(-1, 1 << 16), []
+for line in sys.stdin:
+    try:
+        if line.startswith("open"):
+            for _ in range(int(line.split()[1])):
+                fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+                fds.append(fd)
+                os.preadv(fd, [buf], 0)
+        else:
+            while fds:
+                os.close(fds.pop())
+        print("ok", flush=True)
+    except OSError as e:
+        print(e.errno, flush=True)
+' "$1"
+}
+bigsize=0
+bigdom() {   # bigdom SIZE: big.xml, db's definition with a SIZE-byte description, once shown
+    local size
+    python3 - "$store/qemu/db.xml" "$store/qemu/big.xml.tmp" "$1" <<'EOF'
+import re, sys
+s = open(sys.argv[1]).read().replace('<name>db</name>', '<name>big</name>', 1)
+s = re.sub(r'<uuid>[^<]*</uuid>', '<uuid>0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d</uuid>', s)
+s = s.replace('</name>', '</name>\n  <description>' + 'x' * int(sys.argv[3]) + '</description>', 1)
+open(sys.argv[2], 'w').write(s)
+EOF
+    mv "$store/qemu/big.xml.tmp" "$store/qemu/big.xml"
+    for _ in $(seq 50); do
+        size=$(stat -c %s "$mnt/big/domain.xml" 2>/dev/null || echo 0)
+        [ "$size" -gt "$1" ] && [ "$size" != "$bigsize" ] && { bigsize=$size; return; }
+        sleep 0.1
+    done
+    fail "big/domain.xml with a description of $1 bytes does not show"
+}
+bigdom 2000000
+coproc OPENER { opener "$mnt/big/domain.xml"; }
+say() { echo "$1" >&"${OPENER[1]}"; read -r answer <&"${OPENER[0]}"; }
+say "open 1"; check test "$answer" = ok
+say close
+base=$(rss)
+for round in 1 2; do
+    say "open 200"; check test "$answer" = ok
+    held=$(rss)
+    say close; check test "$answer" = ok
+    after=$(rss)
+    echo "round $round: RSS ${base} KiB, 200 opens of a 2 MB domain.xml ${held} KiB, closed ${after} KiB"
+    [ $((held - base)) -lt 65536 ] || fail "200 opens of one file took $((held - base)) KiB"
+    [ $((after - base)) -lt 16384 ] || fail "closed files still hold $((after - base)) KiB"
+done
+# Each version of the text another user holds open counts against 64 MiB: 8 of 8 MB, not 9.
+for v in $(seq 9); do
+    bigdom $((8000000 + v))
+    say "open 1"
+    if [ "$v" -le 8 ]; then check test "$answer" = ok; else check test "$answer" = 12; fi
+done
+check cat "$mnt/big/domain.xml" > /dev/null             # the daemon's own user: no bound
+say close; check test "$answer" = ok
+say "open 1"; check test "$answer" = ok                    # released at close
+say close
+eval "exec ${OPENER[1]}>&-"
+wait "$OPENER_PID"
+rm "$store/qemu/big.xml"
+for _ in $(seq 50); do [ -e "$mnt/big" ] || break; sleep 0.1; done
+check test ! -e "$mnt/big"
 
 # ---- names and paths that try to leave the store ---------------------------------------------
 decoy=/etc/snapfs-security-decoy.qcow2

@@ -1,0 +1,13 @@
+#!/bin/sh
+# tsan.sh: the tests where requests race (race.sh, concurrent.sh) in a ThreadSanitizer
+# build: any data race reported in the daemon fails them (its log is checked, and TSan
+# makes it exit non-zero). libfuse and glib are not instrumented: tests/tsan.supp.
+set -eu
+cd "$(dirname "$0")/.."
+dir=build-tsan
+meson setup "$dir" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug \
+    --reconfigure >/dev/null 2>&1 || \
+    meson setup "$dir" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+ninja -C "$dir"
+CONC_N=50 TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:second_deadlock_stack=1:exitcode=66" \
+    meson test -C "$dir" --print-errorlogs race concurrent

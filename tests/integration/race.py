@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""race.py: helpers of race.sh that have to be fast enough to race the daemon.
+
+  race.py read MNT STOPFILE OUT SUMFILE   reads every node kind until STOPFILE exists;
+                                          writes each wrong answer to OUT
+  race.py flip DIR WORK STOPFILE MAX     rewrites snapshot files of domain web as
+                                          libvirt does (temp file, rename), moving
+                                          <active> and adding/removing a snapshot,
+                                          until STOPFILE exists (MAX rounds at most);
+                                          ends with the original bytes
+"""
+import errno
+import hashlib
+import os
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+NAME = r'(s[1-9]|c[0-9]+|q[0-9]+|r[0-9]+|installed|configured|transient)'
+STATES = {'disk-snapshot', 'shutoff', 'running', 'paused', 'crashed', 'pmsuspended',
+          'blocked', 'shutdown', 'nostate', 'disk-only'}
+
+
+def xml_root(data, tag):
+    root = ET.fromstring(data)
+    if root.tag != tag:
+        raise ValueError('root <%s>, not <%s>' % (root.tag, tag))
+    return root
+
+
+def check_file(path, data, sums):
+    leaf = os.path.basename(path)
+    text = data.decode()
+    if leaf in ('snapshot.xml', 'snapshot.secure.xml'):
+        root = xml_root(data, 'domainsnapshot')
+        want = os.path.basename(os.path.dirname(path))
+        if root.findtext('name') != want:
+            raise ValueError('names %r' % root.findtext('name'))
+    elif leaf in ('domain.xml', 'domain.secure.xml'):
+        xml_root(data, 'domain')
+    elif leaf.endswith('.xml') and leaf != 'backup.xml':
+        xml_root(data, 'disk')
+    elif leaf == 'state':
+        if text.strip() not in STATES:
+            raise ValueError('state %r' % text)
+    elif leaf == 'creationTime':
+        if not re.fullmatch(r'[0-9]+\n', text):
+            raise ValueError('creationTime %r' % text)
+    elif leaf in ('uuid', 'genid'):
+        if not re.fullmatch(r'([0-9a-f-]{36}\n)?', text) or (leaf == 'uuid' and not text):
+            raise ValueError('%s %r' % (leaf, text))
+    elif leaf == 'info':
+        if not text.startswith('image: '):
+            raise ValueError('info %r' % text[:60])
+    elif leaf == 'snapshots.tsv':
+        for line in text.splitlines():
+            if not re.match(NAME + '\t', line):
+                raise ValueError('tsv row %r' % line)
+    elif leaf == 'data':
+        top, label = path.split('/disks/')
+        want = sums.get(top.rsplit('/', 1)[-1] + '/' + label[:-len('/data')])
+        got = hashlib.md5(data).hexdigest()
+        if want and got != want:
+            raise ValueError('data md5 %s, want %s' % (got, want))
+
+
+LINKS = {
+    'current': re.compile(r'snapshots/' + NAME),
+    'parent': re.compile(r'\.\./' + NAME),
+    'backing': re.compile(r'\.\./vd[a-z]\[[0-9]+\]'),
+}
+
+
+def check_link(path, target):
+    leaf = os.path.basename(path)
+    parent = os.path.basename(os.path.dirname(path))
+    if parent == 'children':
+        ok = target == '../../' + leaf
+    else:
+        ok = LINKS[leaf].fullmatch(target)
+    if not ok:
+        raise ValueError('link %r' % target)
+
+
+def visit(path, depth, out, sums, direct=False):
+    """One node: lstat (unless @direct), then list, read or readlink it by kind (a
+    name's kind when @direct); recurse to @depth."""
+    try:
+        st = None if direct else os.lstat(path)
+        if path.endswith(('/current', '/parent', '/backing')) or (st and os.path.islink(path)):
+            check_link(path, os.readlink(path))
+        elif (st and st.st_mode & 0o040000) or path.endswith('/children'):
+            names = os.listdir(path)
+            if depth > 0:
+                for n in names:
+                    if n in ('ctl',):
+                        continue
+                    visit(os.path.join(path, n), depth - 1, out, sums)
+        elif not path.endswith('/ctl/create'):
+            with open(path, 'rb') as f:
+                data = f.read(1 << 20 if path.endswith('/data') else -1)
+            check_file(path, data, sums)
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            out.write('%s: %s\n' % (path, e))
+            out.flush()
+            if e.errno in (errno.ENOTCONN, errno.ECONNABORTED):
+                sys.exit(1)
+    except (ValueError, UnicodeDecodeError, ET.ParseError) as e:
+        out.write('%s: %s\n' % (path, e))
+        out.flush()
+
+
+def read(mnt, stop, outpath, sumfile):
+    sums = dict(line.split() for line in open(sumfile))
+    # The nodes that race hardest (links and files of snapshots that come and go) often,
+    # everything (ls -R depth) now and then.
+    hot = ['db/current', 'web/current', 'db/snapshots/s8/parent', 'web/snapshots/configured/parent',
+           'web/snapshots/transient/parent', 'web/snapshots/transient/state',
+           'web/snapshots/transient/snapshot.xml', 'web/snapshots/installed/children',
+           'web/snapshots/configured/snapshot.xml', 'db/snapshots/s8/domain.xml',
+           'db/tree', 'db/snapshots.tsv', 'web/tree', 'db/ctl/result', 'db/job',
+           'db/disks/vda/data', 'db/disks/vda/info', 'db/disks/vda.xml',
+           'db/disks/vda/backing', 'web/disks/vda[1]/backing']
+    n = 0
+    with open(outpath, 'a') as out:
+        while not os.path.exists(stop):
+            for p in hot:
+                visit(os.path.join(mnt, p), 1, out, sums, direct=True)
+            if n % 100 == 0:
+                visit(mnt, 6, out, sums)
+            n += 1
+
+
+def flip(d, work, stop, count):
+    def orig(name):
+        with open(os.path.join(d, name + '.xml'), 'rb') as f:
+            return f.read()
+    conf, inst = orig('configured'), orig('installed')
+    conf_off = conf.replace(b'<active>1</active>', b'<active>0</active>')
+    inst_on = inst.replace(b'<active>0</active>', b'<active>1</active>')
+    trans = inst.replace(b'<name>installed</name>', b'<name>transient</name>')
+    assert conf_off != conf and inst_on != inst and trans != inst
+
+    def put(name, data):
+        # Written next to the store, not in it: the loader reads every entry there.
+        tmp = os.path.join(work, 'flip.tmp')
+        with open(tmp, 'wb') as f:
+            f.write(data)
+        os.rename(tmp, os.path.join(d, name + '.xml'))
+    for n in range(count):
+        if os.path.exists(stop):
+            break
+        put('configured', conf_off)       # no current for a moment, as when libvirt moves it
+        put('installed', inst_on)
+        put('transient', trans)
+        put('installed', inst)
+        put('configured', conf)
+        os.unlink(os.path.join(d, 'transient.xml'))
+    print('%d outside rewrites' % (6 * n))
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'read':
+        read(*sys.argv[2:6])
+    elif sys.argv[1] == 'flip':
+        flip(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    else:
+        sys.exit('usage: see race.py')
