@@ -9,5 +9,5 @@ meson setup "$dir" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug \
     --reconfigure >/dev/null 2>&1 || \
     meson setup "$dir" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
 ninja -C "$dir"
-CONC_N=50 TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:second_deadlock_stack=1:exitcode=66" \
+CONC_N=50 RACE_N=4 RACE_FLIPS=300 TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:second_deadlock_stack=1:exitcode=66" \
     meson test -C "$dir" --print-errorlogs race concurrent
