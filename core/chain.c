@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "util.h"
 
 static void
 chain_layer_free(ChainLayer *layer)
@@ -226,7 +227,7 @@ chain_source_from_backing(const char *name, const char *parent, GError **error)
             src->path = g_build_filename(dir, name, NULL);
             src->rel_path = g_strdup(name);
         }
-        if (stat(src->path, &st) == 0 && S_ISBLK(st.st_mode))
+        if (util_path_stat(src->path, FALSE, &st, NULL) && S_ISBLK(st.st_mode))
             src->type = STORAGE_TYPE_BLOCK;
     }
     return g_steal_pointer(&src);
@@ -318,16 +319,21 @@ chain_resolve(const StorageSource *top, const char *target)
             break;    /* network sources are listed, never opened */
         }
 
-        if (stat(cur->path, &st) < 0) {
-            int errsv = errno;
+        /* Only regular files and block devices are images: a FIFO would block its reader,
+         * a directory or device has no image in it. */
+        if (util_path_stat(cur->path, FALSE, &st, &err) &&
+            !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+            g_set_error_literal(&err, CORE_ERROR, CORE_ERROR_INVALID,
+                                "not a regular file or block device");
+        if (err) {
             if (depth == 0)
                 chain_fail(chain, layer, g_strdup_printf("Cannot access storage file '%s': %s",
-                                                         cur->path, g_strerror(errsv)));
+                                                         cur->path, err->message));
             else
                 chain_fail(chain, layer,
                            g_strdup_printf("Cannot access backing file '%s' of storage "
                                            "file '%s': %s", cur->path, top_path,
-                                           g_strerror(errsv)));
+                                           err->message));
             break;
         }
         key = g_strdup_printf("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
@@ -418,6 +424,39 @@ chain_resolve(const StorageSource *top, const char *target)
             next->format = g_strdup(layer->info->backing_format);
     }
     return g_steal_pointer(&chain);
+}
+
+gboolean
+chain_check_outside(const char *path, GError **error)
+{
+    g_autofree char *cur = g_strdup(path);
+
+    for (guint depth = 0; cur && depth < CHAIN_MAX_DEPTH; depth++) {
+        g_autoptr(QcowInfo) info = NULL;
+        g_autoptr(StorageSource) next = NULL;
+        g_autofree char *format = NULL;
+        struct stat st;
+
+        if (!util_path_outside(cur, error)) {
+            g_prefix_error(error, "cannot use image '%s': ", cur);
+            return FALSE;
+        }
+        if (!util_path_stat(cur, FALSE, &st, NULL))
+            return TRUE;
+        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                        "cannot use image '%s': not a regular file or block device", cur);
+            return FALSE;
+        }
+        if (!(format = qcow_probe_format(cur, NULL)) || !g_str_equal(format, "qcow2") ||
+            !(info = qcow_info_read(cur, "qcow2", NULL)) || !info->backing_name ||
+            !(next = chain_source_from_backing(info->backing_name, cur, NULL)) ||
+            !chain_is_local(next))
+            return TRUE;
+        g_free(cur);
+        cur = g_steal_pointer(&next->path);
+    }
+    return TRUE;
 }
 
 StorageSource *

@@ -36,6 +36,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Chain, chain_free)
  * never opened. */
 Chain *chain_resolve(const StorageSource *top, const char *target);
 
+/* Checks what another program (qemu-img) would open given image @path: the image and, from
+ * the headers, every backing file below it must be outside the snapfs mount and regular files
+ * or block devices. A missing or unreadable element ends the check with TRUE (that program
+ * reports it); a refusal is an error naming the element. */
+gboolean chain_check_outside(const char *path, GError **error);
+
 /* The chain as nested <backingStore> XML under the disk (for disks/vda.xml). */
 StorageSource *chain_to_source(const Chain *chain);
 

@@ -787,19 +787,8 @@ image_open(const Chain *chain, guint from, GError **error)
                         "image '%s': reading format '%s' is not supported", src->path, format);
             return NULL;
         }
-        l->fd = open(src->path, O_RDONLY | O_CLOEXEC);
-        if (l->fd < 0) {
-            int errsv = errno;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                        "cannot open '%s': %s", src->path, g_strerror(errsv));
+        if ((l->fd = util_image_open(src->path, O_RDONLY, &st, error)) < 0)
             return NULL;
-        }
-        if (fstat(l->fd, &st) < 0) {
-            int errsv = errno;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                        "cannot stat '%s': %s", src->path, g_strerror(errsv));
-            return NULL;
-        }
         if (g_str_equal(format, "qcow2")) {
             if (!layer_open_qcow2(l, &st, error))
                 return NULL;

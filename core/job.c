@@ -135,7 +135,7 @@ job_same_file(const char *a, const char *b)
 
     if (g_strcmp0(a, b) == 0)
         return TRUE;
-    if (!a || !b || stat(a, &sa) < 0 || stat(b, &sb) < 0)
+    if (!a || !b || !util_path_stat(a, FALSE, &sa, NULL) || !util_path_stat(b, FALSE, &sb, NULL))
         return FALSE;
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
@@ -191,6 +191,24 @@ job_find_incremental(JobDisk *d, const StoreDomain *sd, const char *name, GError
     return FALSE;
 }
 
+/* A block target must be a block device: anything else would be overwritten as if it were
+ * one. The words are qemu's, which libvirt passes on when its host_device driver refuses the
+ * target; a character device, which qemu would take, is refused as well. */
+static gboolean
+job_target_is_device(const struct stat *st, const char *target, GError **error)
+{
+    if (S_ISBLK(st->st_mode))
+        return TRUE;
+    if (S_ISCHR(st->st_mode))
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "'%s' is a character device: a block target must be a block device", target);
+    else
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "'host_device' driver requires '%s' to be either a character or block device",
+                    target);
+    return FALSE;
+}
+
 /* Everything about one disk that can fail before the thread starts. */
 static JobDisk *
 job_disk_prepare(const BackupDiskDef *bd, const StoreDomain *sd, GError **error)
@@ -225,13 +243,16 @@ job_disk_prepare(const BackupDiskDef *bd, const StoreDomain *sd, GError **error)
     }
     d->size = image_size(d->img);
     if (d->block) {
-        if (stat(d->target, &st) < 0) {
-            int errsv = errno;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                        "cannot stat target device '%s': %s", d->target, g_strerror(errsv));
+        if (!util_path_stat(d->target, FALSE, &st, error)) {
+            g_prefix_error(error, "cannot stat target device '%s': ", d->target);
             return NULL;
         }
-    } else if (lstat(d->target, &st) == 0) {
+        if (!job_target_is_device(&st, d->target, error))
+            return NULL;
+    } else if (!util_path_outside(d->target, error)) {
+        g_prefix_error(error, "cannot create target file '%s': ", d->target);
+        return NULL;
+    } else if (util_path_stat(d->target, TRUE, &st, NULL)) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
                     "target file '%s' already exists", d->target);
         return NULL;
@@ -254,14 +275,11 @@ static gboolean
 job_disk_open(JobDisk *d, GError **error)
 {
     if (d->block) {
-        d->fd = open(d->target, O_WRONLY | O_CLOEXEC);
-        if (d->fd < 0) {
-            int errsv = errno;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                        "cannot open target device '%s': %s", d->target, g_strerror(errsv));
+        struct stat st;
+
+        if ((d->fd = util_image_open(d->target, O_WRONLY, &st, error)) < 0)
             return FALSE;
-        }
-        return TRUE;
+        return job_target_is_device(&st, d->target, error);   /* it may have changed since */
     }
     {
         g_autofree char *tmpl = g_strdup_printf("%s.part-XXXXXX", d->target);
@@ -347,12 +365,8 @@ job_map_layer(const ChainLayer *cl, guint8 *map, guint64 size, guint64 cs, GErro
         memset(map, 1, nmap);
         return TRUE;
     }
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        int errsv = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                    "cannot open '%s': %s", path, g_strerror(errsv));
+    if ((fd = util_image_open(path, O_RDONLY, NULL, error)) < 0)
         return FALSE;
-    }
     if (!qcow_header_read(fd, path, &hdr, error))
         return FALSE;
     qcow_header_clear(&hdr);

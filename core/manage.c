@@ -13,6 +13,7 @@
 #include "qcow.h"
 #include "qcow2w.h"
 #include "users.h"
+#include "util.h"
 #include "xmlutil.h"
 
 #define MANAGE_MAX_PAYLOAD (1024 * 1024)
@@ -37,6 +38,53 @@ manage_load(Store *store, const char *domain, GError **error)
     return sd;
 }
 
+/* The value of backing_file= in qemu-img's -o @opts (",," is a comma), or NULL. */
+static char *
+manage_opts_backing(const char *opts)
+{
+    const char *p = strstr(opts, "backing_file=");
+    GString *val;
+
+    if (!p || (p != opts && p[-1] != ','))
+        return NULL;
+    val = g_string_new(NULL);
+    for (p += strlen("backing_file="); *p; p++) {
+        if (*p == ',' && p[1] != ',')
+            break;
+        g_string_append_c(val, *p);
+        if (*p == ',')
+            p++;
+    }
+    return g_string_free(val, FALSE);
+}
+
+/* qemu-img opens every image it is given and the backing chains below them while snapfs waits
+ * for it: each must be outside the snapfs mount and no FIFO (see chain_check_outside). The
+ * image qemu-img acts on is the last argument; a relative backing_file= is relative to it. */
+static gboolean
+manage_run_check(const char *const *argv, GError **error)
+{
+    guint n = g_strv_length((char **)argv);
+
+    for (guint i = 1; i < n; i++) {
+        g_autofree char *backing = NULL;
+
+        if (argv[i][0] == '/' && !chain_check_outside(argv[i], error))
+            return FALSE;
+        if (strcmp(argv[i - 1], "-o") != 0 || !(backing = manage_opts_backing(argv[i])))
+            continue;
+        if (!g_path_is_absolute(backing)) {
+            g_autofree char *dir = g_path_get_dirname(argv[n - 1]);
+            g_autofree char *rel = g_steal_pointer(&backing);
+
+            backing = g_build_filename(dir, rel, NULL);
+        }
+        if (!chain_check_outside(backing, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 /* Runs a command (qemu-img) and turns a failure into an error with its stderr. */
 static gboolean
 manage_run(const char *const *argv, GError **error)
@@ -45,6 +93,8 @@ manage_run(const char *const *argv, GError **error)
     g_autoptr(GError) local = NULL;
     int status = 0;
 
+    if (!manage_run_check(argv, error))
+        return FALSE;
     if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
                       NULL, NULL, NULL, &err, &status, &local)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot run %s: %s", argv[0],
@@ -495,7 +545,11 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom,
         if (sd->snapshot != SNAP_LOC_EXTERNAL)
             continue;
         if (sd->src->type == STORAGE_TYPE_BLOCK) {
-            if (stat(sd->src->path, &st) < 0) {
+            if (!util_path_outside(sd->src->path, error)) {
+                g_prefix_error(error, "cannot use snapshot target '%s': ", sd->src->path);
+                return FALSE;
+            }
+            if (!util_path_stat(sd->src->path, FALSE, &st, NULL)) {
                 g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                             "block device snapshot target '%s' doesn't exist", sd->src->path);
                 return FALSE;
@@ -510,7 +564,11 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom,
                 return FALSE;
             continue;
         }
-        if (stat(sd->src->path, &st) == 0) {
+        if (!util_path_outside(sd->src->path, error)) {
+            g_prefix_error(error, "cannot use snapshot target '%s': ", sd->src->path);
+            return FALSE;
+        }
+        if (util_path_stat(sd->src->path, FALSE, &st, NULL)) {
             if (S_ISREG(st.st_mode) && st.st_size > 0) {
                 g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS,
                             "external snapshot file for disk %s already exists and is not a "
@@ -529,7 +587,9 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom,
                         sd->name);
             return FALSE;
         }
-        if (!manage_path_allowed(dom, sd->src->path, error))
+        /* the new overlay is built on that chain, as qemu-img create would open it */
+        if (!manage_path_allowed(dom, sd->src->path, error) ||
+            !chain_check_outside(disk->src->path, error))
             return FALSE;
     }
     for (guint i = 0; i < def->disks->len; i++) {

@@ -114,14 +114,8 @@ qcow_file_size(int fd, const char *path, guint64 *size, struct stat *st, GError 
 static gboolean
 qcow_open_ro(const char *path, CoreFd *fd, GError **error)
 {
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0) {
-        int errsv = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                    "cannot open '%s': %s", path, g_strerror(errsv));
-        return FALSE;
-    }
-    return TRUE;
+    *fd = util_image_open(path, O_RDONLY, NULL, error);
+    return *fd >= 0;
 }
 
 #define CORRUPT(...) \
@@ -400,10 +394,12 @@ qcow_libqcow_debug(libqcow_error_t **lerr, const char *what, const char *path)
 /* Cross-checks our header parse with libqcow. Only called for headers we
  * validated (no huge tables) and libqcow can read (no encryption, no data file).
  * A libqcow failure is only logged (its parser is the weaker one); a
- * disagreement is corruption. */
+ * disagreement is corruption. libqcow opens by name: it gets /proc/self/fd/@fd,
+ * which reopens the file already checked and opened, never a path lookup. */
 static gboolean
-qcow_crosscheck(const char *path, const QcowHeader *hdr, GError **error)
+qcow_crosscheck(int fd, const char *path, const QcowHeader *hdr, GError **error)
 {
+    g_autofree char *fdpath = g_strdup_printf("/proc/self/fd/%d", fd);
     libqcow_file_t *file = NULL;
     libqcow_error_t *lerr = NULL;
     size64_t media = 0;
@@ -417,7 +413,7 @@ qcow_crosscheck(const char *path, const QcowHeader *hdr, GError **error)
         qcow_libqcow_debug(&lerr, "initialize for", path);
         return TRUE;
     }
-    if (libqcow_file_open(file, path, LIBQCOW_OPEN_READ, &lerr) != 1) {
+    if (libqcow_file_open(file, fdpath, LIBQCOW_OPEN_READ, &lerr) != 1) {
         qcow_libqcow_debug(&lerr, "cannot open", path);
         libqcow_file_free(&file, NULL);
         return TRUE;
@@ -492,7 +488,7 @@ qcow_info_read(const char *path, const char *format, GError **error)
         !(hdr.incompatible & ~QCOW2_KNOWN_INCOMPAT)) {
         QcowHeader check = hdr;
         check.backing_name = info->backing_name;
-        if (!qcow_crosscheck(path, &check, error))
+        if (!qcow_crosscheck(fd, path, &check, error))
             return NULL;
     }
     return g_steal_pointer(&info);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "util.h"
 #include "xmlutil.h"
 
 /* virDomainSnapshotState: virDomainState, then disk-snapshot. */
@@ -762,7 +763,11 @@ snap_assign_external_names(SnapshotDef *def, const DomainDef *dom, GError **erro
                         disk->name);
             return FALSE;
         }
-        if (stat(origpath, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        if (!util_path_outside(origpath, error)) {
+            g_prefix_error(error, "cannot use the source of disk '%s': ", disk->name);
+            return FALSE;
+        }
+        if (!util_path_stat(origpath, FALSE, &sb, NULL) || !S_ISREG(sb.st_mode)) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                         "source for disk '%s' is not a regular file; "
                         "refusing to generate external snapshot name", disk->name);

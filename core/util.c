@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "error.h"
 
@@ -99,8 +101,12 @@ util_open_new_image(const char *path, const char *base, gboolean *created, GErro
     int errsv;
 
     *created = FALSE;
-    if (stat(base, &bst) < 0) {
-        util_set_errno_error(error, errno, "stat", base);
+    if (!util_path_stat(base, FALSE, &bst, error)) {
+        g_prefix_error(error, "cannot stat '%s': ", base);
+        return -1;
+    }
+    if (!util_path_outside(path, error)) {   /* the opens below then stay outside the mount */
+        g_prefix_error(error, "cannot create '%s': ", path);
         return -1;
     }
     /* 0600 until the mode below is set: no moment where others may open it. */
@@ -295,4 +301,273 @@ util_is_zero(const guint8 *buf, gsize len)
             return FALSE;
     }
     return TRUE;
+}
+
+/* ---- outside paths ------------------------------------------------------------------------ */
+
+/* The snapfs mount: set once before the session's threads start, read-only afterwards. */
+static struct {
+    char *mountpoint;
+    char *name;          /* the mountpoint's last component */
+    dev_t parent_dev;    /* the directory holding it, identified before the mount covers it */
+    ino_t parent_ino;
+    dev_t dev;           /* the mounted filesystem; 0 while unknown */
+} util_guard;
+
+gboolean
+util_guard_mount(const char *mountpoint, GError **error)
+{
+    g_autofree char *parent = g_path_get_dirname(mountpoint);
+    struct stat st;
+
+    if (stat(parent, &st) < 0)
+        return util_set_errno_error(error, errno, "stat", parent);
+    g_free(util_guard.mountpoint);
+    g_free(util_guard.name);
+    util_guard.mountpoint = g_strdup(mountpoint);
+    util_guard.name = g_path_get_basename(mountpoint);
+    util_guard.parent_dev = st.st_dev;
+    util_guard.parent_ino = st.st_ino;
+    return TRUE;
+}
+
+void
+util_guard_mount_dev(dev_t dev)
+{
+    util_guard.dev = dev;
+}
+
+/* Where a walk ended: an O_PATH descriptor of the object, the directory it was found in and its
+ * name there (none when the walk ended on "/", "." or ".."), its stat. */
+typedef struct {
+    int fd;
+    int dir;
+    char *name;
+    struct stat st;
+} UtilWalk;
+
+#define UTIL_WALK_INIT { -1, -1, NULL, { 0 } }
+#define UTIL_MAX_LINKS 40   /* the kernel's limit of symbolic links in one lookup */
+
+static void
+util_walk_clear(UtilWalk *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->dir >= 0)
+        close(w->dir);
+    g_clear_pointer(&w->name, g_free);
+    w->fd = w->dir = -1;
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(UtilWalk, util_walk_clear)
+
+static gboolean
+util_walk_refuse(GError **error)
+{
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_ACCES,
+                "it is inside the snapfs mount '%s' (snapfs never reads its own files)",
+                util_guard.mountpoint);
+    return FALSE;
+}
+
+static gboolean
+util_walk_errno(GError **error, int errsv)
+{
+    g_set_error_literal(error, G_FILE_ERROR, g_file_error_from_errno(errsv), g_strerror(errsv));
+    return FALSE;
+}
+
+/* Pushes the components of @path onto @stack, the first one last (it is popped first). */
+static void
+util_walk_push(GPtrArray *stack, const char *path)
+{
+    g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+
+    for (guint i = g_strv_length(parts); i-- > 0;)
+        if (*parts[i] && strcmp(parts[i], ".") != 0)
+            g_ptr_array_add(stack, g_strdup(parts[i]));
+}
+
+/* TRUE when looking @name up in directory @dir would enter the snapfs mount: @dir is the
+ * directory that held the mountpoint before the mount covered it (a bind mount of that
+ * directory has the same identity). Only the holding directory is stat'ed: it is outside. */
+static gboolean
+util_walk_is_mountpoint(int dir, const char *name)
+{
+    struct stat st;
+
+    if (!util_guard.name || strcmp(name, util_guard.name) != 0)
+        return FALSE;
+    return fstat(dir, &st) < 0 ||
+           (st.st_dev == util_guard.parent_dev && st.st_ino == util_guard.parent_ino);
+}
+
+/* Resolves @path one name at a time, following symbolic links itself (a link is read, never
+ * followed by the kernel), so that no name inside the snapfs mount is ever looked up: a name
+ * that is the mountpoint is refused before the lookup, and an object on the mount's device (a
+ * bind mount of it elsewhere) is refused on arrival, from cached attributes. @partial: a
+ * component that cannot be looked up ends the walk with success and w->fd -1. */
+static gboolean
+util_walk(const char *path, gboolean nofollow, gboolean partial, UtilWalk *w, GError **error)
+{
+    g_autoptr(GPtrArray) stack = g_ptr_array_new_with_free_func(g_free);
+    guint links = 0;
+
+    w->fd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (w->fd < 0)
+        return util_walk_errno(error, errno);
+    util_walk_push(stack, path);
+    while (stack->len > 0) {
+        g_autofree char *name = g_ptr_array_steal_index(stack, stack->len - 1);
+        struct statx sx;
+        int fd;
+
+        if (util_walk_is_mountpoint(w->fd, name))
+            return util_walk_refuse(error);
+        fd = openat(w->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && partial) {
+            util_walk_clear(w);
+            return TRUE;
+        }
+        if (fd < 0)
+            return util_walk_errno(error, errno);
+        /* AT_STATX_DONT_SYNC: on a FUSE mount the cached attributes, no request */
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+                  STATX_TYPE, &sx) < 0) {
+            int errsv = errno;
+
+            close(fd);
+            return util_walk_errno(error, errsv);
+        }
+        if (util_guard.dev != 0 && makedev(sx.stx_dev_major, sx.stx_dev_minor) == util_guard.dev) {
+            close(fd);
+            return util_walk_refuse(error);
+        }
+        if (S_ISLNK(sx.stx_mode) && (stack->len > 0 || !nofollow)) {
+            char target[PATH_MAX];
+            ssize_t n = readlinkat(fd, "", target, sizeof(target) - 1);
+            int errsv = errno;
+
+            close(fd);
+            if (n < 0)
+                return util_walk_errno(error, errsv);
+            if (++links > UTIL_MAX_LINKS)
+                return util_walk_errno(error, ELOOP);
+            target[n] = '\0';
+            util_walk_push(stack, target);
+            if (target[0] == '/') {   /* the rest resolves from the root, w->fd from the link's */
+                close(w->fd);
+                if ((w->fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                    return util_walk_errno(error, errno);
+            }
+            continue;
+        }
+        if (w->dir >= 0)
+            close(w->dir);
+        w->dir = w->fd;
+        w->fd = fd;
+        g_free(w->name);
+        w->name = strcmp(name, "..") == 0 ? NULL : g_steal_pointer(&name);
+    }
+    if (fstat(w->fd, &w->st) < 0) {
+        if (partial) {
+            util_walk_clear(w);
+            return TRUE;
+        }
+        return util_walk_errno(error, errno);
+    }
+    return TRUE;
+}
+
+gboolean
+util_path_stat(const char *path, gboolean nofollow, struct stat *st, GError **error)
+{
+    g_auto(UtilWalk) w = UTIL_WALK_INIT;
+
+    if (!util_walk(path, nofollow, FALSE, &w, error))
+        return FALSE;
+    *st = w.st;
+    return TRUE;
+}
+
+gboolean
+util_path_outside(const char *path, GError **error)
+{
+    g_auto(UtilWalk) w = UTIL_WALK_INIT;
+
+    return util_walk(path, FALSE, TRUE, &w, error);
+}
+
+static int
+util_image_fail(GError **error, const char *what, const char *path)
+{
+    g_prefix_error(error, "cannot %s '%s': ", what, path);
+    return -1;
+}
+
+static int
+util_image_errno(GError **error, int errsv, const char *what, const char *path)
+{
+    util_set_errno_error(error, errsv, what, path);
+    return -1;
+}
+
+int
+util_image_open(const char *path, int flags, struct stat *st, GError **error)
+{
+    g_auto(UtilWalk) w = UTIL_WALK_INIT;
+    g_auto(CoreFd) fd = -1;
+    struct stat now;
+    int fl;
+
+    if (!util_walk(path, (flags & O_NOFOLLOW) != 0, FALSE, &w, error))
+        return util_image_fail(error, "open", path);
+    if (!S_ISREG(w.st.st_mode) && !S_ISBLK(w.st.st_mode)) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "cannot open '%s': not a regular file or block device", path);
+        return -1;
+    }
+    g_assert(w.name && w.dir >= 0);   /* a file is never reached by "/", "." or ".." */
+    /* O_NONBLOCK: should the name have become a FIFO since the walk, the open does not wait
+     * for a writer, and the identity check below refuses it */
+    fd = openat(w.dir, w.name, (flags & (O_ACCMODE | O_TRUNC)) | O_NOFOLLOW | O_NONBLOCK |
+                O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return util_image_errno(error, errno, "open", path);
+    if (fstat(fd, &now) < 0)
+        return util_image_errno(error, errno, "stat", path);
+    if (now.st_dev != w.st.st_dev || now.st_ino != w.st.st_ino) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
+                    "cannot open '%s': it was replaced while being opened", path);
+        return -1;
+    }
+    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        return util_image_errno(error, errno, "open", path);
+    if (st)
+        *st = now;
+    return g_steal_fd(&fd);
+}
+
+int
+util_image_create(const char *path, int flags, int mode, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *base = g_path_get_basename(path);
+    g_auto(UtilWalk) w = UTIL_WALK_INIT;
+    int fd;
+
+    if (!util_walk(dir, FALSE, FALSE, &w, error))
+        return util_image_fail(error, "create", path);
+    if (!S_ISDIR(w.st.st_mode))
+        return util_image_errno(error, ENOTDIR, "create", path);
+    if (util_walk_is_mountpoint(w.fd, base)) {
+        util_walk_refuse(error);
+        return util_image_fail(error, "create", path);
+    }
+    fd = openat(w.fd, base, (flags & (O_ACCMODE)) | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY |
+                O_CLOEXEC, mode);
+    if (fd < 0)
+        return util_image_errno(error, errno, "create", path);
+    return fd;
 }

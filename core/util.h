@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 G_BEGIN_DECLS
@@ -59,5 +60,38 @@ gboolean util_is_zero(const guint8 *buf, gsize len);
 /* Reads a whole file of at most @max bytes; over that: CORE_ERROR_TOO_BIG. */
 gboolean util_file_read_limited(const char *path, gsize max, char **contents, gsize *len,
                                 GError **error);
+
+/* ---- outside paths: images, backing files, backup targets ------------------------------
+ * Every open or stat of a path that a domain, a snapshot or an image header names goes through
+ * these. They never look a name up inside the snapfs mount itself (a request thread that enters
+ * its own mount waits for an answer only it can give), and they open only regular files and
+ * block devices, without blocking (a FIFO would wait for a writer). Errors: G_FILE_ERROR with
+ * the errno of a failed call, G_FILE_ERROR_ACCES for a path into the mount, CORE_ERROR_INVALID
+ * for another kind of file. util_path_stat and util_path_outside give the reason alone ("No such
+ * file or directory", "it is inside the snapfs mount '/mnt' ..."): callers say what they were
+ * doing with which path; util_image_open and util_image_create say "cannot open 'PATH': ...". */
+
+/* Names the snapfs mount before it is mounted: @mountpoint (canonical) and the identity of the
+ * directory that holds it. Called once, before other threads start. */
+gboolean util_guard_mount(const char *mountpoint, GError **error);
+
+/* Adds the device number of the mounted filesystem (a bind mount of it elsewhere has the same). */
+void util_guard_mount_dev(dev_t dev);
+
+/* stat of what @path names (the last symbolic link followed unless @nofollow). */
+gboolean util_path_stat(const char *path, gboolean nofollow, struct stat *st, GError **error);
+
+/* TRUE when nothing along @path enters the snapfs mount; a missing component ends the check
+ * with TRUE (nothing below it can be looked up). */
+gboolean util_path_outside(const char *path, GError **error);
+
+/* Opens an existing regular file or block device: @flags (O_RDONLY, O_WRONLY or O_RDWR, maybe
+ * O_NOFOLLOW) plus O_CLOEXEC and O_NOCTTY; anything else is refused before it is opened. The
+ * descriptor blocks as usual. With @st, the file's stat. */
+int util_image_open(const char *path, int flags, struct stat *st, GError **error);
+
+/* Creates a new regular file (O_CREAT | O_EXCL, never through a symbolic link) with @flags and
+ * @mode in the directory @path names. */
+int util_image_create(const char *path, int flags, int mode, GError **error);
 
 G_END_DECLS

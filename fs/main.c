@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <libxml/parser.h>
 
 #include "ops.h"
+#include "util.h"
 
 typedef struct {
     char *store;
@@ -82,11 +84,10 @@ fs_usage(const char *prog)
            prog, FS_READAHEAD_KB);
 }
 
-/* Sets the readahead of the mount on @mountpoint (its backing device, found in
- * /proc/self/mountinfo: a stat of the mount point would wait for ourselves).
- * Best effort: only root may write sysfs. */
-static void
-fs_set_readahead(const char *mountpoint, unsigned kb)
+/* The device ("MAJOR:MINOR") of the snapfs mount on @mountpoint, from /proc/self/mountinfo: a
+ * stat of the mount point would wait for ourselves. NULL when not found. */
+static char *
+fs_mount_dev(const char *mountpoint)
 {
     g_autofree char *info = NULL;
     g_autofree char *dev = NULL;
@@ -94,8 +95,8 @@ fs_set_readahead(const char *mountpoint, unsigned kb)
     g_autoptr(GError) error = NULL;
 
     if (!g_file_get_contents("/proc/self/mountinfo", &info, NULL, &error)) {
-        g_debug("readahead: %s", error->message);
-        return;
+        g_debug("mountinfo: %s", error->message);
+        return NULL;
     }
     lines = g_strsplit(info, "\n", -1);
     for (guint i = 0; lines[i]; i++) {
@@ -110,13 +111,31 @@ fs_set_readahead(const char *mountpoint, unsigned kb)
             dev = g_strdup(f[2]);      /* the newest mount there wins */
         }
     }
-    if (dev) {
-        g_autofree char *path = g_strdup_printf("/sys/class/bdi/%s/read_ahead_kb", dev);
-        g_autofree char *text = g_strdup_printf("%u\n", kb);
+    return g_steal_pointer(&dev);
+}
 
-        if (!g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_NONE, 0644, &error))
-            g_debug("readahead: %s", error->message);
-    }
+/* Sets the readahead of the mount on device @dev. Best effort: only root may write sysfs. */
+static void
+fs_set_readahead(const char *dev, unsigned kb)
+{
+    g_autofree char *path = g_strdup_printf("/sys/class/bdi/%s/read_ahead_kb", dev);
+    g_autofree char *text = g_strdup_printf("%u\n", kb);
+    g_autoptr(GError) error = NULL;
+
+    if (!g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_NONE, 0644, &error))
+        g_debug("readahead: %s", error->message);
+}
+
+/* core/ never opens a path inside the mount (util_guard_mount): it learns the mount's device
+ * too, which a bind mount of it elsewhere shares. */
+static void
+fs_guard_dev(const char *dev)
+{
+    guint maj = 0;
+    guint min = 0;
+
+    if (sscanf(dev, "%u:%u", &maj, &min) == 2)
+        util_guard_mount_dev(makedev(maj, min));
 }
 
 /* Stopping. SIGTERM, SIGINT and SIGHUP only wake the stopper thread, which stops
@@ -279,6 +298,11 @@ main(int argc, char **argv)
             goto out;
         }
     }
+    if (!util_guard_mount(cmd.mountpoint, &error)) {
+        fprintf(stderr, "%s: bad mount point '%s': %s\n", argv[0], cmd.mountpoint,
+                error->message);
+        goto out;
+    }
     if (cmd.debug)
         g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
     /* The kernel checks modes (secure files and data are 0400), also with allow_other. */
@@ -318,8 +342,14 @@ main(int argc, char **argv)
         fprintf(stderr, "%s: cannot mount on '%s'\n", argv[0], cmd.mountpoint);
         goto out_session;
     }
-    if (o.readahead_kb)
-        fs_set_readahead(cmd.mountpoint, o.readahead_kb);
+    {
+        g_autofree char *dev = fs_mount_dev(cmd.mountpoint);
+
+        if (dev)
+            fs_guard_dev(dev);
+        if (dev && o.readahead_kb)
+            fs_set_readahead(dev, o.readahead_kb);
+    }
     if (fuse_daemonize(cmd.foreground) != 0)
         goto out_unmount;
     fs_poller_start(&fs);   /* after daemonizing: fork keeps only the calling thread */

@@ -1674,7 +1674,7 @@ view_open_data(View *view, const ViewNode *node, guint64 *version, GError **erro
         ChainLayer *layer = chain->layers->pdata[i];
         struct stat st;
 
-        if (layer->src->path && stat(layer->src->path, &st) == 0) {
+        if (layer->src->path && util_path_stat(layer->src->path, FALSE, &st, NULL)) {
             guint64 parts[] = { st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
                                 st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec };
 

@@ -36,23 +36,7 @@ ln -s good.qcow2 "$b/link.qcow2"
 n=0
 bad_domain() {   # bad_domain NAME IMAGE: a domain whose vda is IMAGE (qcow2)
     n=$((n + 1))
-    cat > "$store/qemu/$1.xml" <<EOF
-<domain type='kvm'>
-  <name>$1</name>
-  <uuid>0a0b0c0d-0e0f-4010-8111-$(printf %012d $n)</uuid>
-  <memory unit='KiB'>1048576</memory>
-  <os>
-    <type arch='x86_64'>hvm</type>
-  </os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-EOF
+    one_disk_domain "$1" qcow2 "$2" "$n"
 }
 for x in trunc self loop-a huge enc missing link evil-top; do bad_domain "bad-$x" "$b/$x.qcow2"; done
 bad_domain bad-deep "$b/deep/d200.qcow2"

@@ -33,6 +33,28 @@ make_store() {
     "$SNAPFS_SRCDIR/scripts/mkstore.sh" "$store" "${1:-16}" >/dev/null
 }
 
+# one_disk_domain NAME FORMAT IMAGE N: writes the config of domain NAME whose only disk, vda, is
+# IMAGE in FORMAT; N (a number) makes its UUID unique.
+one_disk_domain() {
+    cat > "$store/qemu/$1.xml" <<EOF
+<domain type='kvm'>
+  <name>$1</name>
+  <uuid>0a0b0c0d-0e0f-4010-8111-$(printf %012d "$4")</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <os>
+    <type arch='x86_64'>hvm</type>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='$2'/>
+      <source file='$3'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+EOF
+}
+
 # mount_fs [OPTIONS...]: mounts $store on $mnt in the foreground, waits for it.
 mount_fs() {
     G_DEBUG=fatal-criticals $FS_WRAPPER "$FS" -f "$@" "$store" "$mnt" 2>>"$work/log" &

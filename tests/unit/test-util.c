@@ -1,6 +1,8 @@
 /* test-util.c: UUID parsing as libvirt's virUUIDParse, atomic writes. */
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "util.h"
@@ -111,6 +113,96 @@ test_xml_safe(void)
                     "<domain type='kvm'>\n  <name>a&amp;b</name>\n  <x a='q&apos;&quot;'/>\n</domain>\n");
 }
 
+/* Outside paths: a directory named as the snapfs mountpoint (no mount needed: the check is on
+ * the name in its holding directory) is never entered, however a path reaches it; only regular
+ * files and block devices open; a FIFO is refused without waiting for a writer. */
+static void
+test_paths(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("snapfs-paths-XXXXXX", NULL);
+    g_autofree char *mnt = g_build_filename(dir, "mnt", NULL);
+    g_autofree char *inside = g_build_filename(mnt, "img", NULL);
+    g_autofree char *out = g_build_filename(dir, "img", NULL);
+    g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+    g_autofree char *link = g_build_filename(dir, "link", NULL);
+    g_autofree char *dirlink = g_build_filename(dir, "dirlink", NULL);
+    g_autofree char *via_link = g_build_filename(dir, "dirlink", "img", NULL);
+    g_autofree char *x = g_build_filename(dir, "x", NULL);
+    g_autofree char *via_dots = g_strdup_printf("%s/./x/../mnt/img", dir);
+    g_autofree char *created = g_build_filename(dir, "new", NULL);
+    g_autofree char *created_in = g_build_filename(mnt, "new", NULL);
+    const char *refused[] = { inside, link, via_link, via_dots, mnt };
+    GError *error = NULL;
+    struct stat st;
+    int fd;
+
+    g_assert_nonnull(dir);
+    g_assert_cmpint(g_mkdir(mnt, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(x, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(inside, "in", -1, NULL));
+    g_assert_true(g_file_set_contents(out, "out", -1, NULL));
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    g_assert_cmpint(symlink(inside, link), ==, 0);
+    g_assert_cmpint(symlink("mnt", dirlink), ==, 0);
+    g_assert_true(util_guard_mount(mnt, &error));
+    g_assert_no_error(error);
+
+    for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+        g_assert_false(util_path_stat(refused[i], FALSE, &st, &error));
+        g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_ACCES);
+        g_assert_nonnull(strstr(error->message, "inside the snapfs mount"));
+        g_clear_error(&error);
+        g_assert_false(util_path_outside(refused[i], &error));
+        g_clear_error(&error);
+        g_assert_cmpint(util_image_open(refused[i], O_RDONLY, NULL, &error), ==, -1);
+        g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_ACCES);
+        g_clear_error(&error);
+    }
+    g_assert_cmpint(util_image_create(created_in, O_WRONLY, 0600, &error), ==, -1);
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_ACCES);
+    g_clear_error(&error);
+    g_assert_false(g_file_test(created_in, G_FILE_TEST_EXISTS));
+    /* the link itself, not followed, is outside */
+    g_assert_true(util_path_stat(link, TRUE, &st, &error));
+    g_assert_true(S_ISLNK(st.st_mode));
+    /* a FIFO: stat is harmless, open is refused at once */
+    g_assert_true(util_path_stat(fifo, FALSE, &st, &error));
+    g_assert_true(S_ISFIFO(st.st_mode));
+    g_assert_cmpint(util_image_open(fifo, O_RDONLY, NULL, &error), ==, -1);
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "not a regular file or block device"));
+    g_clear_error(&error);
+    g_assert_cmpint(util_image_open(dir, O_RDONLY, NULL, &error), ==, -1);
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
+    g_clear_error(&error);
+    /* outside: opens, blocking again; a missing name is ENOENT; creation is exclusive */
+    fd = util_image_open(out, O_RDONLY, &st, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fcntl(fd, F_GETFL) & O_NONBLOCK, ==, 0);
+    g_assert_cmpint(st.st_size, ==, 3);
+    close(fd);
+    g_assert_true(util_path_outside(created, &error));
+    g_assert_cmpint(util_image_open(created, O_RDONLY, NULL, &error), ==, -1);
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+    g_clear_error(&error);
+    fd = util_image_create(created, O_WRONLY, 0600, &error);
+    g_assert_no_error(error);
+    close(fd);
+    g_assert_cmpint(util_image_create(created, O_WRONLY, 0600, &error), ==, -1);
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST);
+    g_clear_error(&error);
+    g_assert_cmpint(util_image_open(link, O_RDONLY | O_NOFOLLOW, NULL, &error), ==, -1);
+    g_clear_error(&error);
+
+    for (const char *const *f = (const char *const[]){ inside, out, fifo, link, dirlink, created,
+                                                        NULL }; *f; f++)
+        g_unlink(*f);
+    g_rmdir(mnt);
+    g_rmdir(x);
+    g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -119,5 +211,6 @@ main(int argc, char **argv)
     g_test_add_func("/util/uuid/v4", test_uuid_v4);
     g_test_add_func("/util/atomic-write", test_atomic_write);
     g_test_add_func("/util/xml/safe", test_xml_safe);
+    g_test_add_func("/util/paths", test_paths);
     return g_test_run();
 }
