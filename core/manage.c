@@ -1407,7 +1407,8 @@ fail:
 /* ---- revert ---------------------------------------------------------------- */
 
 /* A name for a new overlay on @base for reverting to @snap: base.SNAP-N, the first
- * N that is free. */
+ * N that is free. A symbolic link is never followed (it takes its name, dangling or not);
+ * a name that cannot be looked up is returned: creating the overlay refuses it with the reason. */
 static char *
 manage_revert_overlay_name(const char *base, const char *snap)
 {
@@ -1417,8 +1418,8 @@ manage_revert_overlay_name(const char *base, const char *snap)
         char *path = g_strdup_printf("%s-%u", stem, n);
         struct stat st;
 
-        /* lstat: a dangling symbolic link is a taken name too */
-        if (lstat(path, &st) < 0 && errno == ENOENT)
+        /* not followed: a dangling symbolic link is a taken name too */
+        if (!util_path_stat(path, TRUE, &st, NULL))
             return path;
         g_free(path);
     }

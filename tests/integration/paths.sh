@@ -111,6 +111,13 @@ for dom in fifo-src fifo-back mnt-src mnt-back mnt-link; do
     t ls "$mnt/$dom/snapshots" > "$work/ls"
     [ ! -s "$work/ls" ] || fail "$dom: a snapshot appeared"
 done
+# An internal snapshot of mnt-back's qcow2 (outside) runs qemu-img, which would open its backing
+# file inside the mount: refused before qemu-img starts.
+ixml="<domainsnapshot><name>i1</name><disks><disk name='vda' snapshot='internal'/></disks></domainsnapshot>"
+expect_fail 'Permission denied' t bash -c "echo \"$ixml\" > '$mnt/mnt-back/ctl/create'"
+res=$(t cat "$mnt/mnt-back/ctl/result")
+[ "$res" = "error: cannot use image '$mnt/db/disks/vda/data': it $inside (snapfs never reads its own files)" ] ||
+    fail "internal create result: '$res'"
 [ "$(storesum)" = "$before" ] || fail "store changed"
 for f in "$p"/*; do [ -L "$f" ] || [ -p "$f" ] || [ -f "$f" ] || fail "unexpected $f"; done
 [ "$(ls "$p" | wc -l)" = 6 ] || fail "files appeared in $p: $(ls "$p")"
