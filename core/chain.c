@@ -252,11 +252,9 @@ chain_check_data_file(const ChainLayer *layer, GError **error)
     g_autofree char *path = qcow_data_file_path(layer->src->path, layer->info->data_file);
     struct stat st;
 
-    if (stat(path, &st) < 0) {
-        int errsv = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                    "Cannot access data file '%s' of storage file '%s': %s", path,
-                    layer->src->path, g_strerror(errsv));
+    if (!util_path_stat(path, FALSE, &st, error)) {
+        g_prefix_error(error, "Cannot access data file '%s' of storage file '%s': ", path,
+                       layer->src->path);
         return FALSE;
     }
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {

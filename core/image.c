@@ -642,21 +642,9 @@ image_seek(Image *img, guint64 offset, gboolean data, guint64 *result, GError **
 static gboolean
 layer_open_data_file(Layer *l, const char *name, GError **error)
 {
-    struct stat st;
-
     l->data_path = qcow_data_file_path(l->path, name);
-    l->data_fd = open(l->data_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (l->data_fd < 0 || fstat(l->data_fd, &st) < 0) {
-        int errsv = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
-                    "cannot open data file '%s' of qcow2 image '%s': %s", l->data_path,
-                    l->path, g_strerror(errsv));
-        return FALSE;
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                    "data file '%s' of qcow2 image '%s' is not a regular file or block device",
-                    l->data_path, l->path);
+    if ((l->data_fd = util_image_open(l->data_path, O_RDONLY, NULL, error)) < 0) {
+        g_prefix_error(error, "data file of qcow2 image '%s': ", l->path);
         return FALSE;
     }
     return TRUE;
