@@ -482,33 +482,10 @@ live_ofd_locked(int fd, off_t start, off_t len, GError **error, const char *path
     return fl.l_type != F_UNLCK;
 }
 
-/* Opens @path to probe it: read-only, never blocking (a FIFO would wait for a writer), no
- * controlling terminal, and only a regular file or block device. */
-static int
-live_image_open(const char *path, GError **error)
-{
-    g_auto(CoreFd) fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    struct stat st;
-
-    if (fd < 0) {
-        int errsv = errno;
-
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv), "cannot open '%s': %s",
-                    path, g_strerror(errsv));
-        return -1;
-    }
-    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                    "'%s' is not a regular file or block device", path);
-        return -1;
-    }
-    return g_steal_fd(&fd);
-}
-
 gboolean
 live_image_use(const char *path, LiveImageUse *use, GError **error)
 {
-    g_auto(CoreFd) fd = live_image_open(path, error);
+    g_auto(CoreFd) fd = util_image_open(path, O_RDONLY, NULL, error);   /* never a FIFO */
     GError *probe_error = NULL;
 
     if (fd < 0)

@@ -92,7 +92,7 @@ users_node(UsersScan *scan, const char *path)
         return node;
     node = g_new0(UsersNode, 1);
     node->path = g_strdup(path);
-    if (stat(path, &st) == 0) {
+    if (util_path_stat(path, FALSE, &st, NULL)) {
         node->exists = TRUE;
         node->dev = st.st_dev;
         node->ino = st.st_ino;
@@ -104,18 +104,15 @@ users_node(UsersScan *scan, const char *path)
 /* The backing file name in the header of @path, whatever format it declares: the
  * format is probed on purpose, so that an image qemu would read as qcow2 counts as
  * built on its backing file even when some XML calls it raw. Only regular files and
- * block devices are opened, non-blocking (a FIFO never stalls the check). */
+ * block devices outside the mount are opened (util_image_open: a FIFO never stalls the check). */
 static char *
 users_header_backing(const char *path)
 {
     g_autofree char *fmt = NULL;
     g_auto(CoreFd) fd = -1;
-    struct stat st;
     char *name = NULL;
 
-    if (stat(path, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)))
-        return NULL;
-    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
+    if ((fd = util_image_open(path, O_RDONLY, NULL, NULL)) < 0)
         return NULL;
     if (!(fmt = qcow_probe_format_fd(fd, path, NULL)))
         return NULL;
@@ -305,7 +302,7 @@ users_user_new(UsersKind kind, const char *domain, const char *snapshot, const c
 static void
 users_find_files(UsersScan *scan, const char *dir, const struct stat *st, GPtrArray *out)
 {
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GDir) d = util_path_outside(dir, NULL) ? g_dir_open(dir, 0, NULL) : NULL;
     const char *ent;
 
     while (d && (ent = g_dir_read_name(d))) {
@@ -326,7 +323,7 @@ users_find(UsersScan *scan, const char *image, gboolean with_files)
     GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)image_user_free);
     struct stat st;
 
-    if (stat(image, &st) < 0)
+    if (!util_path_stat(image, FALSE, &st, NULL))
         return out;
     scan->query++;
     for (guint i = 0; i < scan->tops->len; i++) {
