@@ -1628,7 +1628,7 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     }
     g_mutex_unlock(&view->lock);
     /* An image may sit where a stat waits (a dead NFS server): never under the lock. */
-    if (image && stat(image, &ist) == 0)
+    if (image && util_path_stat(image, FALSE, &ist, NULL))
         st->st_atim = st->st_mtim = st->st_ctim = ist.st_mtim;
     return TRUE;
 }
