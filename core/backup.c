@@ -67,11 +67,7 @@ backup_def_free(BackupDef *def)
 static char *
 backup_prop(xmlNode *node, const char *name)
 {
-    xmlChar *v = xmlGetNoNsProp(node, (const xmlChar *)name);
-    char *ret = v ? g_strdup((const char *)v) : NULL;
-
-    xmlFree(v);
-    return ret;
+    return xmlutil_prop_raw(node, name);
 }
 
 /* virXMLPropTristateBool / virXMLPropEnum's error text. */

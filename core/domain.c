@@ -448,10 +448,74 @@ domain_host_parse(xmlNode *node, const char *protocol, StorageSource *src, GErro
     return TRUE;
 }
 
+/* TRUE when @s holds a control character or one of @bad. */
+static gboolean
+domain_has_chars(const char *s, const char *bad)
+{
+    for (; *s; s++)
+        if ((guchar)*s < 0x20 || strchr(bad, *s))
+            return TRUE;
+    return FALSE;
+}
+
+/* virDomainStorageNetCookiesParse and virStorageSourceNetCookiesValidate: every
+ * <cookie> needs a name and a value (first pass), then each in turn must use
+ * only the characters RFC 6265 allows and must not repeat a later name. A value
+ * may be in double quotes. */
+static gboolean
+domain_cookies_check(xmlNode *cookies, GError **error)
+{
+    static const char name_bad[] = "()<>@,;:\\\"/[]?={} \t";
+    static const char value_bad[] = " ,;\\\"";
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func(g_free);
+
+    for (xmlNode *c = cookies->children; c; c = c->next) {
+        g_autofree char *name = NULL;
+        xmlChar *content;
+
+        if (!domain_is_element(c, "cookie"))
+            continue;
+        if (!(name = xmlutil_prop(c, "name")))
+            return domain_invalid(error, "missing cookie name");
+        content = xmlNodeGetContent(c);
+        if (!content || !*content) {
+            xmlFree(content);
+            return domain_invalid(error, "missing value for cookie '%s'", name);
+        }
+        g_ptr_array_add(values, g_strdup((const char *)content));
+        g_ptr_array_add(names, g_steal_pointer(&name));
+        xmlFree(content);
+    }
+    for (guint i = 0; i < names->len; i++) {
+        const char *name = names->pdata[i];
+        g_autofree char *value = g_strdup(values->pdata[i]);
+        const char *check = value;
+        gsize len = strlen(value);
+
+        if (domain_has_chars(name, name_bad))
+            return domain_invalid(error, "cookie name '%s' contains invalid characters", name);
+        /* as libvirt: a lone '"' counts as a quoted empty value */
+        if (value[0] == '"' && value[len - 1] == '"') {
+            value[len - 1] = '\0';
+            check = len > 1 ? value + 1 : "";
+        }
+        if (domain_has_chars(check, value_bad))
+            return domain_invalid(error, "value of cookie '%s' contains invalid characters",
+                                  name);
+        for (guint j = i + 1; j < names->len; j++)
+            if (strcmp(name, names->pdata[j]) == 0)
+                return domain_invalid(error, "duplicate cookie '%s'", name);
+    }
+    return TRUE;
+}
+
 /* virDomainDiskSourceNetworkParse */
 static gboolean
 domain_network_parse(xmlNode *node, StorageSource *src, GError **error)
 {
+    xmlNode *cookies;
+
     /* virXMLPropEnum(VIR_XML_PROP_REQUIRED) in 9.0 */
     if (!(src->protocol = xmlutil_prop(node, "protocol")))
         return domain_invalid(error, "Missing required attribute '%s' in element '%s'",
@@ -476,6 +540,9 @@ domain_network_parse(xmlNode *node, StorageSource *src, GError **error)
     for (xmlNode *c = node->children; c; c = c->next)
         if (domain_is_element(c, "host") && !domain_host_parse(c, src->protocol, src, error))
             return FALSE;
+    if ((strcmp(src->protocol, "http") == 0 || strcmp(src->protocol, "https") == 0) &&
+        (cookies = xmlutil_child(node, "cookies")) && !domain_cookies_check(cookies, error))
+        return FALSE;
     domain_reorder_attrs(node, (const char *const[]){ "protocol", "name", NULL });
     return TRUE;
 }
@@ -882,6 +949,55 @@ domain_parse_ids(DomainDef *def, xmlNode *root, guint flags, gboolean legacy, GE
     return TRUE;
 }
 
+/* One number of passwdValidTo as libvirt's virStrToLong_i() reads it (strtol:
+ * leading blanks and a sign allowed, an int, at least one digit), followed by
+ * @sep. Advances *@p past @sep. */
+static gboolean
+domain_valid_to_field(const char **p, char sep)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = strtol(*p, &end, 10);
+    if (errno || end == *p || v != (int)v || *end != sep)
+        return FALSE;
+    *p = end + (sep ? 1 : 0);
+    return TRUE;
+}
+
+/* virDomainGraphicsAuthDefParseXML, for vnc and spice with a passwd attribute:
+ * passwdValidTo is YYYY-MM-DDTHH:MM:SS read field by field (libvirt checks the
+ * syntax only, not the ranges), then connected. */
+static gboolean
+domain_graphics_check(xmlNode *node, GError **error)
+{
+    static const char *const connected_values[] = { "fail", "disconnect", "keep", NULL };
+    g_autofree char *type = xmlutil_prop(node, "type");
+    g_autofree char *passwd = xmlutil_prop_raw(node, "passwd");
+    g_autofree char *valid_to = NULL;
+    g_autofree char *connected = NULL;
+
+    if (!passwd || (g_strcmp0(type, "vnc") != 0 && g_strcmp0(type, "spice") != 0))
+        return TRUE;
+    if ((valid_to = xmlutil_prop_raw(node, "passwdValidTo"))) {
+        const char *p = valid_to;
+
+        if (!domain_valid_to_field(&p, '-') || !domain_valid_to_field(&p, '-') ||
+            !domain_valid_to_field(&p, 'T') || !domain_valid_to_field(&p, ':') ||
+            !domain_valid_to_field(&p, ':') || !domain_valid_to_field(&p, '\0'))
+            return domain_invalid(error, "cannot parse password validity time '%s', expect "
+                                  "YYYY-MM-DDTHH:MM:SS", valid_to);
+    }
+    if ((connected = xmlutil_prop_raw(node, "connected"))) {
+        if (!domain_str_in(connected, connected_values))
+            return domain_invalid(error, "unknown connected value %s", connected);
+        if (strcmp(type, "vnc") == 0 && strcmp(connected, "keep") != 0)
+            return domain_invalid(error, "VNC supports connected='keep' only");
+    }
+    return TRUE;
+}
+
 static DomainDef *
 domain_parse_doc(xmlDoc *doc, guint flags, GError **error)
 {
@@ -942,6 +1058,10 @@ domain_parse_doc(xmlDoc *doc, guint flags, GError **error)
             return NULL;
         g_ptr_array_add(def->disks, disk);
     }
+    /* libvirt parses <graphics> after every disk */
+    for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next)
+        if (domain_is_element(c, "graphics") && !domain_graphics_check(c, error))
+            return NULL;
     return g_steal_pointer(&def);
 }
 

@@ -100,6 +100,16 @@ xmlutil_prop(xmlNode *node, const char *name)
 }
 
 char *
+xmlutil_prop_raw(xmlNode *node, const char *name)
+{
+    xmlChar *v = xmlGetNoNsProp(node, (const xmlChar *)name);
+    char *ret = v ? g_strdup((const char *)v) : NULL;
+
+    xmlFree(v);
+    return ret;
+}
+
+char *
 xmlutil_text(xmlNode *node)
 {
     xmlChar *v = xmlNodeGetContent(node);

@@ -21,6 +21,9 @@ xmlDoc *xmlutil_read(const char *buf, gsize len, const char *root, GError **erro
 /* Attribute / element text helpers, libvirt-flavoured: an empty string counts as
  * missing (returns NULL). Owned results. */
 char *xmlutil_prop(xmlNode *node, const char *name);
+/* As libvirt's virXMLPropString(): "" when present and empty, NULL only when
+ * absent. Owned. */
+char *xmlutil_prop_raw(xmlNode *node, const char *name);
 char *xmlutil_text(xmlNode *node);                  /* content of @node, NULL when empty */
 xmlNode *xmlutil_child(xmlNode *node, const char *name);    /* first element child named @name */
 guint xmlutil_count_children(xmlNode *node, const char *name);
