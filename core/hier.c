@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "util.h"
 
 /* Every walk here is iterative and every list is built in O(n log n) at most:
  * a store may hold 100,000 snapshots in one chain, which no recursion survives. */
@@ -473,10 +474,13 @@ hier_render_tsv(const SnapTree *tree)
         SnapNode *node = g_ptr_array_index(order, i);
         const char *state = snap_state_to_string(node->def->state);
 
-        g_string_append_printf(out, "%s\t%s\t%s\t%" G_GINT64_FORMAT "\t%s\t%u\n",
-                               node->def->name, node->parent ? node->parent->def->name : "",
-                               state ? state : "", node->def->creation_time,
-                               tree->current == node ? "yes" : "no", i);
+        util_tsv_escape(out, node->def->name);
+        g_string_append_c(out, '\t');
+        if (node->parent)
+            util_tsv_escape(out, node->parent->def->name);
+        g_string_append_printf(out, "\t%s\t%" G_GINT64_FORMAT "\t%s\t%u\n", state ? state : "",
+                               node->def->creation_time, tree->current == node ? "yes" : "no",
+                               i);
     }
     return g_string_free(out, FALSE);
 }

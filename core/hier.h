@@ -79,7 +79,7 @@ int hier_name_cmp(const char *a, const char *b);
 
 /* snapshots.tsv: one line per snapshot in hier_topological() order:
  * name TAB parent ("" for a root) TAB state TAB creationTime TAB yes|no (current)
- * TAB topological index (0-based) NL. Owned. */
+ * TAB topological index (0-based) NL; names escaped by util_tsv_escape(). Owned. */
 char *hier_render_tsv(const SnapTree *tree);
 
 typedef enum {

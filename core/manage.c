@@ -5,7 +5,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "chain.h"
@@ -85,29 +89,87 @@ manage_run_check(const char *const *argv, GError **error)
     return TRUE;
 }
 
-/* Runs a command (qemu-img) and turns a failure into an error with its stderr. */
+/* The child's side of manage_run(), between fork and exec: the child dies with
+ * the daemon, so a killed snapfs leaves no qemu-img changing images behind it.
+ * PR_SET_PDEATHSIG fires when the thread that forked exits, not the process:
+ * that thread waits in g_spawn_sync() until the child ends, so only the daemon's
+ * death can end it first. @data: the daemon's pid, to catch a death before the
+ * prctl(). */
+static void
+manage_child_setup(gpointer data)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != GPOINTER_TO_INT(data))
+        _exit(127);
+}
+
+/* The errno a command's stderr names, in the C locale the child runs in (0:
+ * none). qemu-img ends its messages with strerror(), e.g. "Could not create
+ * 'x': No space left on device". */
+static int
+manage_errno_of(const char *err)
+{
+    static const struct {
+        int errnum;
+        const char *text;
+    } known[] = {
+        { ENOSPC, "No space left on device" },
+        { EDQUOT, "Disk quota exceeded" },
+        { EROFS, "Read-only file system" },
+        { EACCES, "Permission denied" },
+        { EPERM, "Operation not permitted" },
+        { ENOENT, "No such file or directory" },
+        { EEXIST, "File exists" },
+        { ENOMEM, "Cannot allocate memory" },
+        { EIO, "Input/output error" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(known); i++)
+        if (strstr(err, known[i].text))
+            return known[i].errnum;
+    return 0;
+}
+
+/* Runs a command (qemu-img) in the C locale; the child dies with the daemon.
+ * A failure sets @error to "ARGV0 ARGV1 failed: STDERR" with the errno its stderr
+ * names (ENOSPC, EACCES...; a quota counts as ENOSPC), CORE_ERROR_BUSY for an
+ * image another process holds locked (qemu's "Failed to get ... lock"), else
+ * G_FILE_ERROR_FAILED (EIO). */
 static gboolean
 manage_run(const char *const *argv, GError **error)
 {
     g_autofree char *err = NULL;
     g_autoptr(GError) local = NULL;
+    g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "LC_ALL", "C", TRUE);
+    g_autofree char *what = argv[1] ? g_strdup_printf("%s %s", argv[0], argv[1])
+                                     : g_strdup(argv[0]);
     int status = 0;
+    int errnum;
 
     if (!manage_run_check(argv, error))
         return FALSE;
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                      NULL, NULL, NULL, &err, &status, &local)) {
+    if (!g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      manage_child_setup, GINT_TO_POINTER(getpid()), NULL, &err, &status,
+                      &local)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot run %s: %s", argv[0],
                     local->message);
         return FALSE;
     }
-    if (!g_spawn_check_wait_status(status, NULL)) {
-        g_strstrip(err);
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s failed: %s", argv[0],
-                    *err ? err : "no message");
-        return FALSE;
-    }
-    return TRUE;
+    if (g_spawn_check_wait_status(status, NULL))
+        return TRUE;
+    g_strstrip(err);
+    if (!*err)
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s failed (%s %d) with no message",
+                    what, WIFSIGNALED(status) ? "signal" : "exit status",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    else if (strstr(err, "Failed to get") && strstr(err, "lock"))
+        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY, "%s failed: %s", what, err);
+    else if ((errnum = manage_errno_of(err)) != 0)
+        g_set_error(error, G_FILE_ERROR,
+                    g_file_error_from_errno(errnum == EDQUOT ? ENOSPC : errnum),
+                    "%s failed: %s", what, err);
+    else
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s failed: %s", what, err);
+    return FALSE;
 }
 
 static SnapNode *
@@ -162,19 +224,48 @@ manage_write_node(Store *store, const char *domain, StoreDomain *sd, SnapNode *n
     return store_write_snapshot(store, domain, node->def, sd->snaps->current == node, error);
 }
 
-/* Restores a metadata file to @contents (NULL: removes it). Best effort, on rollback. */
+/* Adds a rollback step that failed to @error, the failure that started the
+ * rollback: the user sees both, and the errno stays the first failure's. */
+static void manage_error_add(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 static void
-manage_restore_file(const char *path, const char *contents)
+manage_error_add(GError **error, const char *fmt, ...)
 {
-    g_autoptr(GError) error = NULL;
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (error && *error) {
+        char *old = (*error)->message;
+
+        (*error)->message = g_strdup_printf("%s; rollback failed: %s", old, msg);
+        g_free(old);
+    } else {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "rollback failed: %s", msg);
+    }
+}
+
+/* Restores a metadata file to @contents (NULL: removes it), on rollback; a
+ * failure is added to @error. */
+static void
+manage_restore_file(const char *path, const char *contents, GError **error)
+{
+    g_autoptr(GError) local = NULL;
 
     if (!contents) {
-        if (unlink(path) == 0)
+        if (unlink(path) < 0 && errno != ENOENT) {
+            int errsv = errno;
+
+            manage_error_add(error, "cannot remove '%s': %s", path, g_strerror(errsv));
+        } else {
             util_fsync_dir_of(path, NULL);
+        }
         return;
     }
-    if (!util_file_write_atomic(path, contents, strlen(contents), 0600, &error))
-        g_debug("rollback of '%s' failed: %s", path, error->message);
+    if (!util_file_write_atomic(path, contents, strlen(contents), 0600, &local))
+        manage_error_add(error, "%s", local->message);
 }
 
 /* Saved contents of metadata files, to put back when a later step fails. */
@@ -204,11 +295,12 @@ manage_undo_save(ManageUndo *u, const char *path)
     g_ptr_array_add(u->contents, contents);
 }
 
+/* Puts the saved files back; what fails is added to @error. */
 static void
-manage_undo_run(ManageUndo *u)
+manage_undo_run(ManageUndo *u, GError **error)
 {
     for (guint i = u->paths->len; i-- > 0;)
-        manage_restore_file(u->paths->pdata[i], u->contents->pdata[i]);
+        manage_restore_file(u->paths->pdata[i], u->contents->pdata[i], error);
 }
 
 static void
@@ -444,18 +536,27 @@ manage_escape_commas(const char *s)
     return g_string_free(out, FALSE);
 }
 
+/* Removes the overlays and internal snapshots @name a failed operation made;
+ * what cannot be removed is added to @error. */
 static void
-manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const char *name)
+manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const char *name,
+                       GError **error)
 {
-    for (guint i = 0; overlays && i < overlays->len; i++)
-        unlink(overlays->pdata[i]);
+    for (guint i = 0; overlays && i < overlays->len; i++) {
+        if (unlink(overlays->pdata[i]) < 0 && errno != ENOENT) {
+            int errsv = errno;
+
+            manage_error_add(error, "cannot remove '%s': %s", (char *)overlays->pdata[i],
+                             g_strerror(errsv));
+        }
+    }
     for (guint i = 0; internal_images && i < internal_images->len; i++) {
         const char *argv[] = { "qemu-img", "snapshot", "-d", name, internal_images->pdata[i],
                                NULL };
-        g_autoptr(GError) error = NULL;
+        g_autoptr(GError) local = NULL;
 
-        if (!manage_run(argv, &error))
-            g_debug("rollback: %s", error->message);
+        if (!manage_run(argv, &local))
+            manage_error_add(error, "%s", local->message);
     }
 }
 
@@ -619,7 +720,7 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom,
     return TRUE;
 
 fail:
-    manage_rollback_images(overlays, internal_images, def->name);
+    manage_rollback_images(overlays, internal_images, def->name, error);
     g_ptr_array_set_size(overlays, 0);
     g_ptr_array_set_size(internal_images, 0);
     return FALSE;
@@ -710,12 +811,13 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
                     MANAGE_MAX_PAYLOAD);
         return FALSE;
     }
-    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
-        return FALSE;
-
+    /* The payload is parsed before the store lock is taken: a huge document
+     * stalls only its own writer, not every change to the store. */
     if (flags & MANAGE_CREATE_REDEFINE) {
         if (!(def = snapshot_parse(payload, len, SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS,
                                    error)))
+            return FALSE;
+        if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
             return FALSE;
         return manage_redefine_locked(store, domain, sd, g_steal_pointer(&def), flags, result,
                                       error);
@@ -735,6 +837,8 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
         def->creation_time = g_get_real_time() / G_USEC_PER_SEC;
         disk_only = TRUE;   /* a bare name or mkdir: an external disk-only snapshot */
     }
+    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+        return FALSE;
     if (metadata) {
         if (!snapshot_check_name(def->name, error))
             return FALSE;
@@ -808,9 +912,9 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
 
 fail:
     g_clear_pointer(result, g_free);
-    manage_undo_run(&undo);
+    manage_undo_run(&undo, error);
     manage_undo_clear(&undo);
-    manage_rollback_images(overlays, internal_images, snap_name);
+    manage_rollback_images(overlays, internal_images, snap_name, error);
     return FALSE;
 }
 
@@ -883,7 +987,7 @@ manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, Snapsh
     if ((old_current && old_current != node && sd->snaps->current == node &&
          !manage_write_node_undo(store, domain, sd, old_current, &undo, error)) ||
         !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
-        manage_undo_run(&undo);
+        manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
         return FALSE;
     }
@@ -1016,7 +1120,7 @@ manage_import(Store *store, const char *domain, const char *payload, gsize len, 
     return TRUE;
 
 fail:
-    manage_undo_run(&undo);
+    manage_undo_run(&undo, error);
     manage_undo_clear(&undo);
     return FALSE;
 }
@@ -1048,7 +1152,7 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
     /* robust (issue 6, crash.sh): old current first (see manage_create). */
     if ((old && old != node && !manage_write_node_undo(store, domain, sd, old, &undo, error)) ||
         (node && !manage_write_node_undo(store, domain, sd, node, &undo, error))) {
-        manage_undo_run(&undo);
+        manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
         return FALSE;
     }
@@ -1066,34 +1170,77 @@ typedef enum {
     MANAGE_DELETE_CHILDREN_ONLY = 1 << 2,
 } ManageDeleteFlags;
 
+/* One option word of ctl/delete into @flags; "--" alone adds none. */
+static gboolean
+manage_delete_option(const char *w, guint *flags, GError **error)
+{
+    if (strcmp(w, "--children") == 0)
+        *flags |= MANAGE_DELETE_CHILDREN;
+    else if (strcmp(w, "--children-only") == 0)
+        *flags |= MANAGE_DELETE_CHILDREN_ONLY;
+    else if (strcmp(w, "--metadata") == 0)
+        *flags |= MANAGE_DELETE_METADATA_ONLY;
+    else if (strcmp(w, "--") != 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "unknown option '%s'", w);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* "NAME [OPTIONS]" on one line, words split at blanks; or the options alone on a
+ * first line ("--" for none) and the name alone on the second, as snapshots.tsv
+ * shows it (\\, \t, \n, \r escaped): any name, blanks or a leading "--" included. */
 static gboolean
 manage_parse_delete_args(const char *args, char **name, guint *flags, GError **error)
 {
-    g_auto(GStrv) words = g_strsplit_set(args, " \t", -1);
+    const char *nl = strchr(args, '\n');
+    g_auto(GStrv) words = NULL;
 
     *flags = 0;
     *name = NULL;
-    for (guint i = 0; words[i]; i++) {
-        const char *w = words[i];
+    if (nl) {
+        g_autofree char *opts = g_strndup(args, nl - args);
+        g_autofree char *line = g_strdup(nl + 1);
+        gsize n = strlen(line);
 
-        if (!*w)
-            continue;
-        if (strcmp(w, "--children") == 0) {
-            *flags |= MANAGE_DELETE_CHILDREN;
-        } else if (strcmp(w, "--children-only") == 0) {
-            *flags |= MANAGE_DELETE_CHILDREN_ONLY;
-        } else if (strcmp(w, "--metadata") == 0) {
-            *flags |= MANAGE_DELETE_METADATA_ONLY;
-        } else if (g_str_has_prefix(w, "--")) {
-            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "unknown option '%s'", w);
+        if (n > 0 && line[n - 1] == '\n')
+            line[--n] = '\0';
+        if (n > 0 && line[n - 1] == '\r')
+            line[--n] = '\0';
+        words = g_strsplit_set(opts, " \t\r", -1);
+        for (guint i = 0; words[i]; i++)
+            if (*words[i] && !manage_delete_option(words[i], flags, error))
+                return FALSE;
+        if (!*line || strchr(line, '\n')) {
+            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                                "expected the snapshot name alone on the line after the "
+                                "options");
             return FALSE;
-        } else if (*name) {
-            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                        "expected one snapshot name, got '%s' and '%s'", *name, w);
-            g_clear_pointer(name, g_free);
+        }
+        if (!(*name = util_tsv_unescape(line, error)))
             return FALSE;
-        } else {
-            *name = g_strdup(w);
+    } else {
+        words = g_strsplit_set(args, " \t", -1);
+        for (guint i = 0; words[i]; i++) {
+            const char *w = words[i];
+
+            if (!*w)
+                continue;
+            if (g_str_has_prefix(w, "--")) {
+                if (!manage_delete_option(w, flags, error)) {
+                    g_clear_pointer(name, g_free);
+                    return FALSE;
+                }
+            } else if (*name) {
+                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "expected one snapshot name, got '%s' and '%s' (a name with blanks "
+                            "goes alone on a line after a line of options, \"--\" for none)",
+                            *name, w);
+                g_clear_pointer(name, g_free);
+                return FALSE;
+            } else {
+                *name = g_strdup(w);
+            }
         }
     }
     if (!*name) {
@@ -1227,6 +1374,40 @@ manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, Users
     return TRUE;
 }
 
+/* Runs qemu-img snapshot -d @tags[i] @images[i] for each i. Unlike libvirt, where
+ * a failure only warns and leaves the snapshot orphaned in the image once its
+ * metadata is gone, a failure fails the delete. Every image is opened first
+ * (qemu-img snapshot -l takes qemu's locks as -d does, shared), so that an image
+ * a running qemu holds fails the delete before any image is changed. */
+static gboolean
+manage_delete_internal(GPtrArray *tags, GPtrArray *images, GError **error)
+{
+    for (guint i = 0; i < images->len; i++) {
+        const char *argv[] = { "qemu-img", "snapshot", "-l", images->pdata[i], NULL };
+
+        if (!manage_run(argv, error))
+            return FALSE;
+    }
+    for (guint i = 0; i < images->len; i++) {
+        const char *argv[] = { "qemu-img", "snapshot", "-d", tags->pdata[i], images->pdata[i],
+                               NULL };
+
+        if (!manage_run(argv, error)) {
+            if (i > 0) {
+                g_autoptr(GString) done = g_string_new(NULL);
+
+                for (guint k = 0; k < i; k++)
+                    g_string_append_printf(done, "%s'%s' in '%s'", k ? ", " : "",
+                                           (char *)tags->pdata[k], (char *)images->pdata[k]);
+                g_prefix_error(error, "deleted from the images before this failure (the "
+                               "metadata stays): %s; ", done->str);
+            }
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 gboolean
 manage_delete(Store *store, const char *domain, const char *args, char **result, GError **error)
 {
@@ -1239,6 +1420,8 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
     g_autoptr(GPtrArray) removed_names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(DomainDef) newdom = NULL;
     g_autoptr(UsersScan) scan = NULL;
+    g_autoptr(GPtrArray) internal_tags = g_ptr_array_new();     /* borrowed */
+    g_autoptr(GPtrArray) internal_images = g_ptr_array_new();   /* borrowed */
     guint flags;
     SnapNode *node;
     SnapNode *old_current;
@@ -1317,8 +1500,7 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
         if (!(flags & MANAGE_DELETE_CHILDREN_ONLY) && manage_is_external(node->def) &&
             !manage_delete_external_data(store, sd, node, &scan, &newdom, to_unlink, error))
             return FALSE;
-        /* Internal snapshots: qemu-img snapshot -d in the images they live in;
-         * as libvirt, a failure there only warns. */
+        /* Internal snapshots: qemu-img snapshot -d in the images they live in. */
         for (guint i = 0; i < victims->len; i++) {
             SnapNode *v = victims->pdata[i];
 
@@ -1329,20 +1511,16 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
             for (guint j = 0; j < v->def->disks->len; j++) {
                 SnapDiskDef *sdisk = v->def->disks->pdata[j];
                 DiskDef *disk = domain_disk_by_name(v->def->dom, sdisk->name);
-                g_autoptr(GError) local = NULL;
 
                 if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path ||
                     !manage_path_allowed(sd->def, disk->src->path, NULL))
                     continue;
-                {
-                    const char *argv[] = { "qemu-img", "snapshot", "-d", v->def->name,
-                                           disk->src->path, NULL };
-
-                    if (!manage_run(argv, &local))
-                        g_debug("%s", local->message);
-                }
+                g_ptr_array_add(internal_tags, v->def->name);
+                g_ptr_array_add(internal_images, disk->src->path);
             }
         }
+        if (!manage_delete_internal(internal_tags, internal_images, error))
+            return FALSE;
     }
 
     old_current = sd->snaps->current;
@@ -1399,7 +1577,7 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
     return TRUE;
 
 fail:
-    manage_undo_run(&undo);
+    manage_undo_run(&undo, error);
     manage_undo_clear(&undo);
     return FALSE;
 }
@@ -1479,7 +1657,7 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
             continue;
         if ((sdisk->snapshot == SNAP_LOC_EXTERNAL || sdisk->snapshot == SNAP_LOC_INTERNAL) &&
             !manage_path_allowed(sd->def, disk->src->path, error)) {
-            manage_rollback_images(overlays, NULL, snap);
+            manage_rollback_images(overlays, NULL, snap, error);
             return FALSE;
         }
         if (external && sdisk->snapshot == SNAP_LOC_EXTERNAL) {
@@ -1488,7 +1666,7 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
             StorageSource *src;
 
             if (!manage_create_overlay(overlay, "qcow2", disk->src->path, fmt, error)) {
-                manage_rollback_images(overlays, NULL, snap);
+                manage_rollback_images(overlays, NULL, snap, error);
                 return FALSE;
             }
             g_ptr_array_add(overlays, g_strdup(overlay));
@@ -1510,18 +1688,31 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
         }
     }
     if (!external) {
-        /* Check every disk first, then apply: a failure part-way is rolled back by
-         * nothing (qemu-img snapshot -a cannot be undone), so refuse early. */
+        /* qemu-img snapshot -a cannot be undone: every image is opened first
+         * (qemu-img snapshot -l takes qemu's locks, shared), so that an image a running
+         * qemu holds fails the revert before any image is changed. */
+        g_autoptr(GPtrArray) images = g_ptr_array_new();
+
         for (guint i = 0; i < def->disks->len; i++) {
             SnapDiskDef *sdisk = def->disks->pdata[i];
             DiskDef *disk = domain_disk_by_name(newdom, sdisk->name);
-            const char *argv[] = { "qemu-img", "snapshot", "-a", snap,
-                                   disk ? disk->src->path : NULL, NULL };
 
-            if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path)
-                continue;
-            if (!manage_run(argv, error))
-                return FALSE;
+            if (sdisk->snapshot == SNAP_LOC_INTERNAL && disk && disk->src->path)
+                g_ptr_array_add(images, disk->src->path);
+        }
+        for (guint pass = 0; pass < 2; pass++) {
+            for (guint i = 0; i < images->len; i++) {
+                const char *list[] = { "qemu-img", "snapshot", "-l", images->pdata[i], NULL };
+                const char *apply[] = { "qemu-img", "snapshot", "-a", snap, images->pdata[i],
+                                        NULL };
+
+                if (!manage_run(pass == 0 ? list : apply, error)) {
+                    if (pass == 1 && i > 0)
+                        g_prefix_error(error, "%u of %u images already reverted; ", i,
+                                       images->len);
+                    return FALSE;
+                }
+            }
         }
     }
     if (newdom->has_genid) {
@@ -1538,9 +1729,9 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
         (old_current && old_current != node &&
          !manage_write_node_undo(store, domain, sd, old_current, &undo, error)) ||
         !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
-        manage_undo_run(&undo);
+        manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
-        manage_rollback_images(overlays, NULL, snap);
+        manage_rollback_images(overlays, NULL, snap, error);
         return FALSE;
     }
     manage_undo_clear(&undo);
@@ -1663,8 +1854,26 @@ manage_undefine(Store *store, const char *args, char **result, GError **error)
                     "cannot delete inactive domain with %u snapshots", count);
         return FALSE;
     }
-    /* Snapshot metadata first: a crash leaves a domain without snapshots, never
-     * snapshots without their domain. */
+    /* Snapshot metadata first, leaves before their parents (libvirt's
+     * qemuDomainSnapshotDiscardAllMetadata removes every file): a crash leaves a
+     * domain with fewer snapshots and no dangling parent, never snapshots without
+     * their domain, which a later define of the name would bring back. */
+    if (count) {
+        g_autoptr(GPtrArray) order = hier_topological(sd->snaps);
+
+        for (guint i = order->len; i-- > 0;) {
+            SnapNode *n = order->pdata[i];
+            g_autoptr(GError) local = NULL;
+
+            if (!store_remove_snapshot(store, name, n->def->name, &local) &&
+                !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                g_prefix_error(error, "%u of %u snapshots removed, the domain kept: ",
+                               order->len - 1 - i, order->len);
+                return FALSE;
+            }
+        }
+    }
     if (!store_remove_domain(store, name, error))
         return FALSE;
     *result = g_strdup_printf("Domain '%s' has been undefined", name);

@@ -37,7 +37,9 @@ gboolean manage_import(Store *store, const char *domain, const char *payload, gs
 gboolean manage_set_current(Store *store, const char *domain, const char *snap,
                             char **result, GError **error);
 
-/* "SNAP [--children|--children-only] [--metadata]". */
+/* "SNAP [--children|--children-only] [--metadata]" on one line; or the options
+ * alone on a first line ("--" for none) and SNAP alone on the second, escaped as
+ * in snapshots.tsv (util_tsv_escape()): any name, blanks or a leading "--". */
 gboolean manage_delete(Store *store, const char *domain, const char *args, char **result,
                        GError **error);
 

@@ -571,3 +571,43 @@ util_image_create(const char *path, int flags, int mode, GError **error)
         return util_image_errno(error, errno, "create", path);
     return fd;
 }
+
+void
+util_tsv_escape(GString *out, const char *field)
+{
+    for (const char *p = field; *p; p++) {
+        switch (*p) {
+        case '\\': g_string_append(out, "\\\\"); break;
+        case '\t': g_string_append(out, "\\t"); break;
+        case '\n': g_string_append(out, "\\n"); break;
+        case '\r': g_string_append(out, "\\r"); break;
+        default: g_string_append_c(out, *p); break;
+        }
+    }
+}
+
+char *
+util_tsv_unescape(const char *field, GError **error)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    for (const char *p = field; *p; p++) {
+        if (*p != '\\') {
+            g_string_append_c(out, *p);
+            continue;
+        }
+        switch (p[1]) {
+        case '\\': g_string_append_c(out, '\\'); break;
+        case 't': g_string_append_c(out, '\t'); break;
+        case 'n': g_string_append_c(out, '\n'); break;
+        case 'r': g_string_append_c(out, '\r'); break;
+        default:
+            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                        "'%s' has a backslash that is not \\\\, \\t, \\n or \\r (write a "
+                        "backslash as \\\\)", field);
+            return NULL;
+        }
+        p++;
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}

@@ -93,5 +93,12 @@ int util_image_open(const char *path, int flags, struct stat *st, GError **error
 /* Creates a new regular file (O_CREAT | O_EXCL, never through a symbolic link) with @flags and
  * @mode in the directory @path names. */
 int util_image_create(const char *path, int flags, int mode, GError **error);
+/* A field of snapshots.tsv: backslash, tab, newline and carriage return become
+ * \\, \t, \n and \r, so no name can add a column or a row. Appends to @out. */
+void util_tsv_escape(GString *out, const char *field);
+
+/* The reverse of util_tsv_escape(): a field as snapshots.tsv shows it. Any other
+ * backslash sequence is CORE_ERROR_INVALID. Owned. */
+char *util_tsv_unescape(const char *field, GError **error);
 
 G_END_DECLS

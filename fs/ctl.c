@@ -110,7 +110,9 @@ ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsiz
         ok = manage_import(store, dom, payload, len, &result, error);
     } else {
         text = g_strndup(payload, len);
-        g_strchomp(text);
+        /* A two-line delete ends with its name, trailing blanks included. */
+        if (strcmp(op, "delete") != 0)
+            g_strchomp(text);
         if (strcmp(op, "revert") == 0)
             ok = manage_revert(store, dom, text, &result, error);
         else if (strcmp(op, "delete") == 0)
@@ -156,6 +158,91 @@ ctl_fail(CtlWriter *w, View *view, GError **error, int code, const char *msg)
     return FALSE;
 }
 
+/* A line of ctl/delete that holds only options ("--children", "--"): the first
+ * line of the two-line form. */
+static gboolean
+ctl_options_line(const char *line, gsize n)
+{
+    g_autofree char *s = g_strndup(line, n);
+    g_auto(GStrv) words = g_strsplit_set(s, " \t\r", -1);
+    guint count = 0;
+
+    for (guint i = 0; words[i]; i++) {
+        if (!*words[i])
+            continue;
+        if (!g_str_has_prefix(words[i], "--"))
+            return FALSE;
+        count++;
+    }
+    return count > 0;
+}
+
+/* The next request of ctl/delete in @data: "NAME [OPTIONS]" on one line, or a
+ * line of options alone (a one-line request always has a name) followed by the
+ * name alone on the next line, taken as it is: blanks and a leading "--"
+ * included. Returns the bytes it takes (0: wait for more) and sets *@payload
+ * (NULL: only blank lines). With @final (a close), the end of @data ends the
+ * last line; an options line still waits for its name unless @last (the last
+ * close: nothing more can come). */
+static gsize
+ctl_delete_next(const char *data, gsize len, gboolean final, gboolean last, char **payload)
+{
+    gsize p = 0;
+    const char *nl;
+    gsize end;
+
+    *payload = NULL;
+    for (;;) {   /* blank lines */
+        nl = memchr(data + p, '\n', len - p);
+        end = nl ? (gsize)(nl - data) : len;
+        if (!ctl_blank((const guint8 *)data + p, end - p))
+            break;
+        if (!nl)
+            return final ? len : p;
+        p = end + 1;
+    }
+    if (!nl && !final)
+        return p;   /* consume the blank lines; the line is incomplete */
+    if (nl && ctl_options_line(data + p, end - p)) {
+        /* The name line follows, whatever it holds. */
+        const char *nl2 = memchr(nl + 1, '\n', len - (end + 1));
+
+        if (!nl2 && (!final || (end + 1 == len && !last)))
+            return p;
+        end = nl2 ? (gsize)(nl2 - data) : len;
+        *payload = g_strndup(data + p, end - p);
+        return nl2 ? end + 1 : len;
+    }
+    *payload = g_strstrip(g_strndup(data + p, end - p));
+    return nl ? end + 1 : len;
+}
+
+/* Applies the complete requests of ctl/delete in the buffer (@final, @last: as
+ * ctl_delete_next() takes them); stops at the first failure, dropping what
+ * follows. */
+static gboolean
+ctl_delete_process(CtlWriter *w, View *view, gboolean final, gboolean last, gboolean *changed,
+                   GError **error)
+{
+    while (w->buf->len) {
+        g_autofree char *payload = NULL;
+        gsize used = ctl_delete_next((const char *)w->buf->data, w->buf->len, final, last,
+                                     &payload);
+
+        if (used == 0)
+            return TRUE;
+        ctl_consume(w, used);
+        if (!payload)
+            continue;
+        if (!ctl_apply(view, w->dom, w->op, payload, strlen(payload), error)) {
+            g_byte_array_set_size(w->buf, 0);
+            return FALSE;
+        }
+        *changed = TRUE;
+    }
+    return TRUE;
+}
+
 /* Applies every complete payload in the buffer. */
 static gboolean
 ctl_process(CtlWriter *w, View *view, gboolean *changed, GError **error)
@@ -175,6 +262,8 @@ ctl_process(CtlWriter *w, View *view, gboolean *changed, GError **error)
         xml = data[start] == '<';
         if (w->kind == CTL_STREAM)
             return TRUE;   /* applied at close */
+        if (w->kind == CTL_LINES && !xml && strcmp(w->op, "delete") == 0)
+            return ctl_delete_process(w, view, FALSE, FALSE, changed, error);
         if (w->kind == CTL_ONE_DOC && xml) {
             gssize end;
 
@@ -313,6 +402,9 @@ ctl_writer_flush(CtlWriter *w, View *view, gboolean final, gboolean *changed, GE
 
         g_strstrip(line);
         ok = ctl_apply(view, w->dom, w->op, line, strlen(line), error);
+    } else if (w->kind == CTL_LINES && strcmp(w->op, "delete") == 0) {
+        /* An options line waiting for its name stays buffered for a later write. */
+        return ctl_delete_process(w, view, TRUE, final, changed, error);
     } else if (w->kind == CTL_LINES) {
         g_autofree char *line = g_strndup(data, len);
 

@@ -1112,11 +1112,14 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, err);
         return;
     }
-    args = g_strdup_printf("%s --metadata", name);
-    if (strchr(name, ' ') || !ctl_apply(fs->view, pnode->dom, "delete", args, strlen(args),
-                                        &error)) {
-        if (!error)
-            g_set_error(&error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no snapshot '%s'", name);
+    /* The two-line form of ctl/delete names any snapshot, blanks included. */
+    {
+        GString *s = g_string_new("--metadata\n");
+
+        util_tsv_escape(s, name);
+        args = g_string_free(s, FALSE);
+    }
+    if (!ctl_apply(fs->view, pnode->dom, "delete", args, strlen(args), &error)) {
         fs_reply_error(req, error);
         return;
     }

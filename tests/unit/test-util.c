@@ -203,6 +203,37 @@ test_paths(void)
     g_rmdir(dir);
 }
 
+/* snapshots.tsv fields: escape and unescape are inverse; nothing else is an escape. */
+static void
+test_tsv_escape(void)
+{
+    const char *names[] = { "plain", "sp ace", "a\tb", "x\ny", "c\rr", "back\\slash", "--lead",
+                            "\\t", "" };
+    g_autoptr(GError) error = NULL;
+
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autoptr(GString) out = g_string_new(NULL);
+        g_autofree char *back = NULL;
+
+        util_tsv_escape(out, names[i]);
+        g_assert_null(strpbrk(out->str, "\t\n\r"));
+        back = util_tsv_unescape(out->str, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(back, ==, names[i]);
+    }
+    {
+        g_autoptr(GString) out = g_string_new(NULL);
+
+        util_tsv_escape(out, "a\tb\\c\nd");
+        g_assert_cmpstr(out->str, ==, "a\\tb\\\\c\\nd");
+    }
+    g_assert_null(util_tsv_unescape("C:\\dir", &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
+    g_clear_error(&error);
+    g_assert_null(util_tsv_unescape("end\\", &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -212,5 +243,6 @@ main(int argc, char **argv)
     g_test_add_func("/util/atomic-write", test_atomic_write);
     g_test_add_func("/util/xml/safe", test_xml_safe);
     g_test_add_func("/util/paths", test_paths);
+    g_test_add_func("/util/tsv-escape", test_tsv_escape);
     return g_test_run();
 }
