@@ -45,6 +45,18 @@ fuzz_ctl_tree(SnapTree *tree)
     g_assert(topo->len == hier_count(tree));
     txt = hier_render_tree(tree, NULL, TRUE);
     tsv = hier_render_tsv(tree);
+    {
+        /* Whatever the names hold, one row per snapshot and six columns per row. */
+        guint rows = 0, tabs = 0;
+
+        for (const char *p = tsv; *p; p++) {
+            rows += *p == '\n';
+            tabs += *p == '\t';
+        }
+        if (rows != topo->len || tabs != 5 * topo->len)
+            FUZZ_FAIL("snapshots.tsv has %u rows and %u tabs for %u snapshots", rows, tabs,
+                      topo->len);
+    }
     for (guint i = 0; i < topo->len; i++) {
         SnapNode *node = g_ptr_array_index(topo, i);
         g_autoptr(GPtrArray) desc = hier_descendants(tree, node);

@@ -231,3 +231,27 @@ result u1 | grep -q "bogus" || fail "huge create: $(result u1)"
 # With the lock free, another domain's create goes through.
 mkdir "$mnt/lk/snapshots/q1" || fail "create after the lock: $(result lk)"
 umount_fs
+
+# ---- a command snapfs runs dies with snapfs -----------------------------------------------
+# A qemu-img that never ends (first on PATH) is running an internal snapshot when snapfs is
+# killed: the kernel kills it too (PR_SET_PDEATHSIG), it does not go on changing the image.
+mkdir "$work/fakebin"
+printf '#!/bin/sh\necho $$ > "%s/child.pid"\nexec sleep 100000\n' "$work" > "$work/fakebin/qemu-img"
+chmod +x "$work/fakebin/qemu-img"
+PATH=$work/fakebin:$PATH mount_fs
+( printf '<domainsnapshot><name>k1</name></domainsnapshot>\n' > "$mnt/lk/ctl/create" ) \
+    2> /dev/null &
+creator=$!
+until [ -s "$work/child.pid" ]; do
+    kill -0 "$creator" 2> /dev/null || fail "the create ended before its qemu-img ran: $(result lk)"
+    sleep 0.05
+done
+child=$(cat "$work/child.pid")
+holder=$child   # killed on exit if it outlives the test
+kill -9 "$pid"
+wait "$pid" 2> /dev/null || :
+pid=""
+for _ in $(seq 600); do kill -0 "$child" 2> /dev/null || break; sleep 0.1; done
+kill -0 "$child" 2> /dev/null && fail "qemu-img outlived snapfs"
+holder=""
+fusermount3 -u "$mnt" 2> /dev/null || umount -l "$mnt"
