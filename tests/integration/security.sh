@@ -96,7 +96,8 @@ for round in 1 2; do
     after=$(rss)
     echo "round $round: RSS ${base} KiB, 200 opens of a 2 MB domain.xml ${held} KiB, closed ${after} KiB"
     [ $((held - base)) -lt 65536 ] || fail "200 opens of one file took $((held - base)) KiB"
-    [ $((after - base)) -lt 16384 ] || fail "closed files still hold $((after - base)) KiB"
+    # 32 MiB: valgrind, which keeps freed blocks, ends a round 16 MiB up; a copy per open, 100s
+    [ $((after - base)) -lt 32768 ] || fail "closed files still hold $((after - base)) KiB"
 done
 # Each version of the text another user holds open counts against 64 MiB: 8 of 8 MB, not 9.
 for v in $(seq 9); do
