@@ -11,6 +11,7 @@
 #include "chain.h"
 #include "error.h"
 #include "image.h"
+#include "journal.h"
 #include "qcow.h"
 #include "qcow2w.h"
 #include "util.h"
@@ -43,13 +44,25 @@ typedef struct {
     char *backing_name;        /* incremental: S's image */
     char *backing_format;
     char *target;
+    char *part;                /* the temporary file's name, until it is made */
     char *tmp;                 /* temporary file, NULL for block targets or once renamed */
     int fd;
     GArray *ranges;            /* JobRange: what to copy, in order */
 } JobDisk;
 
+/* The journal of a job's temporary files: written before they are made, locked
+ * while the job lives, removed after them. A journal nobody holds locked belongs
+ * to a process that died: its files are removed at the next load. */
+typedef struct {
+    Journal *journal;
+    int fd;                    /* holds the OFD lock */
+} JobParts;
+
+#define JOB_PARTS_DIR ".snapfs-backups"
+
 struct BackupJob {
     char *domain;
+    JobParts *parts;
     BackupDef *def;
     GPtrArray *disks;          /* JobDisk * */
     GThread *thread;
@@ -90,6 +103,7 @@ job_disk_free(JobDisk *d)
     if (d->tmp)
         unlink(d->tmp);    /* never a target: only set while the file is ours */
     g_free(d->tmp);
+    g_free(d->part);
     g_free(d->target);
     g_free(d->backing_name);
     g_free(d->backing_format);
@@ -101,6 +115,149 @@ job_disk_free(JobDisk *d)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(JobDisk, job_disk_free)
 
+/* ---- temporary files: journal and cleanup --------------------------------- */
+
+static void
+job_parts_free(JobParts *parts)
+{
+    if (!parts)
+        return;
+    /* after the job's files are gone or renamed: only then may the record go */
+    if (parts->journal)
+        journal_remove(parts->journal, NULL);
+    if (parts->fd >= 0)
+        close(parts->fd);
+    journal_free(parts->journal);
+    g_free(parts);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(JobParts, job_parts_free)
+
+/* Takes the OFD write lock of @path without waiting: -1 with errno EAGAIN when a
+ * live job holds it. */
+static int
+job_parts_lock(const char *path)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0)
+        return -1;
+    while (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+        int errsv = errno;
+
+        if (errsv == EINTR)
+            continue;
+        close(fd);
+        errno = errsv == EACCES ? EAGAIN : errsv;
+        return -1;
+    }
+    return fd;
+}
+
+/* Names the temporary file of every file target (TARGET.part-XXXXXX, names that
+ * are free now) and records them in a journal, written and locked before any of
+ * them is made. */
+static JobParts *
+job_parts_new(Store *store, const char *domain, GPtrArray *disks, GError **error)
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    g_autoptr(JobParts) parts = g_new0(JobParts, 1);
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    g_autofree char *path = NULL;
+    char id[13] = { 0 };
+    struct stat st;
+    struct stat locked;
+
+    parts->fd = -1;
+    for (guint i = 0; i < disks->len; i++) {
+        JobDisk *d = disks->pdata[i];
+        char suffix[7] = { 0 };
+
+        if (d->block)
+            continue;
+        do {
+            for (guint j = 0; j < 6; j++)
+                suffix[j] = alnum[g_random_int_range(0, sizeof(alnum) - 1)];
+            g_free(d->part);
+            d->part = g_strdup_printf("%s.part-%s", d->target, suffix);
+        } while (lstat(d->part, &st) == 0);
+        g_ptr_array_add(names, d->part);
+    }
+    if (names->len == 0)
+        return g_steal_pointer(&parts);
+    for (guint j = 0; j < 12; j++)
+        id[j] = alnum[g_random_int_range(0, sizeof(alnum) - 1)];
+    path = g_build_filename(store->snapshot_dir, JOB_PARTS_DIR, id, NULL);
+    parts->journal = journal_new(path, "backup");
+    journal_set(parts->journal, "domain", domain);
+    journal_set_list(parts->journal, "parts", (const char *const *)names->pdata, names->len);
+    if (!journal_write(parts->journal, error)) {
+        g_clear_pointer(&parts->journal, journal_free);
+        return NULL;
+    }
+    /* A cleanup by another process between the write and the lock would remove the
+     * journal: then this one is not the file written, and the job does not start. */
+    if ((parts->fd = job_parts_lock(path)) < 0 || fstat(parts->fd, &locked) < 0 ||
+        stat(path, &st) < 0 || st.st_ino != locked.st_ino || st.st_dev != locked.st_dev) {
+        int errsv = parts->fd < 0 ? errno : ENOENT;
+
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                    "cannot lock backup journal '%s': %s", path, g_strerror(errsv));
+        return NULL;
+    }
+    return g_steal_pointer(&parts);
+}
+
+void
+backup_job_recover(Store *store, GPtrArray *resolved, GPtrArray *failed)
+{
+    g_autofree char *dir = g_build_filename(store->snapshot_dir, JOB_PARTS_DIR, NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    if (!d || store->read_only)
+        return;
+    while ((name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_autoptr(Journal) journal = NULL;
+        g_autoptr(GError) error = NULL;
+        g_auto(CoreFd) fd = -1;
+        g_auto(GStrv) files = NULL;
+        g_autofree char *domain = NULL;
+        guint removed = 0;
+
+        if (g_str_has_suffix(name, ".new"))
+            continue;   /* a journal being written; no file of it exists yet */
+        if ((fd = job_parts_lock(path)) < 0)
+            continue;   /* a running job (or gone meanwhile) */
+        if (!(journal = journal_load(path, &error))) {
+            g_ptr_array_add(failed, g_strdup(error->message));
+            continue;
+        }
+        domain = journal_get(journal, "domain");
+        files = journal_get_list(journal, "parts");
+        for (guint i = 0; files[i]; i++) {
+            if (unlink(files[i]) == 0) {
+                removed++;
+            } else if (errno != ENOENT) {
+                int errsv = errno;
+
+                g_ptr_array_add(failed, g_strdup_printf("cannot remove '%s' of an interrupted "
+                                                        "backup: %s", files[i],
+                                                        g_strerror(errsv)));
+            }
+        }
+        if (!journal_remove(journal, &error)) {
+            g_ptr_array_add(failed, g_strdup(error->message));
+            continue;
+        }
+        if (removed)
+            g_ptr_array_add(resolved, g_strdup_printf("domain '%s': removed %u temporary "
+                                                      "file(s) of an interrupted backup",
+                                                      domain ? domain : "", removed));
+    }
+}
+
 static void
 job_free_fields(BackupJob *job)
 {
@@ -108,6 +265,7 @@ job_free_fields(BackupJob *job)
     backup_def_free(job->def);
     if (job->disks)
         g_ptr_array_unref(job->disks);
+    job_parts_free(job->parts);
     g_free(job->error_text);
     g_mutex_clear(&job->lock);
     g_free(job);
@@ -282,8 +440,7 @@ job_disk_open(JobDisk *d, GError **error)
         return job_target_is_device(&st, d->target, error);   /* it may have changed since */
     }
     {
-        g_autofree char *tmpl = g_strdup_printf("%s.part-XXXXXX", d->target);
-        int fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0600);
+        int fd = open(d->part, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
         if (fd < 0) {
             int errsv = errno;
@@ -293,7 +450,7 @@ job_disk_open(JobDisk *d, GError **error)
             return FALSE;
         }
         d->fd = fd;
-        d->tmp = g_steal_pointer(&tmpl);
+        d->tmp = g_steal_pointer(&d->part);
     }
     return TRUE;
 }
@@ -740,6 +897,7 @@ job_thread(gpointer data)
         g_clear_pointer(&d->tmp, g_free);
         g_clear_pointer(&d->img, image_close);
     }
+    g_clear_pointer(&job->parts, job_parts_free);
     g_mutex_lock(&job->lock);
     if (ok)
         job->state = BACKUP_JOB_COMPLETED;
@@ -765,6 +923,8 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
     g_autoptr(BackupDef) def = NULL;
     g_autoptr(StoreDomain) sd = NULL;
     g_autoptr(GError) local = NULL;
+    /* before disks: freed after them, so the journal goes after the files */
+    g_autoptr(JobParts) parts = NULL;
     g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func((GDestroyNotify)job_disk_free);
     g_autofree char *suffix = NULL;
     guint64 total;
@@ -780,6 +940,15 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
     /* libvirt's order (qemuBackupBegin): parse, then the running job, then alignment. */
     if (!backup_job_check_idle(previous, error))
         return NULL;
+    {
+        /* leftovers of a backup another process was running when it died */
+        g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func(g_free);
+
+        backup_job_recover(store, resolved, failed);
+        for (guint i = 0; i < failed->len; i++)
+            g_debug("%s", (char *)failed->pdata[i]);
+    }
     if (!(sd = store_load_domain(store, domain, &local))) {
         if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
             g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
@@ -820,6 +989,8 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
                             "no disks selected for backup");
         return NULL;
     }
+    if (!(parts = job_parts_new(store, domain, disks, error)))
+        return NULL;
     for (guint i = 0; i < disks->len; i++) {
         if (!job_disk_open(disks->pdata[i], error))
             return NULL;    /* the free function removes the files made so far */
@@ -833,6 +1004,7 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
     job->domain = g_strdup(domain);
     job->def = g_steal_pointer(&def);
     job->disks = g_steal_pointer(&disks);
+    job->parts = g_steal_pointer(&parts);
     job->state = BACKUP_JOB_RUNNING;
     job->running = TRUE;
     job->started = g_get_monotonic_time();

@@ -28,7 +28,7 @@ typedef struct BackupJob BackupJob;
  * and then copies in a thread of its own; returns at once. Each target is written
  * to TARGET.part-XXXXXX in its directory, fsynced, and only when every disk is done
  * renamed to its name: a failed or cancelled job leaves no target and no temporary
- * file. <target dev=> (block) targets are written in place.
+ * file; a killed one leaves them in a journal that backup_job_recover() reads. <target dev=> (block) targets are written in place.
  * Errors: what backup_parse()/backup_align_disks() set (libvirt's texts),
  * CORE_ERROR_UNSUPPORTED (pull mode, target formats other than raw/qcow2, raw
  * increments), CORE_ERROR_EXISTS ("target file '%s' already exists"),
@@ -74,6 +74,12 @@ gboolean backup_job_is_running(BackupJob *job);
 /* For the one-job-per-domain rule: FALSE with CORE_ERROR_BUSY "another backup job
  * is already running" (libvirt's text) when @job (may be NULL) is still running. */
 gboolean backup_job_check_idle(BackupJob *job, GError **error);
+
+/* Removes the temporary files of backups whose process died (journals in
+ * SNAPSHOT_DIR/.snapfs-backups nobody holds locked; only the files they name);
+ * nothing with a read-only store. @resolved and @failed (char *) receive a line per
+ * journal cleaned or file that could not be removed. */
+void backup_job_recover(Store *store, GPtrArray *resolved, GPtrArray *failed);
 
 /* Cancels, waits, frees. NULL is fine. */
 void backup_job_free(BackupJob *job);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <string.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include "chain.h"
 #include "error.h"
+#include "journal.h"
 #include "qcow.h"
 #include "qcow2w.h"
 #include "users.h"
@@ -24,15 +26,22 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
+static gboolean manage_resume(Store *store, const char *domain, char **done, GError **error);
+
+/* Loads @domain for a change (store lock held), after finishing or undoing a change
+ * of it that a crash interrupted: nothing changes a domain whose journal is not
+ * resolved. */
 static StoreDomain *
 manage_load(Store *store, const char *domain, GError **error)
 {
     g_autoptr(GError) local = NULL;
     /* Light: a stat per unchanged snapshot file, not a parse (the shell loop of
      * redefines grows linearly); the snapshots used below are made full on demand. */
-    StoreDomain *sd = store_load_domain_light(store, domain, &local);
+    StoreDomain *sd = NULL;
 
-    if (!sd) {
+    if (!manage_resume(store, domain, NULL, error))
+        return NULL;
+    if (!(sd = store_load_domain_light(store, domain, &local))) {
         if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
             g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
                         "Domain not found: no domain with matching name '%s'", domain);
@@ -631,11 +640,35 @@ manage_create_overlay(const char *path, const char *format, const char *base,
     return ok;
 }
 
+/* The change @journal records is complete (or undone): the journal goes. A journal
+ * that cannot be removed is run again at the next load, which finds nothing left
+ * to do. */
+static void
+manage_journal_done(Journal *journal)
+{
+    g_autoptr(GError) local = NULL;
+
+    if (!journal_remove(journal, &local))
+        g_debug("%s", local->message);
+}
+
+/* Journals the image step @action (@args) before it is made: written, so that a
+ * crash after it leaves a record of what may exist. Returns the step, or -1. */
+static gint
+manage_journal_step(Journal *journal, const char *action, const char *const *args,
+                    GError **error)
+{
+    guint step = journal_add_step(journal, action, args);
+
+    return journal_write(journal, error) ? (gint)step : -1;
+}
+
 /* Creates the images of @def (overlays with qemu-img create, or internal qcow2
- * snapshots); on failure removes what it made. @overlays and @internal_images
- * receive what was made, for a later rollback. */
+ * snapshots), each journalled in @journal before it is made; on failure removes
+ * what it made. @overlays and @internal_images receive what was made, for a later
+ * rollback. */
 static gboolean
-manage_create_images(const SnapshotDef *def, const DomainDef *dom,
+manage_create_images(const SnapshotDef *def, const DomainDef *dom, Journal *journal,
                      GPtrArray *overlays, GPtrArray *internal_images, GError **error)
 {
     for (guint i = 0; i < def->disks->len; i++) {
@@ -696,7 +729,29 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom,
     for (guint i = 0; i < def->disks->len; i++) {
         SnapDiskDef *sd = def->disks->pdata[i];
         DiskDef *disk = domain_disk_by_name(dom, sd->name);
+        g_autofree char *count = NULL;
+        guint before = 0;
+        gint step = -1;
 
+        if (sd->snapshot == SNAP_LOC_EXTERNAL && sd->src->type != STORAGE_TYPE_BLOCK) {
+            struct stat st;
+            /* an empty file already there is reused, and emptied again on rollback */
+            const char *args[] = { sd->name, sd->src->path,
+                                   lstat(sd->src->path, &st) == 0 ? "reused" : "new", NULL };
+
+            if ((step = manage_journal_step(journal, "overlay", args, error)) < 0)
+                goto fail;
+        } else if (sd->snapshot == SNAP_LOC_INTERNAL) {
+            if (!qcow_snapshot_count(disk->src->path, def->name, &before, error))
+                goto fail;
+            count = g_strdup_printf("%u", before);
+            {
+                const char *args[] = { def->name, disk->src->path, count, NULL };
+
+                if ((step = manage_journal_step(journal, "snapshot-create", args, error)) < 0)
+                    goto fail;
+            }
+        }
         if (sd->snapshot == SNAP_LOC_EXTERNAL && sd->src->type == STORAGE_TYPE_BLOCK) {
             /* an existing block device (checked above): qemu-img formats it */
             if (!manage_qemu_img_create(sd->src->path, sd->src->format, disk->src->path,
@@ -716,6 +771,8 @@ manage_create_images(const SnapshotDef *def, const DomainDef *dom,
                 goto fail;
             g_ptr_array_add(internal_images, g_strdup(disk->src->path));
         }
+        if (step >= 0 && !journal_mark_done(journal, step, error))
+            goto fail;
     }
     return TRUE;
 
@@ -790,6 +847,8 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
     gboolean disk_only = (flags & MANAGE_CREATE_DISK_ONLY) != 0;
     gboolean metadata = !(flags & MANAGE_CREATE_NO_METADATA);
     g_autofree char *snap_name = NULL;
+    g_autofree char *path = journal_path(store->snapshot_dir, domain);
+    g_autoptr(Journal) journal = journal_new(path, "create");
     SnapNode *old_current;
     SnapNode *node;
     ManageUndo undo;
@@ -875,9 +934,16 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
         return FALSE;
     if (!manage_create_check_disks(def, sd->def, disk_only, error))
         return FALSE;
-    if (!manage_create_check_users(store, domain, def, sd->def, error) ||
-        !manage_create_images(def, sd->def, overlays, internal_images, error))
+    if (!manage_create_check_users(store, domain, def, sd->def, error))
         return FALSE;
+    journal_set(journal, "snapshot", def->name);
+    journal_set(journal, "metadata", metadata ? "yes" : "no");
+    if (metadata && sd->snaps->current)
+        journal_set(journal, "current-before", sd->snaps->current->def->name);
+    if (!manage_create_images(def, sd->def, journal, overlays, internal_images, error)) {
+        journal_remove(journal, NULL);
+        return FALSE;
+    }
     snap_name = g_strdup(def->name);
 
     g_clear_pointer(&def->dom, domain_free);
@@ -908,6 +974,7 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
     if (newdom && !manage_write_domain_undo(store, newdom, &undo, error))
         goto fail;
     manage_undo_clear(&undo);
+    manage_journal_done(journal);
     return TRUE;
 
 fail:
@@ -915,6 +982,7 @@ fail:
     manage_undo_run(&undo, error);
     manage_undo_clear(&undo);
     manage_rollback_images(overlays, internal_images, snap_name, error);
+    manage_journal_done(journal);
     return FALSE;
 }
 
@@ -1265,11 +1333,12 @@ manage_is_external(const SnapshotDef *def)
 
 /* The external-snapshot merge of a plain delete, when it cannot lose data:
  * S is a leaf, its overlay is the top of the domain's disk, the overlay holds no
- * internal snapshot, and nothing else is built on the image below it. Commits
- * the overlay into that image, points the domain at it, removes the overlay. */
+ * internal snapshot, and nothing else is built on the image below it. Adds to
+ * @journal a commit of each overlay into the image below; @to_unlink receives the
+ * overlays, removed once the metadata no longer names them. */
 static gboolean
 manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, UsersScan **scan,
-                            DomainDef **newdom, GPtrArray *to_unlink, GError **error)
+                            Journal *journal, GPtrArray *to_unlink, GError **error)
 {
     g_autofree char *what = g_strdup_printf("cannot delete the data of external snapshot %s",
                                             node->def->name);
@@ -1318,9 +1387,7 @@ manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, Users
         SnapDiskDef *sdisk = def->disks->pdata[i];
         DiskDef *vmdisk = domain_disk_by_name(dom, sdisk->name);
         DiskDef *before = domain_disk_by_name(def->dom, sdisk->name);
-        g_autoptr(GError) local = NULL;
         g_autoptr(QcowInfo) info = NULL;
-        StorageSource *src;
 
         if (sdisk->snapshot != SNAP_LOC_EXTERNAL)
             continue;
@@ -1357,55 +1424,218 @@ manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, Users
                                 error))
             return FALSE;
         {
-            const char *argv[] = { "qemu-img", "commit", "-q", "-d", "-f",
-                                   sdisk->src->format ? sdisk->src->format : "qcow2",
-                                   sdisk->src->path, NULL };
+            const char *args[] = { sdisk->name, sdisk->src->path,
+                                   sdisk->src->format ? sdisk->src->format : "qcow2", NULL };
 
-            if (!manage_run(argv, &local)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-            }
+            journal_add_step(journal, "commit", args);
         }
-        src = storage_source_copy(before->src);
-        domain_disk_set_source(dom, vmdisk, src, FALSE);
         g_ptr_array_add(to_unlink, g_strdup(sdisk->src->path));
     }
-    *newdom = g_steal_pointer(&dom);
     return TRUE;
 }
 
-/* Runs qemu-img snapshot -d @tags[i] @images[i] for each i. Unlike libvirt, where
- * a failure only warns and leaves the snapshot orphaned in the image once its
- * metadata is gone, a failure fails the delete. Every image is opened first
- * (qemu-img snapshot -l takes qemu's locks as -d does, shared), so that an image
- * a running qemu holds fails the delete before any image is changed. */
+/* Opens @image with qemu-img snapshot -l, which takes qemu's locks as -d and -a do
+ * (shared): an image a running qemu holds fails the operation here, before any
+ * image is changed (qemu-img snapshot -d and -a cannot be undone). */
 static gboolean
-manage_delete_internal(GPtrArray *tags, GPtrArray *images, GError **error)
+manage_image_check_lock(const char *image, GError **error)
 {
-    for (guint i = 0; i < images->len; i++) {
-        const char *argv[] = { "qemu-img", "snapshot", "-l", images->pdata[i], NULL };
+    const char *argv[] = { "qemu-img", "snapshot", "-l", image, NULL };
 
-        if (!manage_run(argv, error))
-            return FALSE;
+    return manage_run(argv, error);
+}
+
+/* The last snapshot of @victims' ancestry that survives their removal: where current
+ * ends when it is among them (each removal moves current to the parent). */
+static SnapNode *
+manage_current_after(SnapNode *current, GPtrArray *victims)
+{
+    for (SnapNode *c = current; c; c = c->parent) {
+        gboolean removed = FALSE;
+
+        for (guint i = 0; i < victims->len && !removed; i++)
+            removed = victims->pdata[i] == c;
+        if (!removed)
+            return c;
     }
-    for (guint i = 0; i < images->len; i++) {
-        const char *argv[] = { "qemu-img", "snapshot", "-d", tags->pdata[i], images->pdata[i],
-                               NULL };
+    return NULL;
+}
 
-        if (!manage_run(argv, error)) {
-            if (i > 0) {
-                g_autoptr(GString) done = g_string_new(NULL);
+/* The metadata of a delete: each victim named by @journal that still exists is
+ * removed, children move to its parent, current moves up; the domain points at the
+ * images the commit steps merged into. Works from whatever an interrupted run left:
+ * files already rewritten are rewritten again with the same contents. */
+static gboolean
+manage_delete_metadata(Store *store, const char *domain, StoreDomain *sd, Journal *journal,
+                       GError **error)
+{
+    g_auto(GStrv) names = journal_get_list(journal, "victims");
+    g_autofree char *snap = journal_get(journal, "snapshot");
+    g_autofree char *after = journal_get(journal, "current-after");
+    g_autoptr(GHashTable) changed = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_autoptr(GPtrArray) removed_names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(DomainDef) newdom = NULL;
+    SnapNode *node = snap ? hier_lookup(sd->snaps, snap) : NULL;
+    SnapNode *old_current;
+    SnapNode *new_current;
+    gboolean moved_current;
+    ManageUndo undo;
+    GHashTableIter it;
+    gpointer key;
 
-                for (guint k = 0; k < i; k++)
-                    g_string_append_printf(done, "%s'%s' in '%s'", k ? ", " : "",
-                                           (char *)tags->pdata[k], (char *)images->pdata[k]);
-                g_prefix_error(error, "deleted from the images before this failure (the "
-                               "metadata stays): %s; ", done->str);
-            }
+    /* The merged disks take the sources S captured (the images below its overlays);
+     * once S's file is gone the domain was written already. */
+    for (guint i = 0; node && i < journal_step_count(journal); i++) {
+        g_autofree char *action = journal_step_action(journal, i);
+        g_auto(GStrv) args = journal_step_args(journal, i);
+        DiskDef *vmdisk;
+        DiskDef *before;
+
+        if (strcmp(action, "commit") != 0 || g_strv_length(args) < 1)
+            continue;
+        if (!store_snapshot_full(store, domain, sd, node, error))
             return FALSE;
+        if (!newdom)
+            newdom = domain_copy(sd->def);
+        vmdisk = domain_disk_by_name(newdom, args[0]);
+        before = node->def->dom ? domain_disk_by_name(node->def->dom, args[0]) : NULL;
+        if (vmdisk && before)
+            domain_disk_set_source(newdom, vmdisk, storage_source_copy(before->src), FALSE);
+    }
+    old_current = sd->snaps->current;
+    for (guint i = 0; names[i]; i++) {
+        SnapNode *v = hier_lookup(sd->snaps, names[i]);
+        g_autoptr(GPtrArray) moved = NULL;
+
+        if (!v)
+            continue;
+        g_hash_table_remove(changed, v);
+        g_ptr_array_add(removed_names, g_strdup(v->def->name));
+        moved = hier_remove(sd->snaps, v);
+        for (guint j = 0; moved && j < moved->len; j++)
+            g_hash_table_add(changed, moved->pdata[j]);
+    }
+    /* A run stopped after the old current's file went: current goes where it was
+     * going. */
+    if (!old_current && after && hier_lookup(sd->snaps, after))
+        sd->snaps->current = hier_lookup(sd->snaps, after);
+    new_current = sd->snaps->current != old_current ? sd->snaps->current : NULL;
+    moved_current = new_current && g_hash_table_contains(changed, new_current);
+    if (new_current)
+        g_hash_table_add(changed, new_current);
+
+    manage_undo_init(&undo);
+    /* robust (issue 6, crash.sh): every file naming a removed parent is rewritten before the
+     * removal, and a new current gets its flag last, after the removed files (among them the
+     * old current) are gone: a kill -9 in between left two currents or a dangling parent. */
+    g_hash_table_iter_init(&it, changed);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        SnapNode *n = key;
+
+        if (n == new_current) {
+            if (!moved_current)
+                continue;
+            /* Moved and made current: its new parent now, its flag after the removals. */
+            g_autofree char *path = store_snapshot_path(store, domain, n->def->name);
+
+            manage_undo_save(&undo, path);
+            if (!store_snapshot_full(store, domain, sd, n, error) ||
+                !store_write_snapshot(store, domain, n->def, FALSE, error))
+                goto fail;
+        } else if (!manage_write_node_undo(store, domain, sd, n, &undo, error)) {
+            goto fail;
         }
     }
+    if (newdom && !manage_write_domain_undo(store, newdom, &undo, error))
+        goto fail;
+    for (guint i = 0; i < removed_names->len; i++)
+        if (!manage_remove_snapshot_undo(store, domain, removed_names->pdata[i], &undo, error))
+            goto fail;
+    if (new_current && !manage_write_node_undo(store, domain, sd, new_current, &undo, error))
+        goto fail;
+    manage_undo_clear(&undo);
     return TRUE;
+
+fail:
+    manage_undo_run(&undo, error);
+    manage_undo_clear(&undo);
+    return FALSE;
+}
+
+/* qemu-img snapshot -d of @snap in @image while the image holds as many snapshots of
+ * that name as it did before the delete (@before): a rerun deletes nothing twice. */
+static gboolean
+manage_internal_delete_step(const char *snap, const char *image, guint before, GError **error)
+{
+    const char *argv[] = { "qemu-img", "snapshot", "-d", snap, image, NULL };
+    guint now = 0;
+
+    if (!qcow_snapshot_count(image, snap, &now, error))
+        return FALSE;
+    if (now == 0 || now < before)
+        return TRUE;
+    return manage_run(argv, error);
+}
+
+/* Runs the steps of a delete @journal not yet done, marking each done as it completes
+ * (@durable: in the file), and removes the journal at the end. A run that fails before
+ * any image changed removes the journal (nothing changed); later, the journal stays
+ * and the next load or change of the domain runs it again. */
+static gboolean
+manage_delete_run(Store *store, const char *domain, StoreDomain *sd, Journal *journal,
+                  gboolean durable, GError **error)
+{
+    gboolean changed_any = FALSE;
+    guint n = journal_step_count(journal);
+
+    for (guint i = 0; i < n; i++) {
+        g_autofree char *action = journal_step_action(journal, i);
+        g_auto(GStrv) args = journal_step_args(journal, i);
+        guint nargs = g_strv_length(args);
+        gboolean ok = TRUE;
+
+        if (journal_step_done(journal, i)) {
+            changed_any = TRUE;
+            continue;
+        }
+        if (strcmp(action, "commit") == 0 && nargs == 3) {
+            const char *argv[] = { "qemu-img", "commit", "-q", "-d", "-f", args[2], args[1],
+                                   NULL };
+
+            /* Rerunning a commit of an unchanged overlay writes the same clusters
+             * again; a missing overlay was merged and removed already. */
+            changed_any = TRUE;   /* a failed commit may have written part of it */
+            if (g_file_test(args[1], G_FILE_TEST_EXISTS))
+                ok = manage_run(argv, error);
+        } else if (strcmp(action, "snapshot-delete") == 0 && nargs == 3) {
+            ok = manage_internal_delete_step(args[0], args[1],
+                                             (guint)g_ascii_strtoull(args[2], NULL, 10), error);
+        } else if (strcmp(action, "metadata") == 0) {
+            ok = manage_delete_metadata(store, domain, sd, journal, error);
+        } else if (strcmp(action, "unlink") == 0 && nargs == 1) {
+            if (unlink(args[0]) < 0 && errno != ENOENT) {
+                int errsv = errno;
+
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                            "cannot remove '%s': %s", args[0], g_strerror(errsv));
+                ok = FALSE;
+            }
+        } else {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                        "journal '%s' has an unknown step '%s'", journal_get_path(journal),
+                        action);
+            ok = FALSE;
+        }
+        if (!ok) {
+            if (!changed_any && durable)
+                journal_remove(journal, NULL);
+            return FALSE;
+        }
+        changed_any = TRUE;
+        if (durable && !journal_mark_done(journal, i, error))
+            return FALSE;
+    }
+    return !durable || journal_remove(journal, error);
 }
 
 gboolean
@@ -1414,22 +1644,17 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
     g_autoptr(StoreLock) lock = NULL;
     g_autoptr(StoreDomain) sd = NULL;
     g_autofree char *name = NULL;
+    g_autofree char *path = NULL;
     g_autoptr(GPtrArray) victims = g_ptr_array_new();
     g_autoptr(GPtrArray) to_unlink = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GHashTable) changed = g_hash_table_new(g_direct_hash, g_direct_equal);
-    g_autoptr(GPtrArray) removed_names = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(DomainDef) newdom = NULL;
+    g_autoptr(GPtrArray) victim_names = g_ptr_array_new();
+    g_autoptr(Journal) journal = NULL;
     g_autoptr(UsersScan) scan = NULL;
-    g_autoptr(GPtrArray) internal_tags = g_ptr_array_new();     /* borrowed */
     g_autoptr(GPtrArray) internal_images = g_ptr_array_new();   /* borrowed */
+    gboolean images;
     guint flags;
     SnapNode *node;
-    SnapNode *old_current;
-    SnapNode *new_current;
-    gboolean moved_current;
-    ManageUndo undo;
-    GHashTableIter it;
-    gpointer key;
+    SnapNode *after;
 
     if (!manage_parse_delete_args(args, &name, &flags, error))
         return FALSE;
@@ -1446,8 +1671,11 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
     }
     if (!(flags & MANAGE_DELETE_CHILDREN_ONLY))
         g_ptr_array_add(victims, node);
+    path = journal_path(store->snapshot_dir, domain);
+    journal = journal_new(path, "delete");
+    images = !(flags & MANAGE_DELETE_METADATA_ONLY);
 
-    if (!(flags & MANAGE_DELETE_METADATA_ONLY)) {
+    if (images) {
         guint ext = 0, in = 0;
 
         for (guint i = 0; i < victims->len; i++) {
@@ -1498,9 +1726,10 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
             }
         }
         if (!(flags & MANAGE_DELETE_CHILDREN_ONLY) && manage_is_external(node->def) &&
-            !manage_delete_external_data(store, sd, node, &scan, &newdom, to_unlink, error))
+            !manage_delete_external_data(store, sd, node, &scan, journal, to_unlink, error))
             return FALSE;
-        /* Internal snapshots: qemu-img snapshot -d in the images they live in. */
+        /* Internal snapshots: qemu-img snapshot -d in the images they live in;
+         * one that is not (or no longer) in its image has nothing to delete. */
         for (guint i = 0; i < victims->len; i++) {
             SnapNode *v = victims->pdata[i];
 
@@ -1511,75 +1740,55 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
             for (guint j = 0; j < v->def->disks->len; j++) {
                 SnapDiskDef *sdisk = v->def->disks->pdata[j];
                 DiskDef *disk = domain_disk_by_name(v->def->dom, sdisk->name);
+                g_autofree char *count = NULL;
+                guint before = 0;
 
                 if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path ||
-                    !manage_path_allowed(sd->def, disk->src->path, NULL))
+                    !manage_path_allowed(sd->def, disk->src->path, NULL) ||
+                    !qcow_snapshot_count(disk->src->path, v->def->name, &before, NULL) ||
+                    before == 0)
                     continue;
-                g_ptr_array_add(internal_tags, v->def->name);
+                count = g_strdup_printf("%u", before);
+                {
+                    const char *a[] = { v->def->name, disk->src->path, count, NULL };
+
+                    journal_add_step(journal, "snapshot-delete", a);
+                }
                 g_ptr_array_add(internal_images, disk->src->path);
             }
         }
-        if (!manage_delete_internal(internal_tags, internal_images, error))
-            return FALSE;
+        for (guint i = 0; i < internal_images->len; i++)
+            if (!manage_image_check_lock(internal_images->pdata[i], error))
+                return FALSE;
     }
+    for (guint i = 0; i < victims->len; i++)
+        g_ptr_array_add(victim_names, ((SnapNode *)victims->pdata[i])->def->name);
+    journal_set_list(journal, "victims", (const char *const *)victim_names->pdata,
+                     victim_names->len);
+    journal_set(journal, "snapshot", name);
+    after = manage_current_after(sd->snaps->current, victims);
+    journal_set(journal, "current-after", after ? after->def->name : NULL);
+    {
+        const char *none[] = { NULL };
 
-    old_current = sd->snaps->current;
-    for (guint i = 0; i < victims->len; i++) {
-        SnapNode *v = victims->pdata[i];
-        g_autoptr(GPtrArray) moved = NULL;
-
-        g_hash_table_remove(changed, v);
-        g_ptr_array_add(removed_names, g_strdup(v->def->name));
-        moved = hier_remove(sd->snaps, v);
-        for (guint j = 0; moved && j < moved->len; j++)
-            g_hash_table_add(changed, moved->pdata[j]);
+        journal_add_step(journal, "metadata", none);
     }
-    new_current = sd->snaps->current != old_current ? sd->snaps->current : NULL;
-    moved_current = new_current && g_hash_table_contains(changed, new_current);
-    if (new_current)
-        g_hash_table_add(changed, new_current);
+    for (guint i = 0; i < to_unlink->len; i++) {
+        const char *a[] = { to_unlink->pdata[i], NULL };
 
-    manage_undo_init(&undo);
-    /* robust (issue 6, crash.sh): every file naming a removed parent is rewritten before the
-     * removal, and a new current gets its flag last, after the removed files (among them the
-     * old current) are gone: a kill -9 in between left two currents or a dangling parent. */
-    g_hash_table_iter_init(&it, changed);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        SnapNode *n = key;
-
-        if (n == new_current) {
-            if (!moved_current)
-                continue;
-            /* Moved and made current: its new parent now, its flag after the removals. */
-            g_autofree char *path = store_snapshot_path(store, domain, n->def->name);
-
-            manage_undo_save(&undo, path);
-            if (!store_snapshot_full(store, domain, sd, n, error) ||
-                !store_write_snapshot(store, domain, n->def, FALSE, error))
-                goto fail;
-        } else if (!manage_write_node_undo(store, domain, sd, n, &undo, error)) {
-            goto fail;
-        }
+        journal_add_step(journal, "unlink", a);
     }
-    if (newdom && !manage_write_domain_undo(store, newdom, &undo, error))
-        goto fail;
-    for (guint i = 0; i < removed_names->len; i++)
-        if (!manage_remove_snapshot_undo(store, domain, removed_names->pdata[i], &undo, error))
-            goto fail;
-    if (new_current && !manage_write_node_undo(store, domain, sd, new_current, &undo, error))
-        goto fail;
-    manage_undo_clear(&undo);
-    for (guint i = 0; i < to_unlink->len; i++)
-        unlink(to_unlink->pdata[i]);
+    /* Metadata alone needs no journal: its writes are ordered so that a crash
+     * leaves a consistent store. */
+    images = images && journal_step_count(journal) > 1;
+    if (images && !journal_write(journal, error))
+        return FALSE;
+    if (!manage_delete_run(store, domain, sd, journal, images, error))
+        return FALSE;
     *result = flags & MANAGE_DELETE_CHILDREN_ONLY
                   ? g_strdup_printf("Domain snapshot %s children deleted", name)
                   : g_strdup_printf("Domain snapshot %s deleted", name);
     return TRUE;
-
-fail:
-    manage_undo_run(&undo, error);
-    manage_undo_clear(&undo);
-    return FALSE;
 }
 
 /* ---- revert ---------------------------------------------------------------- */
@@ -1603,6 +1812,55 @@ manage_revert_overlay_name(const char *base, const char *snap)
     }
 }
 
+/* The domain a revert to @def gives: its captured (inactive) definition under the
+ * domain's own name, as qemu keeps the VM's name. Owned. */
+static DomainDef *
+manage_revert_domain(const SnapshotDef *def, const char *domain)
+{
+    DomainDef *newdom = domain_copy(def->inactive_dom ? def->inactive_dom : def->dom);
+
+    if (g_strcmp0(newdom->name, domain) != 0) {
+        xmlNode *root = xmlDocGetRootElement(newdom->doc);
+        xmlNode *n = xmlutil_child(root, "name");
+
+        g_free(newdom->name);
+        newdom->name = g_strdup(domain);
+        if (n)
+            xmlNodeSetContent(n, (const xmlChar *)domain);
+    }
+    return newdom;
+}
+
+/* The metadata of a revert: @newdom (NULL: the domain stays), then @node current,
+ * old current first. On failure the files are as they were. */
+static gboolean
+manage_revert_metadata(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+                       DomainDef *newdom, GError **error)
+{
+    SnapNode *old_current = sd->snaps->current;
+    ManageUndo undo;
+
+    if (newdom && newdom->has_genid) {
+        guint8 genid[UTIL_UUID_LEN];
+
+        util_uuid_generate(genid);
+        domain_set_genid(newdom, genid);
+    }
+    sd->snaps->current = node;
+    manage_undo_init(&undo);
+    /* robust (issue 6, crash.sh): old current first (see manage_create). */
+    if ((newdom && !manage_write_domain_undo(store, newdom, &undo, error)) ||
+        (old_current && old_current != node &&
+         !manage_write_node_undo(store, domain, sd, old_current, &undo, error)) ||
+        !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
+        manage_undo_run(&undo, error);
+        manage_undo_clear(&undo);
+        return FALSE;
+    }
+    manage_undo_clear(&undo);
+    return TRUE;
+}
+
 gboolean
 manage_revert(Store *store, const char *domain, const char *snap, char **result, GError **error)
 {
@@ -1611,11 +1869,12 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
     g_autoptr(DomainDef) newdom = NULL;
     g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(UsersScan) scan = NULL;
+    g_autofree char *path = journal_path(store->snapshot_dir, domain);
+    g_autoptr(Journal) journal = journal_new(path, "revert");
     SnapNode *node;
-    SnapNode *old_current;
     const SnapshotDef *def;
     gboolean external;
-    ManageUndo undo;
+    guint applied = 0;
 
     if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
         return FALSE;
@@ -1636,19 +1895,8 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
         return FALSE;
     }
     external = manage_is_external(def);
-    newdom = domain_copy(def->inactive_dom ? def->inactive_dom : def->dom);
-    if (g_strcmp0(newdom->name, domain) != 0) {
-        /* As qemu: the VM keeps its own name. */
-        g_free(newdom->name);
-        newdom->name = g_strdup(domain);
-        {
-            xmlNode *root = xmlDocGetRootElement(newdom->doc);
-            xmlNode *n = xmlutil_child(root, "name");
-
-            if (n)
-                xmlNodeSetContent(n, (const xmlChar *)domain);
-        }
-    }
+    newdom = manage_revert_domain(def, domain);
+    journal_set(journal, "snapshot", snap);
     for (guint i = 0; i < def->disks->len; i++) {
         SnapDiskDef *sdisk = def->disks->pdata[i];
         DiskDef *disk = domain_disk_by_name(newdom, sdisk->name);
@@ -1656,20 +1904,21 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
         if (!disk || !disk->src->path)
             continue;
         if ((sdisk->snapshot == SNAP_LOC_EXTERNAL || sdisk->snapshot == SNAP_LOC_INTERNAL) &&
-            !manage_path_allowed(sd->def, disk->src->path, error)) {
-            manage_rollback_images(overlays, NULL, snap, error);
-            return FALSE;
-        }
+            !manage_path_allowed(sd->def, disk->src->path, error))
+            goto fail;
         if (external && sdisk->snapshot == SNAP_LOC_EXTERNAL) {
             g_autofree char *overlay = manage_revert_overlay_name(disk->src->path, snap);
             const char *fmt = disk->src->format ? disk->src->format : "raw";
+            const char *args[] = { sdisk->name, overlay, "new", NULL };
             StorageSource *src;
+            gint step;
 
-            if (!manage_create_overlay(overlay, "qcow2", disk->src->path, fmt, error)) {
-                manage_rollback_images(overlays, NULL, snap, error);
-                return FALSE;
-            }
+            if ((step = manage_journal_step(journal, "overlay", args, error)) < 0 ||
+                !manage_create_overlay(overlay, "qcow2", disk->src->path, fmt, error))
+                goto fail;
             g_ptr_array_add(overlays, g_strdup(overlay));
+            if (!journal_mark_done(journal, step, error))
+                goto fail;
             src = storage_source_new();
             src->type = STORAGE_TYPE_FILE;
             src->path = g_strdup(overlay);
@@ -1684,59 +1933,273 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
 
             if (!manage_check_users(store, &scan, disk->src->path, domain, NULL, NULL,
                                     MANAGE_USERS_OWN_TOPS | MANAGE_USERS_FILES, what, error))
-                return FALSE;
+                goto fail;
         }
     }
     if (!external) {
-        /* qemu-img snapshot -a cannot be undone: every image is opened first
-         * (qemu-img snapshot -l takes qemu's locks, shared), so that an image a running
-         * qemu holds fails the revert before any image is changed. */
-        g_autoptr(GPtrArray) images = g_ptr_array_new();
-
+        /* Check every disk first, then apply. qemu-img snapshot -a cannot be undone:
+         * every image is opened first (manage_image_check_lock), and once one disk
+         * is reverted, the journal makes the next load revert the rest. */
         for (guint i = 0; i < def->disks->len; i++) {
             SnapDiskDef *sdisk = def->disks->pdata[i];
             DiskDef *disk = domain_disk_by_name(newdom, sdisk->name);
+            const char *args[] = { snap, disk ? disk->src->path : NULL, NULL };
 
-            if (sdisk->snapshot == SNAP_LOC_INTERNAL && disk && disk->src->path)
-                g_ptr_array_add(images, disk->src->path);
+            if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path)
+                continue;
+            journal_add_step(journal, "snapshot-apply", args);
         }
-        for (guint pass = 0; pass < 2; pass++) {
-            for (guint i = 0; i < images->len; i++) {
-                const char *list[] = { "qemu-img", "snapshot", "-l", images->pdata[i], NULL };
-                const char *apply[] = { "qemu-img", "snapshot", "-a", snap, images->pdata[i],
-                                        NULL };
+        for (guint i = 0; i < journal_step_count(journal); i++) {
+            g_auto(GStrv) args = journal_step_args(journal, i);
 
-                if (!manage_run(pass == 0 ? list : apply, error)) {
-                    if (pass == 1 && i > 0)
-                        g_prefix_error(error, "%u of %u images already reverted; ", i,
-                                       images->len);
-                    return FALSE;
-                }
-            }
+            if (!manage_image_check_lock(args[1], error))
+                goto fail;
+        }
+        if (journal_step_count(journal) && !journal_write(journal, error))
+            goto fail;
+        for (guint i = 0; i < journal_step_count(journal); i++) {
+            g_auto(GStrv) args = journal_step_args(journal, i);
+            const char *argv[] = { "qemu-img", "snapshot", "-a", snap, args[1], NULL };
+
+            if (!manage_run(argv, error) || !journal_mark_done(journal, i, error))
+                goto fail;
+            applied++;
         }
     }
-    if (newdom->has_genid) {
-        guint8 genid[UTIL_UUID_LEN];
-
-        util_uuid_generate(genid);
-        domain_set_genid(newdom, genid);
-    }
-    old_current = sd->snaps->current;
-    sd->snaps->current = node;
-    manage_undo_init(&undo);
-    /* robust (issue 6, crash.sh): old current first (see manage_create). */
-    if (!manage_write_domain_undo(store, newdom, &undo, error) ||
-        (old_current && old_current != node &&
-         !manage_write_node_undo(store, domain, sd, old_current, &undo, error)) ||
-        !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
-        manage_undo_run(&undo, error);
-        manage_undo_clear(&undo);
-        manage_rollback_images(overlays, NULL, snap, error);
-        return FALSE;
-    }
-    manage_undo_clear(&undo);
+    if (!manage_revert_metadata(store, domain, sd, node, newdom, error))
+        goto fail;
+    manage_journal_done(journal);
     *result = g_strdup_printf("Domain snapshot %s reverted", snap);
     return TRUE;
+
+fail:
+    manage_rollback_images(overlays, NULL, snap, error);
+    if (applied == 0)
+        manage_journal_done(journal);
+    else
+        g_prefix_error(error, "revert to %s stopped after %u of its disks (the next change of "
+                       "domain '%s' reverts the rest): ", snap, applied, domain);
+    return FALSE;
+}
+
+/* ---- journalled changes: finishing or undoing an interrupted one -------------- */
+
+/* TRUE when the domain's disks name an image that the "overlay" steps of @journal
+ * made: the domain was written, so the change went past its point of no return. */
+static gboolean
+manage_domain_uses_overlays(const DomainDef *dom, Journal *journal)
+{
+    for (guint i = 0; i < journal_step_count(journal); i++) {
+        g_autofree char *action = journal_step_action(journal, i);
+        g_auto(GStrv) args = journal_step_args(journal, i);
+
+        if (strcmp(action, "overlay") != 0 || g_strv_length(args) < 2)
+            continue;
+        for (guint j = 0; j < dom->disks->len; j++) {
+            DiskDef *disk = dom->disks->pdata[j];
+
+            if (g_strcmp0(disk->src->path, args[1]) == 0)
+                return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Undoes the image steps of an interrupted create or revert, last first: overlays
+ * it made go (an empty file it reused is emptied again), internal snapshots it
+ * added are deleted. Files the domain uses are never touched. */
+static gboolean
+manage_undo_image_steps(const DomainDef *dom, Journal *journal, GError **error)
+{
+    for (guint i = journal_step_count(journal); i-- > 0;) {
+        g_autofree char *action = journal_step_action(journal, i);
+        g_auto(GStrv) args = journal_step_args(journal, i);
+        guint nargs = g_strv_length(args);
+
+        if (strcmp(action, "overlay") == 0 && nargs == 3) {
+            gboolean used = FALSE;
+
+            for (guint j = 0; j < dom->disks->len; j++)
+                used |= g_strcmp0(((DiskDef *)dom->disks->pdata[j])->src->path, args[1]) == 0;
+            if (used)
+                continue;
+            if (strcmp(args[2], "new") == 0 ? unlink(args[1]) < 0 && errno != ENOENT
+                                            : truncate(args[1], 0) < 0 && errno != ENOENT) {
+                int errsv = errno;
+
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                            "cannot remove overlay '%s': %s", args[1], g_strerror(errsv));
+                return FALSE;
+            }
+        } else if (strcmp(action, "snapshot-create") == 0 && nargs == 3) {
+            const char *argv[] = { "qemu-img", "snapshot", "-d", args[0], args[1], NULL };
+            guint now = 0;
+
+            if (!qcow_snapshot_count(args[1], args[0], &now, error))
+                return FALSE;
+            if (now > (guint)g_ascii_strtoull(args[2], NULL, 10) && !manage_run(argv, error))
+                return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* An interrupted create: finished when its metadata (or the domain on its overlays)
+ * was written, else undone, with current given back to the snapshot that had it. */
+static gboolean
+manage_create_resume(Store *store, const char *domain, StoreDomain *sd, Journal *journal,
+                     GError **error)
+{
+    g_autofree char *snap = journal_get(journal, "snapshot");
+    g_autofree char *before = journal_get(journal, "current-before");
+    SnapNode *node = snap ? hier_lookup(sd->snaps, snap) : NULL;
+    SnapNode *old = before ? hier_lookup(sd->snaps, before) : NULL;
+    gboolean used = manage_domain_uses_overlays(sd->def, journal);
+
+    if (node || used) {
+        if (node && !used) {
+            g_autoptr(DomainDef) newdom = manage_domain_on_overlays(sd->def, node->def);
+
+            if (!store_write_domain(store, newdom, error))
+                return FALSE;
+        }
+        return journal_remove(journal, error);
+    }
+    if (!manage_undo_image_steps(sd->def, journal, error))
+        return FALSE;
+    if (!sd->snaps->current && old) {
+        sd->snaps->current = old;
+        if (!manage_write_node(store, domain, sd, old, error))
+            return FALSE;
+    }
+    return journal_remove(journal, error);
+}
+
+/* An interrupted revert: an internal one is finished (qemu-img snapshot -a cannot be
+ * undone; the disks not reverted yet are); an external one is finished when the
+ * domain was written on its overlays, else its overlays go. */
+static gboolean
+manage_revert_resume(Store *store, const char *domain, StoreDomain *sd, Journal *journal,
+                     GError **error)
+{
+    g_autofree char *snap = journal_get(journal, "snapshot");
+    SnapNode *node = snap ? hier_lookup(sd->snaps, snap) : NULL;
+    gboolean internal = FALSE;
+
+    for (guint i = 0; i < journal_step_count(journal); i++) {
+        g_autofree char *action = journal_step_action(journal, i);
+        g_auto(GStrv) args = journal_step_args(journal, i);
+        const char *argv[] = { "qemu-img", "snapshot", "-a", args[0], args[1], NULL };
+
+        if (strcmp(action, "snapshot-apply") != 0 || g_strv_length(args) != 2)
+            continue;
+        internal = TRUE;
+        if (!node) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                        "snapshot '%s' is gone; its disks are reverted in part", snap);
+            return FALSE;
+        }
+        if (!journal_step_done(journal, i) &&
+            (!manage_run(argv, error) || !journal_mark_done(journal, i, error)))
+            return FALSE;
+    }
+    if (internal) {
+        g_autoptr(DomainDef) newdom = NULL;
+
+        if (!store_snapshot_full(store, domain, sd, node, error))
+            return FALSE;
+        newdom = manage_revert_domain(node->def, domain);
+        if (!manage_revert_metadata(store, domain, sd, node, newdom, error))
+            return FALSE;
+    } else if (node && manage_domain_uses_overlays(sd->def, journal)) {
+        if (!manage_revert_metadata(store, domain, sd, node, NULL, error))
+            return FALSE;
+    } else if (!manage_undo_image_steps(sd->def, journal, error)) {
+        return FALSE;
+    }
+    return journal_remove(journal, error);
+}
+
+/* Finishes or undoes the change an unfinished journal of @domain records. Called with
+ * the store lock held: a journal seen then belongs to a change that was interrupted.
+ * @done (optional) receives what was resolved, for the log. */
+static gboolean
+manage_resume(Store *store, const char *domain, char **done, GError **error)
+{
+    g_autofree char *path = journal_path(store->snapshot_dir, domain);
+    g_autoptr(Journal) journal = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_autofree char *op = NULL;
+    g_autofree char *snap = NULL;
+    gboolean ok;
+    struct stat st;
+
+    if (lstat(path, &st) < 0 && errno == ENOENT)
+        return TRUE;
+    if (!(journal = journal_load(path, error))) {
+        g_prefix_error(error, "domain '%s' has a journal of an interrupted change that cannot "
+                       "be read (check the images, then remove it): ", domain);
+        return FALSE;
+    }
+    op = journal_operation(journal);
+    snap = journal_get(journal, "snapshot");
+    if (!(sd = store_load_domain_light(store, domain, error)))
+        return FALSE;
+    if (strcmp(op, "delete") == 0) {
+        ok = manage_delete_run(store, domain, sd, journal, TRUE, error);
+    } else if (strcmp(op, "create") == 0) {
+        ok = manage_create_resume(store, domain, sd, journal, error);
+    } else if (strcmp(op, "revert") == 0) {
+        ok = manage_revert_resume(store, domain, sd, journal, error);
+    } else {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT, "unknown operation '%s' in '%s'",
+                    op, path);
+        ok = FALSE;
+    }
+    if (!ok) {
+        /* EBUSY for the change asked for: the domain is held by the unfinished one */
+        g_autoptr(GError) cause = g_steal_pointer(error);
+
+        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                    "the interrupted %s of snapshot '%s' of domain '%s' cannot be finished "
+                    "yet (it is tried again at every change of the domain): %s", op,
+                    snap ? snap : "", domain, cause ? cause->message : "");
+        return FALSE;
+    }
+    if (done)
+        *done = g_strdup_printf("domain '%s': resolved the interrupted %s of snapshot '%s'",
+                                domain, op, snap ? snap : "");
+    return TRUE;
+}
+
+void
+manage_recover(Store *store, GPtrArray *resolved, GPtrArray *failed)
+{
+    g_autofree char *dir = journal_dir(store->snapshot_dir);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *name;
+
+    if (!d || store->read_only)
+        return;
+    if (!(lock = store_lock(store, &local))) {
+        g_ptr_array_add(failed, g_strdup(local->message));
+        return;
+    }
+    while ((name = g_dir_read_name(d))) {
+        g_autoptr(GError) error = NULL;
+        char *done = NULL;
+
+        if (g_str_has_suffix(name, ".new"))
+            continue;   /* util_file_write_atomic's temp: the journal itself is intact */
+        if (manage_resume(store, name, &done, &error)) {
+            if (done)
+                g_ptr_array_add(resolved, done);
+        } else {
+            g_ptr_array_add(failed, g_strdup(error->message));
+        }
+    }
 }
 
 /* ---- genid, define, undefine ---------------------------------------------- */

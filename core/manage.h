@@ -57,4 +57,11 @@ gboolean manage_define(Store *store, const char *xml, gsize len, char **result,
 /* "NAME [--snapshots-metadata]". */
 gboolean manage_undefine(Store *store, const char *args, char **result, GError **error);
 
+/* Finishes or undoes every change of images that a crash interrupted (the journals
+ * in SNAPSHOT_DIR/.snapfs-journal), under the store lock; nothing with a read-only
+ * store. @resolved and @failed (char *) receive a line per journal: what was
+ * resolved, or why not. An unresolved journal stays, and every change of that
+ * domain tries again first (and fails while it cannot be resolved). */
+void manage_recover(Store *store, GPtrArray *resolved, GPtrArray *failed);
+
 G_END_DECLS

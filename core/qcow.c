@@ -493,3 +493,56 @@ qcow_info_read(const char *path, const char *format, GError **error)
     }
     return g_steal_pointer(&info);
 }
+
+gboolean
+qcow_snapshot_count(const char *path, const char *name, guint *count, GError **error)
+{
+    g_auto(CoreFd) fd = -1;
+    QcowHeader hdr = { 0 };
+    guint8 fixed[72];
+    guint64 off;
+
+    *count = 0;
+    if (!qcow_open_ro(path, &fd, error) || !qcow_header_read(fd, path, &hdr, error))
+        return FALSE;
+    qcow_header_clear(&hdr);
+    if (util_pread_full(fd, path, fixed, sizeof(fixed), 0, error) != sizeof(fixed))
+        return FALSE;
+    off = be64(fixed + 64);
+    /* Each entry: 40 fixed bytes, extra data, id, name, padded to 8 bytes. */
+    for (guint32 i = 0; i < hdr.nb_snapshots; i++) {
+        guint8 e[40];
+        guint16 id_len;
+        guint16 name_len;
+        guint32 extra;
+        g_autofree char *sname = NULL;
+
+        if (off > hdr.file_size ||
+            util_pread_full(fd, path, e, sizeof(e), off, error) != sizeof(e)) {
+            g_clear_error(error);
+            g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                        "snapshot table of qcow2 image '%s' is truncated", path);
+            return FALSE;
+        }
+        id_len = (guint16)(e[12] << 8 | e[13]);
+        name_len = (guint16)(e[14] << 8 | e[15]);
+        extra = be32(e + 36);
+        if (extra > 65536) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                        "snapshot table of qcow2 image '%s' is corrupt", path);
+            return FALSE;
+        }
+        sname = g_malloc0((gsize)name_len + 1);
+        if (util_pread_full(fd, path, sname, name_len, off + 40 + extra + id_len, error) !=
+            name_len) {
+            g_clear_error(error);
+            g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
+                        "snapshot table of qcow2 image '%s' is truncated", path);
+            return FALSE;
+        }
+        if (strlen(sname) == name_len && strcmp(sname, name) == 0)
+            (*count)++;
+        off += (40 + (guint64)extra + id_len + name_len + 7) & ~(guint64)7;
+    }
+    return TRUE;
+}

@@ -92,4 +92,9 @@ char *qcow_probe_format_fd(int fd, const char *path, GError **error);
 gboolean qcow_other_backing_name(const char *path, const char *format, char **name,
                                  GError **error);
 
+/* How many internal snapshots of qcow2 image @path are named @name (qemu allows
+ * several), read from its snapshot table. CORE_ERROR_CORRUPT, G_FILE_ERROR. */
+gboolean qcow_snapshot_count(const char *path, const char *name, guint *count,
+                             GError **error);
+
 G_END_DECLS

@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 
 #include "error.h"
+#include "journal.h"
 #include "util.h"
 
 #define STORE_SNAPSHOT_MAX (1024 * 1024)          /* qemuDomainSnapshotLoad */
@@ -102,6 +103,8 @@ store_domain_free(StoreDomain *sd)
     hier_free(sd->snaps);
     if (sd->warnings)
         g_ptr_array_unref(sd->warnings);
+    if (sd->pending)
+        g_hash_table_unref(sd->pending);
     g_free(sd);
 }
 
@@ -209,6 +212,50 @@ store_lock_fd(Store *store, gboolean wait, GError **error)
 struct StoreLock {
     int fd;
 };
+
+/* Whether some process (this one included) holds the store lock now. */
+static gboolean
+store_lock_held(Store *store)
+{
+    g_autofree char *path = g_build_filename(store->snapshot_dir, STORE_LOCK_NAME, NULL);
+    g_auto(CoreFd) fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+    if (fd < 0 || fcntl(fd, F_OFD_GETLK, &fl) < 0)
+        return FALSE;
+    return fl.l_type != F_UNLCK;
+}
+
+/* What the journal of an unfinished change of @name's images says of its snapshots:
+ * the change is "in progress" while a process holds the store lock (changes hold
+ * it throughout), else "interrupted" until the next change or mount resolves it. */
+static void
+store_load_pending(Store *store, const char *name, StoreDomain *sd)
+{
+    g_autofree char *path = journal_path(store->snapshot_dir, name);
+    g_autoptr(Journal) journal = journal_load(path, NULL);
+    g_autofree char *op = NULL;
+    g_autofree char *snap = NULL;
+    g_auto(GStrv) victims = NULL;
+    const char *verb;
+    char *text;
+
+    if (!journal)
+        return;
+    op = journal_operation(journal);
+    snap = journal_get(journal, "snapshot");
+    victims = journal_get_list(journal, "victims");
+    verb = strcmp(op, "delete") == 0 ? "deleting" : strcmp(op, "create") == 0 ? "creating"
+           : strcmp(op, "revert") == 0 ? "reverting to" : op;
+    text = g_strdup_printf("%s (%s)", verb,
+                           store_lock_held(store) ? "in progress" : "interrupted");
+    sd->pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    for (guint i = 0; victims[i]; i++)
+        g_hash_table_replace(sd->pending, g_strdup(victims[i]), g_strdup(text));
+    if (snap)
+        g_hash_table_replace(sd->pending, g_strdup(snap), g_strdup(text));
+    g_free(text);
+}
 
 StoreLock *
 store_lock(Store *store, GError **error)
@@ -350,6 +397,7 @@ store_load_domain_mode(Store *store, const char *name, gboolean light, GError **
         return NULL;
     }
 
+    store_load_pending(store, name, sd);
     if (!(entries = store_read_dir(snapdir, &local))) {
         if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
             return g_steal_pointer(&sd);   /* no snapshots yet */
@@ -634,6 +682,7 @@ store_domain_stamp(Store *store, const char *name)
 {
     g_autofree char *dompath = store_domain_path(store, name);
     g_autofree char *snapdir = store_snapshot_dir_of(store, name);
+    g_autofree char *journal = journal_path(store->snapshot_dir, name);
     g_autoptr(GDir) dir = NULL;
     guint64 h = STORE_HASH_INIT;
     guint64 entries = 0;
@@ -641,6 +690,7 @@ store_domain_stamp(Store *store, const char *name)
 
     h = store_hash_stat(h, dompath);
     h = store_hash_stat(h, snapdir);
+    h = store_hash_stat(h, journal);   /* an unfinished change shows in the tree */
     if (!(dir = g_dir_open(snapdir, 0, NULL)))
         return h;
     /* Summed per-entry hashes: readdir order does not matter. */

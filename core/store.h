@@ -22,6 +22,9 @@ typedef struct {
     DomainDef *def;
     SnapTree *snaps;
     GPtrArray *warnings;  /* char *: what loading skipped and why (libvirt's log texts) */
+    /* Snapshot name -> what an unfinished journalled change of images does to it
+     * ("deleting (interrupted)", "creating (in progress)"...); NULL when none. */
+    GHashTable *pending;
 } StoreDomain;
 
 /* @root: STORE (uses root/qemu and root/qemu/snapshot) unless @config_dir /

@@ -16,6 +16,8 @@
 
 #include <libxml/parser.h>
 
+#include "job.h"
+#include "manage.h"
 #include "ops.h"
 #include "util.h"
 
@@ -284,6 +286,19 @@ main(int argc, char **argv)
         goto out;
     }
     store->read_only = o.read_only;   /* loading then changes nothing on disk either */
+    {
+        /* Changes of images a crash interrupted are finished or undone before the
+         * tree is shown (the journals say how); an unresolved one is shown as such. */
+        g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func(g_free);
+
+        manage_recover(store, resolved, failed);
+        backup_job_recover(store, resolved, failed);
+        for (guint i = 0; i < resolved->len; i++)
+            g_message("%s", (char *)resolved->pdata[i]);
+        for (guint i = 0; i < failed->len; i++)
+            g_warning("%s", (char *)failed->pdata[i]);
+    }
     if (access("/dev/fuse", R_OK | W_OK) != 0) {
         fprintf(stderr, "%s: cannot use /dev/fuse: %s (is the fuse module loaded and "
                 "/dev/fuse accessible?)\n", argv[0], g_strerror(errno));

@@ -189,6 +189,15 @@ view_version_unref(ViewVersion *ver)
     g_free(ver);
 }
 
+/* What an unfinished journalled change does to snapshot @snap (NULL: none). */
+static const char *
+view_pending(const StoreDomain *sd, const char *snap)
+{
+    if (!snap || !sd || !sd->pending)
+        return NULL;
+    return g_hash_table_lookup(sd->pending, snap);
+}
+
 static void
 view_domain_free(ViewDomain *vd)
 {
@@ -1064,7 +1073,9 @@ view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
         else if (strcmp(node->leaf, "description") == 0)
             s = def->description ? g_strdup_printf("%s\n", def->description) : g_strdup("");
         else if (strcmp(node->leaf, "state") == 0)
-            s = g_strdup_printf("%s\n", snap_state_to_string(def->state));
+            s = g_strdup_printf("%s\n%s%s", snap_state_to_string(def->state),
+                                view_pending(vd->sd, node->snap) ? view_pending(vd->sd, node->snap) : "",
+                                view_pending(vd->sd, node->snap) ? "\n" : "");
         else
             s = g_strdup_printf("%" G_GINT64_FORMAT "\n", def->creation_time);
         break;
@@ -1122,6 +1133,8 @@ view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
             }
             if (layer->error)
                 g_string_append_printf(out, "error: %s\n", layer->error);
+            if (view_pending(vd->sd, node->snap))
+                g_string_append_printf(out, "snapshot: %s\n", view_pending(vd->sd, node->snap));
             s = g_string_free(out, FALSE);
         } else {
             g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a generated file");
