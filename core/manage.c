@@ -2089,10 +2089,12 @@ manage_revert_resume(Store *store, const char *domain, StoreDomain *sd, Journal 
     for (guint i = 0; i < journal_step_count(journal); i++) {
         g_autofree char *action = journal_step_action(journal, i);
         g_auto(GStrv) args = journal_step_args(journal, i);
-        const char *argv[] = { "qemu-img", "snapshot", "-a", args[0], args[1], NULL };
+        const char *argv[] = { "qemu-img", "snapshot", "-a", NULL, NULL, NULL };
 
         if (strcmp(action, "snapshot-apply") != 0 || g_strv_length(args) != 2)
             continue;
+        argv[3] = args[0];
+        argv[4] = args[1];
         internal = TRUE;
         if (!node) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
@@ -2134,6 +2136,14 @@ manage_resume(Store *store, const char *domain, char **done, GError **error)
     gboolean ok;
     struct stat st;
 
+    {
+        /* a journal's temp file left by a crash while it was written: either the
+         * journal before it is intact, or there was none and nothing had changed */
+        g_autofree char *tmp = g_strconcat(path, ".new", NULL);
+
+        if (!store->read_only && unlink(tmp) == 0)
+            util_fsync_dir_of(tmp, NULL);
+    }
     if (lstat(path, &st) < 0 && errno == ENOENT)
         return TRUE;
     if (!(journal = journal_load(path, error))) {
@@ -2189,11 +2199,13 @@ manage_recover(Store *store, GPtrArray *resolved, GPtrArray *failed)
     }
     while ((name = g_dir_read_name(d))) {
         g_autoptr(GError) error = NULL;
+        /* a temp file left while a journal was written: resuming its domain removes it */
+        g_autofree char *domain = g_str_has_suffix(name, ".new")
+            ? g_strndup(name, strlen(name) - strlen(".new"))
+            : g_strdup(name);
         char *done = NULL;
 
-        if (g_str_has_suffix(name, ".new"))
-            continue;   /* util_file_write_atomic's temp: the journal itself is intact */
-        if (manage_resume(store, name, &done, &error)) {
+        if (manage_resume(store, domain, &done, &error)) {
             if (done)
                 g_ptr_array_add(resolved, done);
         } else {
