@@ -1729,7 +1729,7 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
             !manage_delete_external_data(store, sd, node, &scan, journal, to_unlink, error))
             return FALSE;
         /* Internal snapshots: qemu-img snapshot -d in the images they live in;
-         * one that is not (or no longer) in its image has nothing to delete. */
+         * one its image does not hold fails the delete with qemu-img's words. */
         for (guint i = 0; i < victims->len; i++) {
             SnapNode *v = victims->pdata[i];
 
@@ -1745,9 +1745,18 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
 
                 if (sdisk->snapshot != SNAP_LOC_INTERNAL || !disk || !disk->src->path ||
                     !manage_path_allowed(sd->def, disk->src->path, NULL) ||
-                    !qcow_snapshot_count(disk->src->path, v->def->name, &before, NULL) ||
-                    before == 0)
+                    !qcow_snapshot_count(disk->src->path, v->def->name, &before, NULL))
                     continue;
+                if (before == 0) {
+                    /* Not in its image: qemu-img says so in its words, and the delete
+                     * fails before anything changed. */
+                    const char *argv[] = { "qemu-img", "snapshot", "-d", v->def->name,
+                                           disk->src->path, NULL };
+
+                    if (!manage_run(argv, error))
+                        return FALSE;
+                    continue;
+                }
                 count = g_strdup_printf("%u", before);
                 {
                     const char *a[] = { v->def->name, disk->src->path, count, NULL };
