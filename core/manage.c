@@ -1258,7 +1258,7 @@ manage_delete_option(const char *w, guint *flags, GError **error)
 /* "NAME [OPTIONS]" on one line, words split at blanks; or the options alone on a
  * first line ("--" for none) and the name alone on the second, as snapshots.tsv
  * shows it (\\, \t, \n, \r escaped): any name, blanks or a leading "--" included. */
-static gboolean
+gboolean
 manage_parse_delete_args(const char *args, char **name, guint *flags, GError **error)
 {
     const char *nl = strchr(args, '\n');

@@ -40,6 +40,10 @@ gboolean manage_set_current(Store *store, const char *domain, const char *snap,
 /* "SNAP [--children|--children-only] [--metadata]" on one line; or the options
  * alone on a first line ("--" for none) and SNAP alone on the second, escaped as
  * in snapshots.tsv (util_tsv_escape()): any name, blanks or a leading "--". */
+/* The snapshot a ctl/delete payload names (owned) and its flags, as manage_delete() reads
+ * them. CORE_ERROR_INVALID for what it would refuse. */
+gboolean manage_parse_delete_args(const char *args, char **name, guint *flags, GError **error);
+
 gboolean manage_delete(Store *store, const char *domain, const char *args, char **result,
                        GError **error);
 

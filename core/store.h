@@ -5,6 +5,7 @@
 
 #include "domain.h"
 #include "hier.h"
+#include "live.h"
 
 G_BEGIN_DECLS
 
@@ -13,6 +14,8 @@ typedef struct {
     char *snapshot_dir;   /* STORE/qemu/snapshot or -o snapshot_dir= */
     gboolean read_only;   /* -o ro: loading only skips FILE.new leftovers (no unlink,
                            * no lock file created); set it after store_open() */
+    const LiveHost *live; /* what runs on the host (status files, daemon): borrowed, set
+                           * after store_open() by who owns it; NULL: nothing is checked */
     GMutex light_lock;    /* guards light */
     GHashTable *light;    /* domain -> (file name -> StoreLight *): what light loads parsed */
 } Store;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "guard.h"
 #include "manage.h"
 #include "xmlutil.h"
 
@@ -63,6 +64,42 @@ ctl_writer_domain(const CtlWriter *w)
     return w->dom;
 }
 
+static gboolean
+ctl_is_cancel(const char *payload, gsize len)
+{
+    g_autofree char *text = g_strndup(payload, len);
+
+    return strcmp(g_strstrip(text), "cancel") == 0;
+}
+
+/* The guard's name for control file @op. */
+static GuardOp
+ctl_guard_op(const char *dom, const char *op)
+{
+    static const struct {
+        const char *name;
+        GuardOp op;
+    } ops[] = {
+        { "create", GUARD_OP_CREATE },
+        { "create-no-metadata", GUARD_OP_CREATE_NO_METADATA },
+        { "redefine", GUARD_OP_REDEFINE },
+        { "redefine-current", GUARD_OP_REDEFINE_CURRENT },
+        { "import", GUARD_OP_IMPORT },
+        { "current", GUARD_OP_CURRENT },
+        { "revert", GUARD_OP_REVERT },
+        { "delete", GUARD_OP_DELETE },
+        { "genid", GUARD_OP_GENID },
+        { "backup", GUARD_OP_BACKUP },
+    };
+
+    if (!dom)
+        return strcmp(op, "define") == 0 ? GUARD_OP_DEFINE : GUARD_OP_UNDEFINE;
+    for (guint i = 0; i < G_N_ELEMENTS(ops); i++)
+        if (strcmp(op, ops[i].name) == 0)
+            return ops[i].op;
+    g_assert_not_reached();
+}
+
 gboolean
 ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsize len,
           GError **error)
@@ -75,6 +112,14 @@ ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsiz
     if (view_read_only(view)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_ROFS, "read-only mount");
         view_set_result(view, dom, FALSE, (*error)->message);
+        return FALSE;
+    }
+    /* A running domain or a libvirt daemon owns what this would change: refused before
+     * anything is touched (a backup cancel changes nothing and is let through). */
+    if (!(strcmp(op, "backup") == 0 && ctl_is_cancel(payload, len)) &&
+        !guard_check(store, store->live, ctl_guard_op(dom, op), dom, payload, len, error)) {
+        view_set_result(view, dom, FALSE, (*error)->message);
+        g_message("%s%s%s refused: %s", dom ? dom : "", dom ? "/" : "", op, (*error)->message);
         return FALSE;
     }
     if (!dom) {

@@ -17,6 +17,7 @@
 #include <libxml/parser.h>
 
 #include "job.h"
+#include "live.h"
 #include "manage.h"
 #include "ops.h"
 #include "util.h"
@@ -25,6 +26,7 @@ typedef struct {
     char *store;
     char *config_dir;
     char *snapshot_dir;
+    char *run_dir;
     int read_only;
     int no_push;
     int poll;
@@ -40,6 +42,7 @@ enum { FS_KEY_RO };
 static const struct fuse_opt fs_opt_spec[] = {
     { "config_dir=%s", offsetof(FsOptions, config_dir), 0 },
     { "snapshot_dir=%s", offsetof(FsOptions, snapshot_dir), 0 },
+    { "run_dir=%s", offsetof(FsOptions, run_dir), 0 },
     { "nopush", offsetof(FsOptions, no_push), 1 },
     { "poll", offsetof(FsOptions, poll), 1 },
     { "readahead_kb=%u", offsetof(FsOptions, readahead_kb), 0 },
@@ -77,6 +80,9 @@ fs_usage(const char *prog)
            "snapfs options:\n"
            "    -o config_dir=DIR      domain definitions (default STORE/qemu)\n"
            "    -o snapshot_dir=DIR    snapshot metadata (default STORE/qemu/snapshot)\n"
+           "    -o run_dir=DIR         libvirt's status files of running domains (default:\n"
+           "                           /run/libvirt/qemu for /etc/libvirt, the owner's\n"
+           "                           $XDG_RUNTIME_DIR/libvirt/qemu/run for a session store)\n"
            "    -o ro                  read-only: every write fails with EROFS\n"
            "    -o readahead_kb=N      kernel readahead of the mount (default %d; 0: leave it)\n"
            "    -o nopush              data files: no pushing ahead into the page cache\n"
@@ -138,6 +144,26 @@ fs_guard_dev(const char *dev)
 
     if (sscanf(dev, "%u:%u", &maj, &min) == 2)
         util_guard_mount_dev(makedev(maj, min));
+}
+
+/* Says at mount what snapfs knows of the host: a libvirt daemon in charge of the store makes
+ * every change through the mount fail, so the user learns it here and how to reach it. */
+static void
+fs_log_live(const LiveHost *live)
+{
+    g_autofree char *uri = NULL;
+    g_autofree char *who = NULL;
+    pid_t pid = 0;
+
+    if (live->run_dir)
+        g_debug("libvirt's status files: %s", live->run_dir);
+    else
+        g_debug("no libvirt status directory is known for this store (-o run_dir)");
+    if (live_host_daemon(live, &uri, &pid)) {
+        who = pid ? g_strdup_printf(" (pid %d)", (int)pid) : g_strdup("");
+        g_message("a libvirt daemon%s is in charge of this store: snapfs shows it and "
+                  "refuses changes; make them with virsh -c %s", who, uri);
+    }
 }
 
 /* Stopping. SIGTERM, SIGINT and SIGHUP only wake the stopper thread, which stops
@@ -228,6 +254,7 @@ main(int argc, char **argv)
     struct fuse_cmdline_opts cmd = { 0 };
     FsOptions o = { .readahead_kb = FS_READAHEAD_KB };
     g_autoptr(GError) error = NULL;
+    g_autoptr(LiveHost) live = NULL;   /* freed after the store that borrows it */
     g_autoptr(Store) store = NULL;
     struct fuse_session *se = NULL;
     FsState fs = { 0 };
@@ -280,12 +307,19 @@ main(int argc, char **argv)
             g_free(o.snapshot_dir);
             o.snapshot_dir = abs;
         }
+        if (o.run_dir) {
+            abs = g_canonicalize_filename(o.run_dir, NULL);
+            g_free(o.run_dir);
+            o.run_dir = abs;
+        }
     }
     if (!(store = store_open(o.store, o.config_dir, o.snapshot_dir, &error))) {
         fprintf(stderr, "%s: cannot use store '%s': %s\n", argv[0], o.store, error->message);
         goto out;
     }
     store->read_only = o.read_only;   /* loading then changes nothing on disk either */
+    live = live_host_new(store->config_dir, o.run_dir);
+    store->live = live;
     {
         /* Changes of images a crash interrupted are finished or undone before the
          * tree is shown (the journals say how); an unresolved one is shown as such. */
@@ -365,6 +399,7 @@ main(int argc, char **argv)
         if (dev && o.readahead_kb)
             fs_set_readahead(dev, o.readahead_kb);
     }
+    fs_log_live(live);
     if (fuse_daemonize(cmd.foreground) != 0)
         goto out_unmount;
     fs_poller_start(&fs);   /* after daemonizing: fork keeps only the calling thread */
@@ -412,6 +447,7 @@ out:
     g_free(o.store);
     g_free(o.config_dir);
     g_free(o.snapshot_dir);
+    g_free(o.run_dir);
     fuse_opt_free_args(&args);
     return ret;
 }

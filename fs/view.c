@@ -91,7 +91,7 @@ struct View {
 
 static const char *const view_dom_files[] = {
     "domain.xml", "domain.secure.xml", "uuid", "genid", "tree", "snapshots.tsv", "job",
-    "backup.xml", NULL
+    "backup.xml", "state", NULL
 };
 static const char *const view_snap_files[] = {
     "snapshot.xml", "snapshot.secure.xml", "domain.xml", "description", "state",
@@ -1046,6 +1046,14 @@ view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
             BackupJob *job = g_hash_table_lookup(view->jobs, node->dom);
 
             s = job ? backup_job_xml(job) : g_strdup("");
+        } else if (strcmp(node->leaf, "state") == 0) {
+            /* From libvirt's status file at each open: a domain starts and stops without
+             * a change to the store. */
+            LiveState state = view->store->live ? live_domain_state(view->store->live,
+                                                                    node->dom, NULL)
+                                                : LIVE_STATE_SHUTOFF;
+
+            s = g_strdup_printf("%s\n", live_state_name(state));
         } else if (strcmp(node->leaf, "tree") == 0) {
             /* Plain virsh ends every command's output with one more newline:
              * `virsh snapshot-list NAME --tree` is this file byte for byte. */
@@ -1459,7 +1467,7 @@ typedef struct {
 } ViewContentMeta;
 
 /* Size and version (hash) of generated file @node in @r's version of its domain. Fixed for one load of the domain, so formatted once per load;
- * control files, job and backup.xml change without a reload and are never kept.
+ * control files, job, backup.xml and state change without a reload and are never kept.
  * @made (optional) receives the content when it had to be made now, else NULL. */
 static gboolean
 view_content_meta_locked(ViewReq *r, const ViewNode *node, guint64 *version, guint64 *size,
@@ -1472,7 +1480,8 @@ view_content_meta_locked(ViewReq *r, const ViewNode *node, guint64 *version, gui
 
     if (vd && node->kind != VIEW_CTL_FILE &&
         !(node->kind == VIEW_DOM_FILE &&
-          (strcmp(node->leaf, "job") == 0 || strcmp(node->leaf, "backup.xml") == 0))) {
+          (strcmp(node->leaf, "job") == 0 || strcmp(node->leaf, "backup.xml") == 0 ||
+           strcmp(node->leaf, "state") == 0))) {
         key = g_strdup_printf("%d|%s|%s|%s", (int)node->kind, node->snap ? node->snap : "",
                               node->disk ? node->disk : "", node->leaf ? node->leaf : "");
         if ((meta = g_hash_table_lookup(vd->sizes, key))) {
@@ -1694,6 +1703,15 @@ view_open_data(View *view, const ViewNode *node, guint64 *version, GError **erro
             for (guint k = 0; k < G_N_ELEMENTS(parts); k++)
                 v = (v ^ parts[k]) * 1099511628211ULL;
         }
+    }
+    /* A domain's own disk whose image a running qemu writes: its bytes change under the
+     * reader. The elements below it, and every snapshot's disks, read as usual. */
+    if (!node->snap && index < chain->layers->len) {
+        ChainLayer *layer = chain->layers->pdata[index];
+
+        if ((layer->src->type == STORAGE_TYPE_FILE || layer->src->type == STORAGE_TYPE_BLOCK) &&
+            layer->src->path && !live_image_check(layer->src->path, LIVE_IMAGE_USED, error))
+            return NULL;
     }
     *version = v;
     return image_open(chain, index, error);

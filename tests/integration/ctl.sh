@@ -74,7 +74,7 @@ grep -qx '  <active>0</active>' "$snap/n2.xml" || fail "n2 still current on disk
 # ln -sfn makes a snapshot current (symlink EEXIST, temporary link, rename); rm clears it.
 ln -sfn snapshots/s5 "$d/current"
 check test "$(readlink "$d/current")" = snapshots/s5
-check test "$(ls -a "$d" | grep -vc -e "^\." -e ctl -e current -e disks -e domain -e genid -e snapshots -e tree -e uuid -e job -e backup.xml)" = 0
+check test "$(ls -a "$d" | grep -vc -e "^\." -e ctl -e current -e disks -e domain -e genid -e snapshots -e tree -e uuid -e job -e backup.xml -e state)" = 0
 grep -qx '  <active>1</active>' "$snap/s5.xml" || fail "ln -sfn: s5 not current on disk"
 rm "$d/current"
 expect_fail 'No such file' stat "$d/current"

@@ -9,7 +9,8 @@ printf '%s\n' 's1' '  |' '  +- s2' '  |   |' '  |   +- s3' '  |   +- s4' '  |   
     '  |       +- s5' '  |         ' '  +- s6' '      |' '      +- s7' '      +- s8' '        ' '' \
     > "$work/tree.expected"
 cmp "$work/tree.expected" "$d/tree" || { diff <(cat -A "$work/tree.expected") <(cat -A "$d/tree"); fail tree; }
-check test "$(ls "$d")" = "$(printf 'backup.xml\nctl\ncurrent\ndisks\ndomain.secure.xml\ndomain.xml\ngenid\njob\nsnapshots\nsnapshots.tsv\ntree\nuuid')"
+check test "$(ls "$d")" = "$(printf 'backup.xml\nctl\ncurrent\ndisks\ndomain.secure.xml\ndomain.xml\ngenid\njob\nsnapshots\nsnapshots.tsv\nstate\ntree\nuuid')"
+check test "$(cat "$d/state")" = "shut off"   # no libvirt runs this store
 check test "$(ls "$d/snapshots" | sort | tr '\n' ' ')" = "s1 s2 s3 s4 s5 s6 s7 s8 "
 check test "$(readlink "$d/current")" = snapshots/s8
 check test "$(cat "$d/current/state")" = shutoff

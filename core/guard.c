@@ -1,0 +1,254 @@
+/* guard.c: refuses changes that a running VM or a libvirt daemon owns (live.c says what runs). */
+#include "guard.h"
+
+#include <string.h>
+
+#include "chain.h"
+#include "error.h"
+#include "manage.h"
+#include "snapshot.h"
+#include "util.h"
+#include "xmlutil.h"
+
+/* "virsh [-c URI] COMMAND": what does @op through libvirt, on @domain and @snap (placeholders
+ * where they are unknown). Owned. */
+static char *
+guard_virsh(GuardOp op, const char *uri, const char *domain, const char *snap)
+{
+    g_autoptr(GString) s = g_string_new("virsh ");
+    const char *d = domain ? domain : "DOMAIN";
+    const char *n = snap && *snap ? snap : "SNAPSHOT";
+
+    if (uri)
+        g_string_append_printf(s, "-c %s ", uri);
+    switch (op) {
+    case GUARD_OP_CREATE:
+        g_string_append_printf(s, "snapshot-create-as %s NAME --disk-only", d);
+        break;
+    case GUARD_OP_CREATE_NO_METADATA:
+        g_string_append_printf(s, "snapshot-create-as %s NAME --disk-only --no-metadata", d);
+        break;
+    case GUARD_OP_REDEFINE:
+        g_string_append_printf(s, "snapshot-create %s FILE --redefine", d);
+        break;
+    case GUARD_OP_REDEFINE_CURRENT:
+        g_string_append_printf(s, "snapshot-create %s FILE --redefine --current", d);
+        break;
+    case GUARD_OP_IMPORT:
+        g_string_append_printf(s, "snapshot-create %s FILE --redefine (once per snapshot)", d);
+        break;
+    case GUARD_OP_CURRENT:
+        g_string_append_printf(s, "snapshot-current %s %s", d, n);
+        break;
+    case GUARD_OP_REVERT:
+        g_string_append_printf(s, "snapshot-revert %s %s", d, n);
+        break;
+    case GUARD_OP_DELETE:
+        g_string_append_printf(s, "snapshot-delete %s %s", d, n);
+        break;
+    case GUARD_OP_GENID:
+        g_string_append_printf(s, "edit %s", d);
+        break;
+    case GUARD_OP_DEFINE:
+        g_string_append(s, "define FILE");
+        break;
+    case GUARD_OP_UNDEFINE:
+        g_string_append_printf(s, "undefine %s", d);
+        break;
+    case GUARD_OP_BACKUP:
+        g_string_append_printf(s, "backup-begin %s", d);
+        break;
+    }
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* The first word of @payload that is not an option ("s1" of "s1 --children"). Owned or NULL. */
+static char *
+guard_first_word(const char *payload, gsize len)
+{
+    g_autofree char *text = g_strndup(payload, len);
+    g_auto(GStrv) words = g_strsplit_set(text, " \t\n", -1);
+
+    for (guint i = 0; words[i]; i++)
+        if (*words[i] && !g_str_has_prefix(words[i], "--"))
+            return g_strdup(words[i]);
+    return NULL;
+}
+
+/* The domain a define names: <name> of the XML; NULL when it does not parse (define will say
+ * why). Owned. */
+static char *
+guard_define_name(const char *payload, gsize len)
+{
+    g_autoptr(DomainDef) def = domain_parse(payload, len, DOMAIN_PARSE_NO_UUID_OK, NULL);
+
+    return def && def->name ? g_strdup(def->name) : NULL;
+}
+
+static gboolean
+guard_is_local(const StorageSource *src)
+{
+    return src->path && (src->type == STORAGE_TYPE_FILE || src->type == STORAGE_TYPE_BLOCK);
+}
+
+/* Checks the chains of @dom's disks: each top against @top_allowed, the elements below it
+ * against @below_allowed (a base image that another VM reads is no reason to refuse). */
+static gboolean
+guard_check_disks(const DomainDef *dom, LiveImageUse top_allowed, LiveImageUse below_allowed,
+                  GError **error)
+{
+    for (guint i = 0; dom && i < dom->disks->len; i++) {
+        const DiskDef *disk = dom->disks->pdata[i];
+        g_autoptr(Chain) chain = NULL;
+
+        if (!guard_is_local(disk->src))
+            continue;
+        chain = chain_resolve(disk->src, disk->dst);
+        for (guint k = 0; k < chain->layers->len; k++) {
+            const ChainLayer *layer = chain->layers->pdata[k];
+
+            if (guard_is_local(layer->src) &&
+                !live_image_check(layer->src->path, k == 0 ? top_allowed : below_allowed,
+                                  error))
+                return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* The definition in @path (a domain's config or a snapshot's metadata file), parsed with
+ * @parse; NULL when it cannot be read or parsed (the operation says why). */
+static gpointer
+guard_read(const char *path, gpointer (*parse)(const char *, gsize))
+{
+    g_autofree char *buf = NULL;
+    gsize len = 0;
+
+    if (!util_file_read_limited(path, XMLUTIL_MAX_DOC, &buf, &len, NULL))
+        return NULL;
+    return parse(buf, len);
+}
+
+static gpointer
+guard_parse_domain(const char *buf, gsize len)
+{
+    return domain_parse(buf, len, DOMAIN_PARSE_INACTIVE, NULL);
+}
+
+static gpointer
+guard_parse_snapshot(const char *buf, gsize len)
+{
+    return snapshot_parse(buf, len, SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS |
+                          SNAPSHOT_PARSE_INTERNAL, NULL);
+}
+
+static gboolean
+guard_is_file_name(const char *name)
+{
+    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0;
+}
+
+/* The images of @domain (and of snapshot @snap when given) for @op: a change needs the tops
+ * unused (a process holding them runs the domain) and nothing in the chains written; the
+ * images snapshot @snap made (its overlays, or the image holding it when internal) are what
+ * revert and delete write or remove, so they must be unused too. A backup needs nothing
+ * written. Only the two files are read: this runs before every change. */
+static gboolean
+guard_check_images(Store *store, const char *domain, const char *snap, GuardOp op,
+                   GError **error)
+{
+    g_autofree char *dom_path = NULL;
+    g_autoptr(DomainDef) dom = NULL;
+    g_autofree char *snap_path = NULL;
+    g_autoptr(SnapshotDef) def = NULL;
+    LiveImageUse top = op == GUARD_OP_BACKUP ? LIVE_IMAGE_USED : LIVE_IMAGE_FREE;
+
+    if (!guard_is_file_name(domain))
+        return TRUE;                       /* no such domain: the operation says so */
+    dom_path = store_domain_path(store, domain);
+    dom = guard_read(dom_path, guard_parse_domain);
+    if (!guard_check_disks(dom, top, LIVE_IMAGE_USED, error))
+        return FALSE;
+    if (!guard_is_file_name(snap))
+        return TRUE;
+    snap_path = store_snapshot_path(store, domain, snap);
+    if (!(def = guard_read(snap_path, guard_parse_snapshot)))
+        return TRUE;
+    for (guint i = 0; i < def->disks->len; i++) {
+        const SnapDiskDef *disk = def->disks->pdata[i];
+
+        if (guard_is_local(disk->src) && !live_image_check(disk->src->path, top, error))
+            return FALSE;
+    }
+    return guard_check_disks(def->dom, LIVE_IMAGE_USED, LIVE_IMAGE_USED, error);
+}
+
+gboolean
+guard_check(Store *store, const LiveHost *host, GuardOp op, const char *domain,
+            const char *payload, gsize len, GError **error)
+{
+    g_autofree char *name = NULL;
+    g_autofree char *snap = NULL;
+    g_autofree char *uri = NULL;
+    g_autofree char *virsh = NULL;
+    gboolean daemon;
+    pid_t daemon_pid = 0;
+    pid_t qemu = 0;
+    LiveState state = LIVE_STATE_SHUTOFF;
+
+    if (!host)
+        return TRUE;
+    if (domain)
+        name = g_strdup(domain);
+    else if (op == GUARD_OP_DEFINE)
+        name = guard_define_name(payload, len);
+    else if (op == GUARD_OP_UNDEFINE)
+        name = guard_first_word(payload, len);
+    if (op == GUARD_OP_REVERT || op == GUARD_OP_CURRENT) {
+        snap = g_strndup(payload, len);      /* the whole line, as the operation reads it */
+        g_strchomp(snap);
+    } else if (op == GUARD_OP_DELETE) {
+        g_autofree char *args = g_strndup(payload, len);
+        guint flags = 0;
+
+        if (!manage_parse_delete_args(args, &snap, &flags, NULL))
+            g_clear_pointer(&snap, g_free);   /* the delete says why */
+    }
+
+    daemon = live_host_daemon(host, &uri, &daemon_pid);
+    virsh = guard_virsh(op, uri, name, snap);
+    if (name && (state = live_domain_state(host, name, &qemu)) != LIVE_STATE_SHUTOFF) {
+        if (daemon)
+            g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                        "domain '%s' is %s (qemu pid %d): use %s", name, live_state_name(state),
+                        (int)qemu, virsh);
+        else
+            g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                        "domain '%s' is %s (qemu pid %d) and no libvirt daemon answers for it: "
+                        "shut it down first, or start its daemon and use %s", name,
+                        live_state_name(state), (int)qemu, virsh);
+        return FALSE;
+    }
+    if (daemon && op != GUARD_OP_BACKUP) {
+        g_autofree char *who = daemon_pid ? g_strdup_printf(" (pid %d)", (int)daemon_pid)
+                                          : g_strdup("");
+
+        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                    "a libvirt daemon%s is in charge of this store: it would ignore this change "
+                    "and overwrite it; use %s", who, virsh);
+        return FALSE;
+    }
+    /* A qemu that libvirt does not know of (started by hand) holds the images' locks. */
+    if (name && !guard_check_images(store, name, snap, op, error)) {
+        if (error && g_error_matches(*error, CORE_ERROR, CORE_ERROR_BUSY)) {
+            char *msg = g_strdup_printf("domain '%s' is busy: %s; stop that process first", name,
+                                        (*error)->message);
+
+            g_free((*error)->message);
+            (*error)->message = msg;
+        }
+        return FALSE;
+    }
+    return TRUE;
+}
