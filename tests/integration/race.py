@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 NAME = r'(s[1-9]|c[0-9]+|q[0-9]+|r[0-9]+|installed|configured|transient)'
 STATES = {'disk-snapshot', 'shutoff', 'running', 'paused', 'crashed', 'pmsuspended',
           'blocked', 'shutdown', 'nostate', 'disk-only'}
+# a domain's own state file: virsh domstate's words
+DOMSTATES = {'running', 'idle', 'paused', 'in shutdown', 'shut off', 'crashed', 'pmsuspended'}
 
 
 def xml_root(data, tag):
@@ -40,6 +42,9 @@ def check_file(path, data, sums):
         xml_root(data, 'domain')
     elif leaf.endswith('.xml') and leaf != 'backup.xml':
         xml_root(data, 'disk')
+    elif leaf == 'state' and '/snapshots/' not in path:
+        if text not in {w + '\n' for w in DOMSTATES}:
+            raise ValueError('domain state %r' % text)
     elif leaf == 'state':
         if text.strip() not in STATES:
             raise ValueError('state %r' % text)
