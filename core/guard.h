@@ -38,8 +38,8 @@ typedef enum {
  *   backup, any element written. An image below the top that another VM only reads (a
  *   shared base) refuses nothing.
  * The message says what is running and what to use instead (virsh with the daemon's URI).
- * An image that cannot be probed refuses too (G_FILE_ERROR / CORE_ERROR_INVALID). A domain
- * that does not exist passes: the operation reports it. */
+ * An image that cannot be probed, and a domain that does not exist, pass: the operation
+ * reports them. */
 gboolean guard_check(Store *store, const LiveHost *host, GuardOp op, const char *domain,
                      const char *payload, gsize len, GError **error);
 

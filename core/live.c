@@ -514,10 +514,10 @@ live_image_check(const char *path, LiveImageUse allowed, GError **error)
     LiveImageUse use = LIVE_IMAGE_FREE;
 
     if (!live_image_use(path, &use, &local)) {
-        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            return TRUE;
-        g_propagate_error(error, g_steal_pointer(&local));
-        return FALSE;
+        /* Missing, not an image, inside the mount...: nobody can be using it as an image,
+         * and whoever opens it next says why it cannot. */
+        g_debug("not probed: %s: %s", path, local->message);
+        return TRUE;
     }
     if (use <= allowed)
         return TRUE;

@@ -89,7 +89,8 @@ gboolean live_image_use(const char *path, LiveImageUse *use, GError **error);
 /* TRUE when no other process uses @path beyond @allowed: LIVE_IMAGE_FREE before anything
  * that writes, commits into or removes the image; LIVE_IMAGE_USED before reading bytes that
  * must not change under the reader. Otherwise CORE_ERROR_BUSY saying what holds it. A
- * missing @path is not in use (TRUE); other failures of live_image_use() are returned. */
+ * @path that live_image_use() cannot probe (missing, not a regular file or block device,
+ * inside the snapfs mount) is not in use (TRUE): the operation that opens it says why. */
 gboolean live_image_check(const char *path, LiveImageUse allowed, GError **error);
 
 G_END_DECLS
