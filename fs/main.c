@@ -437,8 +437,10 @@ out_state:
         g_hash_table_unref(fs.files);
     if (fs.listings)
         g_hash_table_unref(fs.listings);
-    if (fs.texts)   /* empty: every open file released its text */
+    if (fs.texts) {   /* every open file released its text */
+        fs_texts_clear(&fs);
         g_hash_table_unref(fs.texts);
+    }
     if (fs.text_bytes)
         g_hash_table_unref(fs.text_bytes);
     view_free(fs.view);

@@ -20,6 +20,9 @@
  * file again costs nothing, but an old version pinned by each open after each
  * change, or every big file of a big store, cannot take the daemon's memory. */
 #define FS_TEXT_MAX_OTHER ((gsize)64 * 1024 * 1024)
+/* Bytes of texts no open file holds any more, kept for the next open of the same
+ * version: a warm `cat` then makes nothing again. Charged to the daemon. */
+#define FS_TEXT_RECENT_MAX ((gsize)32 * 1024 * 1024)
 
 /* A generated text shared by the open files that read it: one copy per inode and
  * version, freed with the last of those files. */
@@ -28,6 +31,7 @@ typedef struct {
     GBytes *bytes;
     guint users;          /* open files holding it; FsState.texts_lock */
     uid_t uid;            /* charged to: the user whose open made it */
+    GList recent;         /* in FsState.recent while no open file holds it */
 } FsText;
 
 /* An open file. The kernel may send RELEASE while a READ of the same handle is
@@ -45,9 +49,7 @@ typedef struct {
     guint64 size;         /* data files: the virtual size */
     ViewNode *node;       /* what to open another reader of */
     FsState *fs;
-    FsText *text;         /* generated files: fixed at open (or the first READ) for a
-                             consistent read */
-    guint64 version;      /* generated files: the text's version at open */
+    FsText *text;         /* generated files: fixed at open for a consistent read */
     CtlWriter *ctl;       /* control files open for writing */
     /* Data read in order is pushed ahead into the kernel's page cache (fs_push_main). */
     fuse_ino_t ino;
@@ -106,8 +108,19 @@ fs_text_take(FsState *fs, const char *key, uid_t uid, gboolean *found, GError **
     *found = t != NULL;
     if (!t || !fs_text_charge(fs, t, uid, error))
         return NULL;
-    t->users++;
+    if (!t->users++) {
+        g_queue_unlink(&fs->recent, &t->recent);
+        fs->recent_bytes -= g_bytes_get_size(t->bytes);
+    }
     return t;
+}
+
+static void
+fs_text_free(FsText *t)
+{
+    g_bytes_unref(t->bytes);
+    g_free(t->key);
+    g_free(t);
 }
 
 /* The text of generated file @node (inode @ino) for an open by user @uid: the one
@@ -156,10 +169,13 @@ fs_text_acquire(FsState *fs, fuse_ino_t ino, const ViewNode *node, guint64 versi
     return t;
 }
 
-/* Drops an open file's hold of @t (NULL is fine); the last frees it. */
+/* Drops an open file's hold of @t (NULL is fine); the last keeps it among the
+ * recent texts, which drop the oldest beyond FS_TEXT_RECENT_MAX. */
 static void
 fs_text_release(FsState *fs, FsText *t)
 {
+    g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func((GDestroyNotify)fs_text_free);
+
     if (!t)
         return;
     g_mutex_lock(&fs->texts_lock);
@@ -167,7 +183,6 @@ fs_text_release(FsState *fs, FsText *t)
         g_mutex_unlock(&fs->texts_lock);
         return;
     }
-    g_hash_table_remove(fs->texts, t->key);
     if (t->uid != fs->owner) {
         gsize held = GPOINTER_TO_SIZE(g_hash_table_lookup(fs->text_bytes,
                                                           GUINT_TO_POINTER(t->uid)));
@@ -177,11 +192,33 @@ fs_text_release(FsState *fs, FsText *t)
             g_hash_table_insert(fs->text_bytes, GUINT_TO_POINTER(t->uid), GSIZE_TO_POINTER(held));
         else
             g_hash_table_remove(fs->text_bytes, GUINT_TO_POINTER(t->uid));
+        t->uid = fs->owner;
+    }
+    t->recent.data = t;
+    g_queue_push_tail_link(&fs->recent, &t->recent);
+    fs->recent_bytes += g_bytes_get_size(t->bytes);
+    while (fs->recent_bytes > FS_TEXT_RECENT_MAX) {
+        FsText *old = g_queue_pop_head_link(&fs->recent)->data;
+
+        fs->recent_bytes -= g_bytes_get_size(old->bytes);
+        g_hash_table_remove(fs->texts, old->key);
+        g_ptr_array_add(dropped, old);
     }
     g_mutex_unlock(&fs->texts_lock);
-    g_bytes_unref(t->bytes);
-    g_free(t->key);
-    g_free(t);
+}
+
+void
+fs_texts_clear(FsState *fs)
+{
+    GList *l;
+
+    while ((l = g_queue_pop_head_link(&fs->recent))) {
+        FsText *t = l->data;
+
+        g_hash_table_remove(fs->texts, t->key);
+        fs_text_free(t);
+    }
+    fs->recent_bytes = 0;
 }
 
 static void
@@ -487,6 +524,34 @@ fs_reply_entry_of(fuse_req_t req, FsState *fs, const ViewNode *parent, const cha
     e.attr_timeout = fs->timeout;
     e.entry_timeout = fs->timeout;
     inode_note_size(fs->inodes, e.ino, e.attr.st_size);
+    fuse_reply_entry(req, &e);
+}
+
+/* Replies the entry of the `current` link just made to point to @snap. Another
+ * writer may have moved current on already (or be between its two writes): the
+ * link was made all the same, so its entry is the link as made. */
+static void
+fs_reply_current_made(fuse_req_t req, FsState *fs, const ViewNode *dom, const char *snap)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) node = g_new0(ViewNode, 1);
+    struct fuse_entry_param e = { 0 };
+
+    node->kind = VIEW_DOM_CURRENT;
+    node->dom = g_strdup(dom->dom);
+    if (!view_stat(fs->view, node, &e.attr, NULL)) {
+        if (!view_stat(fs->view, dom, &e.attr, &error)) {
+            fs_reply_error(req, error);
+            return;
+        }
+        e.attr.st_mode = S_IFLNK | 0777;
+        e.attr.st_nlink = 1;
+        e.attr.st_size = (off_t)(strlen("snapshots/") + strlen(snap));
+    }
+    e.ino = inode_ref(fs->inodes, node);
+    e.attr.st_ino = e.ino;
+    e.attr_timeout = fs->timeout;
+    e.entry_timeout = fs->timeout;
     fuse_reply_entry(req, &e);
 }
 
@@ -831,34 +896,25 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fi->keep_cache = inode_data_version_same(fs->inodes, ino, version);
     } else {
         g_autoptr(GBytes) made = NULL;
-        gboolean same, sized;
         guint64 version, len;
 
         if (!view_content_version(fs->view, node, &version, &len, &made, &error)) {
             fs_reply_error(req, error);
             return;
         }
-        /* Generated text the kernel already has (same bytes as at the last open,
-         * and the size it was last told is theirs) comes from its page cache: a
-         * warm `cat` is one OPEN, and the text is generated only if a READ comes.
-         * Otherwise direct I/O reads what is generated now instead of clamping to
-         * a stale i_size, and the stale pages are dropped. */
-        same = inode_data_version_same(fs->inodes, ino, version);
-        sized = inode_size_reported(fs->inodes, ino, len);
-        fi->keep_cache = same && sized;
-        fi->direct_io = !fi->keep_cache;
+        /* The text is fixed at open and read with direct I/O: the kernel's page
+         * cache and size are one per inode, and a reader whose pages or size came
+         * from another version of the text would read it cut or padded. */
+        fi->direct_io = 1;
         f->node = view_node_copy(node);
-        f->version = version;
-        /* Direct I/O reads the text as it is at open. Made just now: not made twice. */
-        if ((fi->direct_io || made) &&
-            !(f->text = fs_text_acquire(fs, ino, node, version, g_steal_pointer(&made),
+        if (!(f->text = fs_text_acquire(fs, ino, node, version, g_steal_pointer(&made),
                                         fuse_req_ctx(req)->uid, &error))) {
             fs_reply_error(req, error);
             return;
         }
         /* Changed before the poller said so: the kernel's size is stale now, not
          * in up to a poll interval (attributes only: no page lock is taken). */
-        if (!sized)
+        if (!inode_size_reported(fs->inodes, ino, g_bytes_get_size(f->text->bytes)))
             fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
     }
     fi->noflush = 1;   /* read-only: nothing to say at close */
@@ -879,33 +935,9 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
         return;
     }
     if (!f->spare) {
-        g_autoptr(GBytes) content = NULL;
-        FsText *text;
         gsize len = 0;
-        const char *data;
+        const char *data = g_bytes_get_data(f->text->bytes, &len);   /* fixed at open */
 
-        /* Opened for the page cache: the text is taken at the first READ, without
-         * f->lock (making it may probe images); the first one taken stays. */
-        g_mutex_lock(&f->lock);
-        text = f->text;
-        g_mutex_unlock(&f->lock);
-        if (!text && (text = fs_text_acquire(f->fs, ino, f->node, f->version, NULL,
-                                             fuse_req_ctx(req)->uid, &error))) {
-            g_mutex_lock(&f->lock);
-            if (f->text) {
-                fs_text_release(f->fs, text);
-                text = f->text;
-            } else {
-                f->text = text;
-            }
-            g_mutex_unlock(&f->lock);
-        }
-        content = text ? g_bytes_ref(text->bytes) : NULL;
-        if (!content) {
-            fs_reply_error(req, error);
-            return;
-        }
-        data = g_bytes_get_data(content, &len);
         if ((guint64)off >= len)
             fuse_reply_buf(req, NULL, 0);
         else
@@ -1184,6 +1216,8 @@ fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char 
             return;
         }
         fs_invalidate(fs, pnode->dom);
+        fs_reply_current_made(req, fs, pnode, snap);
+        return;
     } else {
         g_autoptr(ViewNode) existing = view_lookup(fs->view, pnode, name, NULL);
 

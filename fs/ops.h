@@ -26,9 +26,11 @@ typedef struct {
     GMutex files_lock;         /* guards files and next_fh */
     GHashTable *files;         /* fi->fh -> FsFile * (one reference) */
     guint64 next_fh;
-    GMutex texts_lock;         /* guards texts and text_bytes */
+    GMutex texts_lock;         /* guards texts, text_bytes and recent */
     GHashTable *texts;         /* "INO:VERSION" -> FsText *: generated texts open files read */
     GHashTable *text_bytes;    /* uid -> bytes of the texts its opens made (gsize) */
+    GQueue recent;             /* FsText * no open file holds, oldest first */
+    gsize recent_bytes;
     uid_t owner;               /* the daemon's user: other users' texts are bounded */
     gboolean no_opendir;       /* the kernel sends no OPENDIR/RELEASEDIR (ENOSYS once) */
     GHashTable *listings;      /* ino -> GPtrArray * of a listing read in several calls */
@@ -45,6 +47,9 @@ void fs_poller_stop(FsState *fs);
  * the session loop still answers requests (a pusher may wait for a READ), or after
  * the connection is gone. */
 void fs_push_stop_all(FsState *fs);
+
+/* Frees the texts kept after their files closed, after fs_files_close(). */
+void fs_texts_clear(FsState *fs);
 
 /* Frees the files the kernel left open, after the session loop. */
 void fs_files_close(FsState *fs);

@@ -3,6 +3,11 @@
 
   race.py read MNT STOPFILE OUT SUMFILE   reads every node kind until STOPFILE exists;
                                           writes each wrong answer to OUT
+  race.py torn MNT DIR WORK ROUNDS        a text opened after the kernel learnt its
+                                          size, its domain changed before the first
+                                          READ: the read gives the text of the open
+                                          or the new one, whole, never one cut to the
+                                          other's size
   race.py flip DIR WORK STOPFILE MAX     rewrites snapshot files of domain web as
                                           libvirt does (temp file, rename), moving
                                           <active> and adding/removing a snapshot,
@@ -14,6 +19,7 @@ import hashlib
 import os
 import re
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 NAME = r'(s[1-9]|c[0-9]+|q[0-9]+|r[0-9]+|installed|configured|transient)'
@@ -137,6 +143,66 @@ def read(mnt, stop, outpath, sumfile):
             n += 1
 
 
+def torn(mnt, d, work, rounds):
+    path = os.path.join(mnt, 'web/snapshots.tsv')
+
+    def orig(name):
+        with open(os.path.join(d, name + '.xml'), 'rb') as f:
+            return f.read()
+    conf, inst = orig('configured'), orig('installed')
+    # Current moves from configured to installed (a row early in the text changes its
+    # length) and a snapshot appears; then all is put back.
+    changes = [{'configured': conf.replace(b'<active>1</active>', b'<active>0</active>'),
+                'installed': inst.replace(b'<active>0</active>', b'<active>1</active>'),
+                'transient': inst.replace(b'<name>installed</name>', b'<name>transient</name>')},
+               {'configured': conf, 'installed': inst, 'transient': None}]
+    tmp = os.path.join(work, 'torn.tmp')
+
+    def settled():
+        for _ in range(50):
+            time.sleep(0.1)
+            with open(path, 'rb') as f:
+                text = f.read()
+            if (b'transient' in text) == (n % 2 == 0):
+                return text
+        raise RuntimeError('the change did not show')
+    bad = 0
+    with open(path, 'rb') as f:
+        before = f.read()
+    for n in range(rounds):
+        os.stat(path)                        # the kernel knows the text's size
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            # Nothing of it cached (as after memory pressure): the first read asks.
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            for name, data in changes[n % 2].items():
+                if data is None:
+                    os.unlink(os.path.join(d, name + '.xml'))
+                    continue
+                with open(tmp, 'wb') as t:
+                    t.write(data)
+                os.rename(tmp, os.path.join(d, name + '.xml'))
+            # Some reads come before the change is seen, some while it is being seen.
+            time.sleep((n % 8) * 0.04)
+            os.listdir(os.path.join(mnt, 'web/snapshots'))
+            got = b''
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            os.close(fd)
+        after = settled()
+        if got not in (before, after):
+            print('round %d: %d bytes, before %d, after %d: %r' %
+                  (n, len(got), len(before), len(after), got[-60:]))
+            bad += 1
+        before = after
+    print('%d of %d reads cut or padded' % (bad, rounds))
+    return bad == 0
+
+
 def flip(d, work, stop, count):
     def orig(name):
         with open(os.path.join(d, name + '.xml'), 'rb') as f:
@@ -168,6 +234,8 @@ def flip(d, work, stop, count):
 if __name__ == '__main__':
     if sys.argv[1] == 'read':
         read(*sys.argv[2:6])
+    elif sys.argv[1] == 'torn':
+        sys.exit(0 if torn(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])) else 1)
     elif sys.argv[1] == 'flip':
         flip(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:

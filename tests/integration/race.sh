@@ -30,6 +30,11 @@ trap 'set +e; fusermount3 -u "$mnt2" 2>/dev/null; kill $pid2 2>/dev/null; cleanu
 for _ in $(seq 300); do mountpoint -q "$mnt2" && break; sleep 0.1; done
 mountpoint -q "$mnt2" || fail "second mount"
 
+# A text opened for the page cache and read after its domain changed: the read is the
+# text of one version, whole.
+python3 "$race_py" torn "$mnt" "$websnap" "$work" 64 || fail "a read was cut to another version's size"
+(cd "$websnap" && sha256sum -c --quiet "$work/web.sum") || fail "web's snapshot files not restored"
+
 # Writers: each operation must succeed; a failure is kept with ctl/result.
 op() {
     local m=$1; shift
