@@ -130,9 +130,9 @@ fs_text_free(FsText *t)
 
 /* The text of generated file @node (inode @ino) for an open by user @uid: the one
  * open files share for @version when there is one, else @made (taken; made for
- * @version) or the text made now (by load @at when given: then only @version's). Each acquire is matched by fs_text_release().
- * G_FILE_ERROR_NOMEM when the text would take user @uid (not the daemon's) over
- * FS_TEXT_MAX_OTHER. */
+ * @version) or the text made now (by load @at when given, and then only @version's).
+ * Each acquire is matched by fs_text_release(). G_FILE_ERROR_NOMEM when the text
+ * would take user @uid (not the daemon's) over FS_TEXT_MAX_OTHER. */
 static FsText *
 fs_text_acquire(FsState *fs, fuse_ino_t ino, const ViewNode *node, guint64 version,
                 GBytes *made, ViewVersion *at, uid_t uid, GError **error)
