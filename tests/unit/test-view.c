@@ -1,0 +1,404 @@
+/* test-view.c: the mounted tree without FUSE: every node kind's lookup, listing,
+ * attributes and content over a store made by scripts/mkstore.sh, sizes that match
+ * contents everywhere, and a text made later by the load an open saw. */
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "store.h"
+#include "view.h"
+
+static char *store_dir;   /* made once by scripts/mkstore.sh */
+
+typedef struct {
+    Store *store;
+    View *view;
+} Fixture;
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    f->store = store_open(store_dir, NULL, NULL, &error);
+    g_assert_no_error(error);
+    f->view = view_new(f->store, FALSE, TRUE);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    view_free(f->view);
+    store_free(f->store);
+}
+
+/* The node at @path ("db/snapshots/s2"; "" is the root), asserted to exist. */
+static ViewNode *
+node_at(View *view, const char *path)
+{
+    g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+    ViewNode *node = g_new0(ViewNode, 1);
+
+    node->kind = VIEW_ROOT;
+    for (guint i = 0; parts[i]; i++) {
+        g_autoptr(GError) error = NULL;
+        ViewNode *child;
+
+        if (!*parts[i])
+            continue;
+        child = view_lookup(view, node, parts[i], &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(child);
+        view_node_free(node);
+        node = child;
+    }
+    return node;
+}
+
+static gint
+cmp_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names in directory @path, sorted and joined by spaces. */
+static char *
+names_at(View *view, const char *path)
+{
+    g_autoptr(ViewNode) node = node_at(view, path);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) ents = view_readdir(view, node, &error);
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+
+    g_assert_no_error(error);
+    for (guint i = 0; i < ents->len; i++)
+        g_ptr_array_add(names, ((ViewDirent *)ents->pdata[i])->name);
+    g_ptr_array_sort(names, cmp_names);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
+}
+
+static char *
+text_at(View *view, const char *path)
+{
+    g_autoptr(ViewNode) node = node_at(view, path);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) bytes = view_read_content(view, node, NULL, &error);
+    gsize len;
+    const char *data;
+
+    g_assert_no_error(error);
+    data = g_bytes_get_data(bytes, &len);
+    return g_strndup(data, len);
+}
+
+static char *
+link_at(View *view, const char *path)
+{
+    g_autoptr(ViewNode) node = node_at(view, path);
+    g_autoptr(GError) error = NULL;
+    char *target = view_readlink(view, node, &error);
+
+    g_assert_no_error(error);
+    return target;
+}
+
+static mode_t
+mode_at(View *view, const char *path)
+{
+    g_autoptr(ViewNode) node = node_at(view, path);
+    g_autoptr(GError) error = NULL;
+    struct stat st;
+
+    g_assert_true(view_stat(view, node, &st, &error));
+    g_assert_no_error(error);
+    return st.st_mode;
+}
+
+static void
+assert_missing(View *view, const char *dir, const char *name)
+{
+    g_autoptr(ViewNode) parent = node_at(view, dir);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) node = view_lookup(view, parent, name, &error);
+
+    g_assert_null(node);
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+}
+
+/* libvirt's file without its warning header and <active>: what snapshot.xml shows. */
+static char *
+snapshot_file_shown(const char *dom, const char *snap)
+{
+    g_autofree char *name = g_strdup_printf("%s.xml", snap);
+    g_autofree char *path = g_build_filename(store_dir, "qemu", "snapshot", dom, name, NULL);
+    g_autofree char *contents = NULL;
+    g_auto(GStrv) lines = NULL;
+    GString *out = g_string_new(NULL);
+
+    g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+    lines = g_strsplit(contents, "\n", -1);
+    for (guint i = 7; lines[i]; i++) {
+        if (g_str_has_prefix(lines[i], "  <active>"))
+            continue;
+        g_string_append(out, lines[i]);
+        if (lines[i + 1])
+            g_string_append_c(out, '\n');
+    }
+    return g_string_free(out, FALSE);
+}
+
+static void
+test_domains(Fixture *f, gconstpointer data)
+{
+    g_autofree char *top = names_at(f->view, "");
+    g_autofree char *db = names_at(f->view, "db");
+    g_autofree char *uuid = text_at(f->view, "db/uuid");
+    g_autofree char *dom = text_at(f->view, "web/domain.xml");
+    g_autofree char *secure = text_at(f->view, "web/domain.secure.xml");
+    g_autofree char *current = link_at(f->view, "db/current");
+
+    g_assert_cmpstr(top, ==, "ctl db legacy web");
+    g_assert_true(S_ISDIR(mode_at(f->view, "db")));
+    g_assert_nonnull(strstr(db, "current"));
+    g_assert_nonnull(strstr(db, "domain.secure.xml domain.xml"));
+    g_assert_nonnull(strstr(db, "snapshots snapshots.tsv"));
+    g_assert_true(g_regex_match_simple("^[0-9a-f-]{36}\n$", uuid, 0, 0));
+    /* The VNC password only in the secure definition, which only its owner reads. */
+    g_assert_null(strstr(dom, "passwd="));
+    g_assert_nonnull(strstr(secure, "passwd="));
+    g_assert_cmpint(mode_at(f->view, "web/domain.secure.xml") & 0777, ==, 0400);
+    g_assert_cmpstr(current, ==, "snapshots/s8");
+    assert_missing(f->view, "legacy", "current");   /* no snapshots: no current */
+    assert_missing(f->view, "", "nosuch");
+}
+
+static void
+test_snapshots(Fixture *f, gconstpointer data)
+{
+    g_autofree char *snaps = names_at(f->view, "db/snapshots");
+    g_autofree char *children = names_at(f->view, "db/snapshots/s2/children");
+    g_autofree char *parent = link_at(f->view, "db/snapshots/s2/parent");
+    g_autofree char *child = link_at(f->view, "db/snapshots/s2/children/s4");
+    g_autofree char *xml = text_at(f->view, "db/snapshots/s2/snapshot.xml");
+    g_autofree char *want = snapshot_file_shown("db", "s2");
+    g_autofree char *tsv = text_at(f->view, "db/snapshots.tsv");
+    g_autofree char *ctime = text_at(f->view, "db/snapshots/s2/creationTime");
+    g_auto(GStrv) rows = g_strsplit(tsv, "\n", -1);
+
+    g_assert_cmpstr(snaps, ==, "s1 s2 s3 s4 s5 s6 s7 s8");
+    g_assert_cmpstr(children, ==, "s3 s4");
+    g_assert_cmpstr(parent, ==, "../s1");
+    g_assert_cmpstr(child, ==, "../../s4");
+    assert_missing(f->view, "db/snapshots/s1", "parent");   /* the root */
+    g_assert_cmpstr(xml, ==, want);
+    g_assert_true(g_regex_match_simple("^[0-9]+\n$", ctime, 0, 0));
+    g_assert_cmpuint(g_strv_length(rows), ==, 8 + 1);       /* a newline after each row */
+    g_assert_true(S_ISLNK(mode_at(f->view, "db/snapshots/s2/parent")));
+}
+
+static void
+test_disks(Fixture *f, gconstpointer data)
+{
+    g_autofree char *disks = names_at(f->view, "web/disks");
+    g_autofree char *vda = names_at(f->view, "web/disks/vda");
+    g_autofree char *backing = link_at(f->view, "web/disks/vda/backing");
+    g_autofree char *format = text_at(f->view, "web/disks/vda/format");
+    g_autofree char *base = text_at(f->view, "web/disks/vda[2]/format");
+    g_autofree char *xml = text_at(f->view, "web/disks/vda.xml");
+    g_autofree char *snapdisks = names_at(f->view, "db/snapshots/s2/disks");
+
+    g_assert_cmpstr(disks, ==, "vda vda.xml vda[1] vda[2] vdb vdb.xml vdb[1]");
+    g_assert_cmpstr(vda, ==, "backing data format info source type");
+    g_assert_cmpstr(backing, ==, "../vda[1]");
+    g_assert_cmpstr(format, ==, "qcow2\n");
+    g_assert_cmpstr(base, ==, "raw\n");
+    assert_missing(f->view, "web/disks/vda[2]", "backing");   /* the end of the chain */
+    g_assert_true(g_str_has_prefix(xml, "<disk "));
+    g_assert_cmpstr(snapdisks, ==, "vda vda.xml vda[1]");
+}
+
+static void
+test_data(Fixture *f, gconstpointer data)
+{
+    g_autoptr(ViewNode) node = node_at(f->view, "web/disks/vda/data");
+    g_autoptr(GError) error = NULL;
+    guint64 version = 0;
+    Image *img = view_open_data(f->view, node, &version, &error);
+    struct stat st;
+
+    g_assert_no_error(error);
+    g_assert_nonnull(img);
+    g_assert_true(view_stat(f->view, node, &st, &error));
+    g_assert_cmpuint(image_size(img), ==, (guint64)st.st_size);
+    g_assert_cmpuint(version, !=, 0);
+    image_close(img);
+}
+
+static void
+test_ctl(Fixture *f, gconstpointer data)
+{
+    g_autofree char *top = names_at(f->view, "ctl");
+    g_autofree char *dom = names_at(f->view, "db/ctl");
+    g_autofree char *result = NULL;
+
+    g_assert_cmpstr(top, ==, "define result undefine");
+    g_assert_nonnull(strstr(dom, "create"));
+    g_assert_nonnull(strstr(dom, "genid"));
+    g_assert_cmpint(mode_at(f->view, "db/ctl/create"), ==, S_IFREG | 0200);
+    view_set_result(f->view, "db", FALSE, "no such snapshot");
+    result = text_at(f->view, "db/ctl/result");
+    g_assert_nonnull(strstr(result, "no such snapshot"));
+}
+
+static void
+test_templink(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *target = NULL;
+    g_autofree char *taken = NULL;
+
+    g_assert_true(view_templink_add(f->view, "db", "cur.tmp", "snapshots/s3", &error));
+    g_assert_no_error(error);
+    target = link_at(f->view, "db/cur.tmp");
+    g_assert_cmpstr(target, ==, "snapshots/s3");
+    g_assert_false(view_templink_add(f->view, "db", "cur.tmp", "snapshots/s4", &error));
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST);
+    taken = view_templink_take(f->view, "db", "cur.tmp");
+    g_assert_cmpstr(taken, ==, "snapshots/s3");
+    assert_missing(f->view, "db", "cur.tmp");
+}
+
+/* Every generated file's size is its content's length, in every directory. */
+static void
+walk_sizes(View *view, const ViewNode *dir, guint *files)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) ents = view_readdir(view, dir, &error);
+
+    g_assert_no_error(error);
+    for (guint i = 0; i < ents->len; i++) {
+        const ViewDirent *ent = ents->pdata[i];
+        g_autoptr(ViewNode) node = view_lookup(view, dir, ent->name, &error);
+        g_autoptr(GBytes) bytes = NULL;
+        struct stat st;
+
+        g_assert_no_error(error);
+        g_assert_true(view_stat(view, node, &st, &error));
+        g_assert_cmpuint(st.st_mode & S_IFMT, ==, ent->type);
+        if (S_ISDIR(st.st_mode) && node->kind != VIEW_CTL_DIR) {
+            walk_sizes(view, node, files);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode) || node->kind == VIEW_CTL_FILE ||
+            (node->leaf && strcmp(node->leaf, "data") == 0))
+            continue;
+        bytes = view_read_content(view, node, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(g_bytes_get_size(bytes), ==, (guint64)st.st_size);
+        (*files)++;
+    }
+}
+
+static void
+test_sizes(Fixture *f, gconstpointer data)
+{
+    ViewNode root = { VIEW_ROOT, NULL, NULL, NULL, NULL };
+    guint files = 0;
+
+    walk_sizes(f->view, &root, &files);
+    g_assert_cmpuint(files, >, 100);
+}
+
+/* A text made after a change by the load an open saw: its bytes, not the new ones. */
+static void
+test_version_pinned(Fixture *f, gconstpointer data)
+{
+    g_autofree char *path = g_build_filename(store_dir, "qemu", "snapshot", "db", "s3.xml",
+                                             NULL);
+    g_autofree char *tmp = g_strconcat(path, ".new", NULL);
+    g_autofree char *orig = NULL;
+    g_autofree char *changed = NULL;
+    g_auto(GStrv) halves = NULL;
+    g_autoptr(ViewNode) node = node_at(f->view, "db/snapshots/s3/description");
+    g_autoptr(ViewVersion) at = NULL;
+    g_autoptr(GBytes) made = NULL;
+    g_autoptr(GBytes) old = NULL;
+    g_autoptr(GBytes) now = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 version, size, old_version = 0, now_version = 0;
+
+    g_assert_true(view_content_version(f->view, node, &version, &size, &made, &at, &error));
+    g_assert_no_error(error);
+    g_assert_nonnull(at);
+    g_assert_true(g_file_get_contents(path, &orig, NULL, NULL));
+    halves = g_strsplit(orig, "<state>", 2);
+    changed = g_strconcat(halves[0], "<description>changed since</description>\n  <state>",
+                          halves[1], NULL);
+    g_assert_true(g_file_set_contents(tmp, changed, -1, NULL));
+    g_assert_cmpint(g_rename(tmp, path), ==, 0);
+    view_invalidate(f->view, "db");
+
+    old = view_read_content_at(f->view, at, node, &old_version, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(old_version, ==, version);
+    g_assert_cmpuint(g_bytes_get_size(old), ==, size);
+    now = view_read_content(f->view, node, &now_version, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(now_version, !=, version);
+    g_assert_cmpmem(g_bytes_get_data(now, NULL), g_bytes_get_size(now),
+                    "changed since\n", strlen("changed since\n"));
+
+    g_assert_true(g_file_set_contents(tmp, orig, -1, NULL));
+    g_assert_cmpint(g_rename(tmp, path), ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *srcdir = g_getenv("SNAPFS_SRCDIR");
+    g_autofree char *mkstore = NULL;
+    g_autofree char *cmd = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+    int rc;
+
+    g_test_init(&argc, &argv, NULL);
+    g_assert_nonnull(srcdir);
+    store_dir = g_dir_make_tmp("snapfs-view-XXXXXX", NULL);
+    g_assert_nonnull(store_dir);
+    mkstore = g_build_filename(srcdir, "scripts", "mkstore.sh", NULL);
+    cmd = g_strdup_printf("'%s' '%s/s' 16", mkstore, store_dir);
+    /* its output is kept out of the TAP stream */
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    {
+        char *s = g_build_filename(store_dir, "s", NULL);
+
+        g_free(store_dir);
+        store_dir = s;
+    }
+
+#define ADD(name, fn) \
+    g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    ADD("/view/domains", test_domains);
+    ADD("/view/snapshots", test_snapshots);
+    ADD("/view/disks", test_disks);
+    ADD("/view/data", test_data);
+    ADD("/view/ctl", test_ctl);
+    ADD("/view/templink", test_templink);
+    ADD("/view/sizes", test_sizes);
+    ADD("/view/version-pinned", test_version_pinned);
+    rc = g_test_run();
+    {
+        g_autofree char *parent = g_path_get_dirname(store_dir);
+        g_autofree char *rm = g_strdup_printf("rm -rf '%s'", parent);
+
+        g_spawn_command_line_sync(rm, NULL, NULL, NULL, NULL);
+    }
+    g_free(store_dir);
+    return rc;
+}
