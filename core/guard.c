@@ -1,11 +1,11 @@
-/* guard.c: refuses changes that a running VM or a libvirt daemon owns (live.c says what runs). */
+/* guard.c: whether a change may go ahead: a running VM or a libvirt daemon owns it (live.c says
+ * what runs), or a backup reads the images it would change. */
 #include "guard.h"
 
 #include <string.h>
 
 #include "chain.h"
 #include "error.h"
-#include "manage.h"
 #include "snapshot.h"
 #include "util.h"
 #include "xmlutil.h"
@@ -62,22 +62,7 @@ guard_virsh(GuardOp op, const char *uri, const char *domain, const char *snap)
     return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
-/* The first word of @payload that is not an option ("s1" of "s1 --children"). Owned or NULL. */
-static char *
-guard_first_word(const char *payload, gsize len)
-{
-    g_autofree char *text = g_strndup(payload, len);
-    g_auto(GStrv) words = g_strsplit_set(text, " \t\n", -1);
-
-    for (guint i = 0; words[i]; i++)
-        if (*words[i] && !g_str_has_prefix(words[i], "--"))
-            return g_strdup(words[i]);
-    return NULL;
-}
-
-/* The domain a define names: <name> of the XML; NULL when it does not parse (define will say
- * why). Owned. */
-static char *
+char *
 guard_define_name(const char *payload, gsize len)
 {
     g_autoptr(DomainDef) def = domain_parse(payload, len, DOMAIN_PARSE_NO_UUID_OK, NULL);
@@ -185,11 +170,9 @@ guard_check_images(Store *store, const char *domain, const char *snap, GuardOp o
 }
 
 gboolean
-guard_check(Store *store, const LiveHost *host, GuardOp op, const char *domain,
-            const char *payload, gsize len, GError **error)
+guard_check(Store *store, const LiveHost *host, GuardOp op, const char *name, const char *snap,
+            GError **error)
 {
-    g_autofree char *name = NULL;
-    g_autofree char *snap = NULL;
     g_autofree char *uri = NULL;
     g_autofree char *virsh = NULL;
     gboolean daemon;
@@ -199,23 +182,6 @@ guard_check(Store *store, const LiveHost *host, GuardOp op, const char *domain,
 
     if (!host)
         return TRUE;
-    if (domain)
-        name = g_strdup(domain);
-    else if (op == GUARD_OP_DEFINE)
-        name = guard_define_name(payload, len);
-    else if (op == GUARD_OP_UNDEFINE)
-        name = guard_first_word(payload, len);
-    if (op == GUARD_OP_REVERT || op == GUARD_OP_CURRENT) {
-        snap = g_strndup(payload, len);      /* the whole line, as the operation reads it */
-        g_strchomp(snap);
-    } else if (op == GUARD_OP_DELETE) {
-        g_autofree char *args = g_strndup(payload, len);
-        guint flags = 0;
-
-        if (!manage_parse_delete_args(args, &snap, &flags, NULL))
-            g_clear_pointer(&snap, g_free);   /* the delete says why */
-    }
-
     daemon = live_host_daemon(host, &uri, &daemon_pid);
     virsh = guard_virsh(op, uri, name, snap);
     if (name && (state = live_domain_state(host, name, &qemu)) != LIVE_STATE_SHUTOFF) {
@@ -251,4 +217,46 @@ guard_check(Store *store, const LiveHost *host, GuardOp op, const char *domain,
         return FALSE;
     }
     return TRUE;
+}
+
+/* ---- the backup rule ------------------------------------------------------ */
+
+gboolean
+guard_backup_begin(Store *store, const char *domain, GError **error)
+{
+    g_autoptr(StoreLock) lock = store_lock(store, error);
+    g_autoptr(GMutexLocker) locker = NULL;
+    guint n;
+
+    if (!lock)
+        return FALSE;
+    locker = g_mutex_locker_new(&store->busy_lock);
+    n = GPOINTER_TO_UINT(g_hash_table_lookup(store->backups, domain));
+    g_hash_table_insert(store->backups, g_strdup(domain), GUINT_TO_POINTER(n + 1));
+    return TRUE;
+}
+
+void
+guard_backup_end(Store *store, const char *domain)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->busy_lock);
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(store->backups, domain));
+
+    g_return_if_fail(n > 0);
+    if (n == 1)
+        g_hash_table_remove(store->backups, domain);
+    else
+        g_hash_table_insert(store->backups, g_strdup(domain), GUINT_TO_POINTER(n - 1));
+}
+
+gboolean
+guard_check_idle(Store *store, const char *domain, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->busy_lock);
+
+    if (!g_hash_table_contains(store->backups, domain))
+        return TRUE;
+    g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                "domain '%s' is busy: another backup job is already running", domain);
+    return FALSE;
 }

@@ -1,4 +1,5 @@
-/* guard.h: refuses changes that a running VM or a libvirt daemon owns. */
+/* guard.h: says whether a change may go ahead: refuses changes that a running VM or a libvirt
+ * daemon owns, and changes of images that a backup reads. */
 #pragma once
 
 #include <glib.h>
@@ -25,9 +26,9 @@ typedef enum {
 } GuardOp;
 
 /* TRUE when @op on @domain may go ahead on a host described by @host (NULL: nothing is
- * checked). @domain: NULL for define (the name is taken from @payload) and undefine (the
- * first word of @payload); @payload: what was written to the control file (for revert and
- * delete the snapshot's name comes first). Refused with CORE_ERROR_BUSY, in this order:
+ * checked). @domain: the domain changed (for define the name its document gives, see
+ * guard_define_name(); NULL when unknown); @snap: the snapshot that current, revert and
+ * delete name (NULL otherwise). Refused with CORE_ERROR_BUSY, in this order:
  * - the domain is running, paused or otherwise active (its status file names its live
  *   qemu): every operation;
  * - a libvirt daemon is in charge of the store: every operation but a backup (the daemon
@@ -41,6 +42,25 @@ typedef enum {
  * An image that cannot be probed, and a domain that does not exist, pass: the operation
  * reports them. */
 gboolean guard_check(Store *store, const LiveHost *host, GuardOp op, const char *domain,
-                     const char *payload, gsize len, GError **error);
+                     const char *snap, GError **error);
+
+/* The <name> of domain XML @xml, for guard_check() of a define; NULL when it does not parse
+ * (define says why). Owned. */
+char *guard_define_name(const char *xml, gsize len);
+
+/* The backup rule: while a backup of a domain reads its images, nothing changes them. A
+ * backup marks its domain from before it opens the images until its thread ends; a change of
+ * images asks guard_check_idle() with the store lock held and keeps the lock until it is
+ * done, so a backup begins only between changes. */
+
+/* Marks a backup of @domain as reading its images; waits for the store lock (a change under
+ * way ends first). Errors: the lock cannot be taken. */
+gboolean guard_backup_begin(Store *store, const char *domain, GError **error);
+void guard_backup_end(Store *store, const char *domain);
+
+/* With the store lock held, before a change of @domain's images (or the resolution of an
+ * interrupted one): CORE_ERROR_BUSY "domain 'D' is busy: another backup job is already
+ * running" (libvirt's text after the domain) while a backup of @domain reads them. */
+gboolean guard_check_idle(Store *store, const char *domain, GError **error);
 
 G_END_DECLS

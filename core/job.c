@@ -10,6 +10,7 @@
 
 #include "chain.h"
 #include "error.h"
+#include "guard.h"
 #include "image.h"
 #include "journal.h"
 #include "qcow.h"
@@ -61,6 +62,7 @@ typedef struct {
 #define JOB_PARTS_DIR ".snapfs-backups"
 
 struct BackupJob {
+    Store *store;              /* borrowed: outlives the job */
     char *domain;
     JobParts *parts;
     BackupDef *def;
@@ -908,6 +910,8 @@ job_thread(gpointer data)
         job->error_text = g_strdup(error->message);
     }
     job->ended = g_get_monotonic_time();
+    /* the images are free before the job reads as ended */
+    guard_backup_end(job->store, job->domain);
     job->running = FALSE;
     g_mutex_unlock(&job->lock);
     return NULL;
@@ -915,12 +919,12 @@ job_thread(gpointer data)
 
 /* ---- public -------------------------------------------------------------- */
 
-BackupJob *
-backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
-                 BackupJob *previous, GError **error)
+/* Starts the job of @def once its domain is marked as being read (guard_backup_begin()). */
+static BackupJob *
+job_start(Store *store, const char *domain, BackupDef *def_owned, GError **error)
 {
     BackupJob *job = NULL;
-    g_autoptr(BackupDef) def = NULL;
+    g_autoptr(BackupDef) def = def_owned;
     g_autoptr(StoreDomain) sd = NULL;
     g_autoptr(GError) local = NULL;
     /* before disks: freed after them, so the journal goes after the files */
@@ -929,17 +933,6 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
     g_autofree char *suffix = NULL;
     guint64 total;
 
-    if (!(def = backup_parse(xml, len, xmlutil_schema_dir(), error)))
-        return NULL;
-    if (def->mode == BACKUP_MODE_PULL) {
-        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
-                            "pull mode backups need a running domain; "
-                            "snapfs only does push backups");
-        return NULL;
-    }
-    /* libvirt's order (qemuBackupBegin): parse, then the running job, then alignment. */
-    if (!backup_job_check_idle(previous, error))
-        return NULL;
     {
         /* leftovers of a backup another process was running when it died */
         g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_free);
@@ -999,6 +992,7 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
         return NULL;
 
     job = g_new0(BackupJob, 1);
+    job->store = store;
     job->total = total;
     g_mutex_init(&job->lock);
     job->domain = g_strdup(domain);
@@ -1009,6 +1003,32 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
     job->running = TRUE;
     job->started = g_get_monotonic_time();
     job->thread = g_thread_new("backup", job_thread, job);
+    return job;
+}
+
+BackupJob *
+backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
+                 BackupJob *previous, GError **error)
+{
+    g_autoptr(BackupDef) def = NULL;
+    BackupJob *job;
+
+    if (!(def = backup_parse(xml, len, xmlutil_schema_dir(), error)))
+        return NULL;
+    if (def->mode == BACKUP_MODE_PULL) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                            "pull mode backups need a running domain; "
+                            "snapfs only does push backups");
+        return NULL;
+    }
+    /* libvirt's order (qemuBackupBegin): parse, then the running job, then alignment. */
+    if (!backup_job_check_idle(previous, error))
+        return NULL;
+    /* From here until the job ends no change of the domain's images goes ahead. */
+    if (!guard_backup_begin(store, domain, error))
+        return NULL;
+    if (!(job = job_start(store, domain, g_steal_pointer(&def), error)))
+        guard_backup_end(store, domain);
     return job;
 }
 

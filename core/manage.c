@@ -15,6 +15,7 @@
 
 #include "chain.h"
 #include "error.h"
+#include "guard.h"
 #include "journal.h"
 #include "qcow.h"
 #include "qcow2w.h"
@@ -28,17 +29,30 @@
 
 static gboolean manage_resume(Store *store, const char *domain, char **done, GError **error);
 
-/* Loads @domain for a change (store lock held), after finishing or undoing a change
- * of it that a crash interrupted: nothing changes a domain whose journal is not
- * resolved. */
+/* What a change does to its domain's images, for the backup rule (guard_check_idle()). */
+typedef enum {
+    MANAGE_METADATA,   /* only metadata files (an interrupted change resolved first may still
+                        * write images: manage_resume() asks for itself) */
+    MANAGE_IMAGES,     /* images too */
+} ManageWrites;
+
+/* Takes the store lock into *@lock and loads @domain for a change, after finishing or
+ * undoing a change of it that a crash interrupted: nothing changes a domain whose
+ * journal is not resolved. A change that writes images is refused while a backup reads
+ * them; the lock, held until the change is done, keeps a backup from beginning meanwhile. */
 static StoreDomain *
-manage_load(Store *store, const char *domain, GError **error)
+manage_begin(Store *store, const char *domain, ManageWrites writes, StoreLock **lock,
+             GError **error)
 {
     g_autoptr(GError) local = NULL;
     /* Light: a stat per unchanged snapshot file, not a parse (the shell loop of
      * redefines grows linearly); the snapshots used below are made full on demand. */
     StoreDomain *sd = NULL;
 
+    if (!(*lock = store_lock(store, error)))
+        return NULL;
+    if (writes == MANAGE_IMAGES && !guard_check_idle(store, domain, error))
+        return NULL;
     if (!manage_resume(store, domain, NULL, error))
         return NULL;
     if (!(sd = store_load_domain_light(store, domain, &local))) {
@@ -214,14 +228,10 @@ manage_bare_value(const char *payload, gsize len, const char *what, GError **err
     return g_steal_pointer(&s);
 }
 
-static gboolean
-manage_is_xml(const char *payload, gsize len)
-{
-    for (gsize i = 0; i < len; i++)
-        if (!g_ascii_isspace(payload[i]))
-            return payload[i] == '<';
-    return FALSE;
-}
+#ifdef MANAGE_TEST_HOOKS
+void (*manage_test_write_hook)(Store *store, const char *domain, const char *snap,
+                               gboolean current);
+#endif
 
 /* Writes @node's metadata with its current flag as the tree says. */
 static gboolean
@@ -230,6 +240,10 @@ manage_write_node(Store *store, const char *domain, StoreDomain *sd, SnapNode *n
 {
     if (!store_snapshot_full(store, domain, sd, node, error))
         return FALSE;
+#ifdef MANAGE_TEST_HOOKS
+    if (manage_test_write_hook)
+        manage_test_write_hook(store, domain, node->def->name, sd->snaps->current == node);
+#endif
     return store_write_snapshot(store, domain, node->def, sd->snaps->current == node, error);
 }
 
@@ -347,6 +361,19 @@ manage_remove_snapshot_undo(Store *store, const char *domain, const char *name, 
 
     manage_undo_save(undo, path);
     return store_remove_snapshot(store, domain, name, error);
+}
+
+/* The crash-order rule: the snapshot that was current (@old) is written with
+ * <active>0</active> before any file gets <active>1</active>, when the change took the
+ * flag from it; a crash between the two writes then leaves no current snapshot, never
+ * two files claiming it. Call it before writing the new current's file. */
+static gboolean
+manage_write_old_current(Store *store, const char *domain, StoreDomain *sd, SnapNode *old,
+                         ManageUndo *undo, GError **error)
+{
+    if (!old || old == sd->snaps->current)
+        return TRUE;
+    return manage_write_node_undo(store, domain, sd, old, undo, error);
 }
 
 /* ---- image users ------------------------------------------------------------ */
@@ -834,13 +861,85 @@ static gboolean
 manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, SnapshotDef *def,
                        guint flags, char **result, GError **error);
 
+static gboolean manage_create_def(Store *store, const char *domain, SnapshotDef *owned,
+                                  guint flags, char **result, GError **error);
+
+/* The flags' combinations libvirt refuses. */
+static gboolean
+manage_create_check_flags(guint flags, GError **error)
+{
+    if ((flags & MANAGE_CREATE_CURRENT) && !(flags & MANAGE_CREATE_REDEFINE)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' is required by flag "
+                            "'VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT'");
+        return FALSE;
+    }
+    if ((flags & MANAGE_CREATE_REDEFINE) && (flags & MANAGE_CREATE_NO_METADATA)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "Flags 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' and "
+                            "'VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA' are mutually exclusive");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
-manage_create(Store *store, const char *domain, const char *payload, gsize len, guint flags,
+manage_create(Store *store, const char *domain, const char *xml, gsize len, guint flags,
               char **result, GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
     g_autoptr(StoreDomain) sd = NULL;
     g_autoptr(SnapshotDef) def = NULL;
+
+    if (!manage_create_check_flags(flags, error))
+        return FALSE;
+    if (len > MANAGE_MAX_PAYLOAD) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_TOO_BIG, "payload is larger than %d bytes",
+                    MANAGE_MAX_PAYLOAD);
+        return FALSE;
+    }
+    /* The payload is parsed before the store lock is taken: a huge document
+     * stalls only its own writer, not every change to the store. */
+    if (flags & MANAGE_CREATE_REDEFINE) {
+        if (!(def = snapshot_parse(xml, len, SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS,
+                                   error)))
+            return FALSE;
+        if (!(sd = manage_begin(store, domain, MANAGE_METADATA, &lock, error)))
+            return FALSE;
+        return manage_redefine_locked(store, domain, sd, g_steal_pointer(&def), flags, result,
+                                      error);
+    }
+    if (!(def = snapshot_parse(xml, len, SNAPSHOT_PARSE_DISKS | SNAPSHOT_PARSE_OFFLINE, error)))
+        return FALSE;
+    return manage_create_def(store, domain, g_steal_pointer(&def), flags, result, error);
+}
+
+gboolean
+manage_create_named(Store *store, const char *domain, const char *name, guint flags,
+                    char **result, GError **error)
+{
+    g_autofree char *value = NULL;
+    g_autoptr(SnapshotDef) def = NULL;
+
+    g_return_val_if_fail(!(flags & (MANAGE_CREATE_REDEFINE | MANAGE_CREATE_CURRENT)), FALSE);
+    if (!(value = manage_bare_value(name, strlen(name), "snapshot name", error)))
+        return FALSE;
+    def = snapshot_def_new();
+    def->name = g_steal_pointer(&value);
+    def->creation_time = g_get_real_time() / G_USEC_PER_SEC;
+    return manage_create_def(store, domain, g_steal_pointer(&def), flags | MANAGE_CREATE_DISK_ONLY,
+                             result, error);
+}
+
+/* Creates snapshot @owned (parsed, not aligned yet) of @domain: its images, then its
+ * metadata and the domain on its overlays. */
+static gboolean
+manage_create_def(Store *store, const char *domain, SnapshotDef *owned, guint flags,
+                  char **result, GError **error)
+{
+    g_autoptr(StoreLock) lock = NULL;
+    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(SnapshotDef) def = owned;
     g_autoptr(DomainDef) newdom = NULL;
     g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) internal_images = g_ptr_array_new_with_free_func(g_free);
@@ -853,50 +952,7 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
     SnapNode *node;
     ManageUndo undo;
 
-    if ((flags & MANAGE_CREATE_CURRENT) && !(flags & MANAGE_CREATE_REDEFINE)) {
-        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
-                            "Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' is required by flag "
-                            "'VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT'");
-        return FALSE;
-    }
-    if ((flags & MANAGE_CREATE_REDEFINE) && !metadata) {
-        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
-                            "Flags 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' and "
-                            "'VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA' are mutually exclusive");
-        return FALSE;
-    }
-    if (len > MANAGE_MAX_PAYLOAD) {
-        g_set_error(error, CORE_ERROR, CORE_ERROR_TOO_BIG, "payload is larger than %d bytes",
-                    MANAGE_MAX_PAYLOAD);
-        return FALSE;
-    }
-    /* The payload is parsed before the store lock is taken: a huge document
-     * stalls only its own writer, not every change to the store. */
-    if (flags & MANAGE_CREATE_REDEFINE) {
-        if (!(def = snapshot_parse(payload, len, SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS,
-                                   error)))
-            return FALSE;
-        if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
-            return FALSE;
-        return manage_redefine_locked(store, domain, sd, g_steal_pointer(&def), flags, result,
-                                      error);
-    }
-
-    if (manage_is_xml(payload, len)) {
-        if (!(def = snapshot_parse(payload, len, SNAPSHOT_PARSE_DISKS | SNAPSHOT_PARSE_OFFLINE,
-                                   error)))
-            return FALSE;
-    } else {
-        g_autofree char *name = manage_bare_value(payload, len, "snapshot name", error);
-
-        if (!name)
-            return FALSE;
-        def = snapshot_def_new();
-        def->name = g_steal_pointer(&name);
-        def->creation_time = g_get_real_time() / G_USEC_PER_SEC;
-        disk_only = TRUE;   /* a bare name or mkdir: an external disk-only snapshot */
-    }
-    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+    if (!(sd = manage_begin(store, domain, MANAGE_IMAGES, &lock, error)))
         return FALSE;
     if (metadata) {
         if (!snapshot_check_name(def->name, error))
@@ -961,11 +1017,8 @@ manage_create(Store *store, const char *domain, const char *payload, gsize len, 
             goto fail;
         hier_set_parent(sd->snaps, node, old_current);
         sd->snaps->current = node;
-        /* robust (issue 6, crash.sh): the old current is written (<active>0</active>) before the new
-         * one (<active>1</active>): a kill -9 between the two left two files claiming current. */
-        if (old_current && !manage_write_node_undo(store, domain, sd, old_current, &undo, error))
-            goto fail;
-        if (!manage_write_node_undo(store, domain, sd, node, &undo, error))
+        if (!manage_write_old_current(store, domain, sd, old_current, &undo, error) ||
+            !manage_write_node_undo(store, domain, sd, node, &undo, error))
             goto fail;
         *result = g_strdup_printf("Domain snapshot %s created", snap_name);
     } else {
@@ -1051,9 +1104,7 @@ manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, Snapsh
     if (flags & MANAGE_CREATE_CURRENT)
         sd->snaps->current = node;
     manage_undo_init(&undo);
-    /* robust (issue 6, crash.sh): old current first (see manage_create). */
-    if ((old_current && old_current != node && sd->snaps->current == node &&
-         !manage_write_node_undo(store, domain, sd, old_current, &undo, error)) ||
+    if (!manage_write_old_current(store, domain, sd, old_current, &undo, error) ||
         !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
         manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
@@ -1155,7 +1206,7 @@ manage_import(Store *store, const char *domain, const char *payload, gsize len, 
             }
         }
     }
-    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+    if (!(sd = manage_begin(store, domain, MANAGE_METADATA, &lock, error)))
         return FALSE;
     old_current = sd->snaps->current;
     /* Validate and apply in memory, parents first; nothing is written until all pass. */
@@ -1174,9 +1225,7 @@ manage_import(Store *store, const char *domain, const char *payload, gsize len, 
     if (current_name)
         sd->snaps->current = hier_lookup(sd->snaps, current_name);
     manage_undo_init(&undo);
-    /* robust (issue 6, crash.sh): old current first (see manage_create). */
-    if (old_current && old_current != sd->snaps->current &&
-        !manage_write_node_undo(store, domain, sd, old_current, &undo, error))
+    if (!manage_write_old_current(store, domain, sd, old_current, &undo, error))
         goto fail;
     for (guint i = 0; i < nodes->len; i++) {
         if (!manage_write_node_undo(store, domain, sd, nodes->pdata[i], &undo, error))
@@ -1205,7 +1254,7 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
     SnapNode *old;
     ManageUndo undo;
 
-    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+    if (!(sd = manage_begin(store, domain, MANAGE_METADATA, &lock, error)))
         return FALSE;
     if (snap && !(node = manage_snap_lookup(sd, snap, error)))
         return FALSE;
@@ -1217,8 +1266,7 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
     }
     sd->snaps->current = node;
     manage_undo_init(&undo);
-    /* robust (issue 6, crash.sh): old current first (see manage_create). */
-    if ((old && old != node && !manage_write_node_undo(store, domain, sd, old, &undo, error)) ||
+    if (!manage_write_old_current(store, domain, sd, old, &undo, error) ||
         (node && !manage_write_node_undo(store, domain, sd, node, &undo, error))) {
         manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
@@ -1231,99 +1279,6 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
 }
 
 /* ---- delete ---------------------------------------------------------------- */
-
-typedef enum {
-    MANAGE_DELETE_CHILDREN = 1 << 0,
-    MANAGE_DELETE_METADATA_ONLY = 1 << 1,
-    MANAGE_DELETE_CHILDREN_ONLY = 1 << 2,
-} ManageDeleteFlags;
-
-/* One option word of ctl/delete into @flags; "--" alone adds none. */
-static gboolean
-manage_delete_option(const char *w, guint *flags, GError **error)
-{
-    if (strcmp(w, "--children") == 0)
-        *flags |= MANAGE_DELETE_CHILDREN;
-    else if (strcmp(w, "--children-only") == 0)
-        *flags |= MANAGE_DELETE_CHILDREN_ONLY;
-    else if (strcmp(w, "--metadata") == 0)
-        *flags |= MANAGE_DELETE_METADATA_ONLY;
-    else if (strcmp(w, "--") != 0) {
-        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "unknown option '%s'", w);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* "NAME [OPTIONS]" on one line, words split at blanks; or the options alone on a
- * first line ("--" for none) and the name alone on the second, as snapshots.tsv
- * shows it (\\, \t, \n, \r escaped): any name, blanks or a leading "--" included. */
-gboolean
-manage_parse_delete_args(const char *args, char **name, guint *flags, GError **error)
-{
-    const char *nl = strchr(args, '\n');
-    g_auto(GStrv) words = NULL;
-
-    *flags = 0;
-    *name = NULL;
-    if (nl) {
-        g_autofree char *opts = g_strndup(args, nl - args);
-        g_autofree char *line = g_strdup(nl + 1);
-        gsize n = strlen(line);
-
-        if (n > 0 && line[n - 1] == '\n')
-            line[--n] = '\0';
-        if (n > 0 && line[n - 1] == '\r')
-            line[--n] = '\0';
-        words = g_strsplit_set(opts, " \t\r", -1);
-        for (guint i = 0; words[i]; i++)
-            if (*words[i] && !manage_delete_option(words[i], flags, error))
-                return FALSE;
-        if (!*line || strchr(line, '\n')) {
-            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
-                                "expected the snapshot name alone on the line after the "
-                                "options");
-            return FALSE;
-        }
-        if (!(*name = util_tsv_unescape(line, error)))
-            return FALSE;
-    } else {
-        words = g_strsplit_set(args, " \t", -1);
-        for (guint i = 0; words[i]; i++) {
-            const char *w = words[i];
-
-            if (!*w)
-                continue;
-            if (g_str_has_prefix(w, "--")) {
-                if (!manage_delete_option(w, flags, error)) {
-                    g_clear_pointer(name, g_free);
-                    return FALSE;
-                }
-            } else if (*name) {
-                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                            "expected one snapshot name, got '%s' and '%s' (a name with blanks "
-                            "goes alone on a line after a line of options, \"--\" for none)",
-                            *name, w);
-                g_clear_pointer(name, g_free);
-                return FALSE;
-            } else {
-                *name = g_strdup(w);
-            }
-        }
-    }
-    if (!*name) {
-        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID, "missing snapshot name");
-        return FALSE;
-    }
-    if ((*flags & MANAGE_DELETE_CHILDREN) && (*flags & MANAGE_DELETE_CHILDREN_ONLY)) {
-        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
-                            "Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and "
-                            "'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive");
-        g_clear_pointer(name, g_free);
-        return FALSE;
-    }
-    return TRUE;
-}
 
 static gboolean
 manage_is_external(const SnapshotDef *def)
@@ -1639,11 +1594,11 @@ manage_delete_run(Store *store, const char *domain, StoreDomain *sd, Journal *jo
 }
 
 gboolean
-manage_delete(Store *store, const char *domain, const char *args, char **result, GError **error)
+manage_delete(Store *store, const char *domain, const char *name, guint flags, char **result,
+              GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
     g_autoptr(StoreDomain) sd = NULL;
-    g_autofree char *name = NULL;
     g_autofree char *path = NULL;
     g_autoptr(GPtrArray) victims = g_ptr_array_new();
     g_autoptr(GPtrArray) to_unlink = g_ptr_array_new_with_free_func(g_free);
@@ -1652,13 +1607,16 @@ manage_delete(Store *store, const char *domain, const char *args, char **result,
     g_autoptr(UsersScan) scan = NULL;
     g_autoptr(GPtrArray) internal_images = g_ptr_array_new();   /* borrowed */
     gboolean images;
-    guint flags;
     SnapNode *node;
     SnapNode *after;
 
-    if (!manage_parse_delete_args(args, &name, &flags, error))
+    if ((flags & MANAGE_DELETE_CHILDREN) && (flags & MANAGE_DELETE_CHILDREN_ONLY)) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                            "Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and "
+                            "'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive");
         return FALSE;
-    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+    }
+    if (!(sd = manage_begin(store, domain, MANAGE_IMAGES, &lock, error)))
         return FALSE;
     if (!(node = manage_snap_lookup(sd, name, error)))
         return FALSE;
@@ -1857,10 +1815,8 @@ manage_revert_metadata(Store *store, const char *domain, StoreDomain *sd, SnapNo
     }
     sd->snaps->current = node;
     manage_undo_init(&undo);
-    /* robust (issue 6, crash.sh): old current first (see manage_create). */
     if ((newdom && !manage_write_domain_undo(store, newdom, &undo, error)) ||
-        (old_current && old_current != node &&
-         !manage_write_node_undo(store, domain, sd, old_current, &undo, error)) ||
+        !manage_write_old_current(store, domain, sd, old_current, &undo, error) ||
         !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
         manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
@@ -1885,7 +1841,7 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
     gboolean external;
     guint applied = 0;
 
-    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+    if (!(sd = manage_begin(store, domain, MANAGE_IMAGES, &lock, error)))
         return FALSE;
     if (!(node = manage_snap_lookup(sd, snap, error)) ||
         !store_snapshot_full(store, domain, sd, node, error))
@@ -2155,6 +2111,9 @@ manage_resume(Store *store, const char *domain, char **done, GError **error)
     }
     if (lstat(path, &st) < 0 && errno == ENOENT)
         return TRUE;
+    /* finishing or undoing it writes images, whatever the change asked for */
+    if (!guard_check_idle(store, domain, error))
+        return FALSE;
     if (!(journal = journal_load(path, error))) {
         g_prefix_error(error, "domain '%s' has a journal of an interrupted change that cannot "
                        "be read (check the images, then remove it): ", domain);
@@ -2242,7 +2201,7 @@ manage_genid(Store *store, const char *domain, const char *arg, char **result, G
         g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID, "malformed genid element");
         return FALSE;
     }
-    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, domain, error)))
+    if (!(sd = manage_begin(store, domain, MANAGE_METADATA, &lock, error)))
         return FALSE;
     domain_set_genid(sd->def, genid);
     if (!store_write_domain(store, sd->def, error))
@@ -2304,33 +2263,14 @@ manage_define(Store *store, const char *xml, gsize len, char **result, GError **
 }
 
 gboolean
-manage_undefine(Store *store, const char *args, char **result, GError **error)
+manage_undefine(Store *store, const char *name, guint flags, char **result, GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
     g_autoptr(StoreDomain) sd = NULL;
-    g_auto(GStrv) words = g_strsplit_set(args, " \t\n", -1);
-    const char *name = NULL;
-    gboolean with_snapshots = FALSE;
+    gboolean with_snapshots = (flags & MANAGE_UNDEFINE_SNAPSHOTS_METADATA) != 0;
     guint count;
 
-    for (guint i = 0; words[i]; i++) {
-        if (!*words[i])
-            continue;
-        if (strcmp(words[i], "--snapshots-metadata") == 0) {
-            with_snapshots = TRUE;
-        } else if (g_str_has_prefix(words[i], "--") || name) {
-            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "unexpected argument '%s'",
-                        words[i]);
-            return FALSE;
-        } else {
-            name = words[i];
-        }
-    }
-    if (!name) {
-        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID, "missing domain name");
-        return FALSE;
-    }
-    if (!(lock = store_lock(store, error)) || !(sd = manage_load(store, name, error)))
+    if (!(sd = manage_begin(store, name, MANAGE_METADATA, &lock, error)))
         return FALSE;
     count = hier_count(sd->snaps);
     if (count && !with_snapshots) {

@@ -1,5 +1,6 @@
 /* manage.h: snapshot and domain management on the store, as libvirt's qemu driver does for an
- * inactive domain: create, redefine, current, delete, revert, genid, define, undefine, import. */
+ * inactive domain: create, redefine, current, delete, revert, genid, define, undefine, import.
+ * One typed call per operation; what users write is parsed by the caller (fs/ctl.c). */
 #pragma once
 
 #include <glib.h>
@@ -16,17 +17,36 @@ typedef enum {
     MANAGE_CREATE_DISK_ONLY = 1 << 4,
 } ManageCreateFlags;
 
+/* virDomainSnapshotDelete flags. */
+typedef enum {
+    MANAGE_DELETE_CHILDREN = 1 << 0,
+    MANAGE_DELETE_METADATA_ONLY = 1 << 1,
+    MANAGE_DELETE_CHILDREN_ONLY = 1 << 2,
+} ManageDeleteFlags;
+
+/* virDomainUndefineFlags flags snapfs uses. */
+typedef enum {
+    MANAGE_UNDEFINE_SNAPSHOTS_METADATA = 1 << 0,
+} ManageUndefineFlags;
+
 /* Every function: takes the store lock, loads the domain fresh, validates, applies
  * (images first, then metadata, each file atomically), releases the lock. On
  * failure nothing is changed (what was done is rolled back) and @error holds
  * libvirt's text; on success @result (owned) says what was done, as virsh would
  * ("Domain snapshot s1 created"). Errors: CORE_ERROR_* (INVALID, NOT_FOUND, EXISTS,
- * UNSUPPORTED, BUSY, TOO_BIG), G_FILE_ERROR from the file system. */
+ * UNSUPPORTED, BUSY, TOO_BIG), G_FILE_ERROR from the file system.
+ * Whether a change may go ahead is guard.h's: a change of a domain's images (create,
+ * revert, delete, and the resolution of an interrupted change before any other) is
+ * refused with CORE_ERROR_BUSY while a backup of that domain reads them. */
 
-/* @payload: <domainsnapshot> XML, or a bare name (one line): an external disk-only
- * snapshot with defaults. */
-gboolean manage_create(Store *store, const char *domain, const char *payload, gsize len,
+/* @xml: a <domainsnapshot> document; @flags: ManageCreateFlags. */
+gboolean manage_create(Store *store, const char *domain, const char *xml, gsize len,
                        guint flags, char **result, GError **error);
+
+/* An external disk-only snapshot @name (one line) with defaults (mkdir, or a bare name
+ * written to ctl/create); @flags: MANAGE_CREATE_NO_METADATA or 0. */
+gboolean manage_create_named(Store *store, const char *domain, const char *name, guint flags,
+                             char **result, GError **error);
 
 /* Several <domainsnapshot> documents in any order: redefined parents first, all or
  * nothing; <active>1</active> restores current. */
@@ -37,15 +57,10 @@ gboolean manage_import(Store *store, const char *domain, const char *payload, gs
 gboolean manage_set_current(Store *store, const char *domain, const char *snap,
                             char **result, GError **error);
 
-/* "SNAP [--children|--children-only] [--metadata]" on one line; or the options
- * alone on a first line ("--" for none) and SNAP alone on the second, escaped as
- * in snapshots.tsv (util_tsv_escape()): any name, blanks or a leading "--". */
-/* The snapshot a ctl/delete payload names (owned) and its flags, as manage_delete() reads
- * them. CORE_ERROR_INVALID for what it would refuse. */
-gboolean manage_parse_delete_args(const char *args, char **name, guint *flags, GError **error);
-
-gboolean manage_delete(Store *store, const char *domain, const char *args, char **result,
-                       GError **error);
+/* Deletes snapshot @snap; @flags: ManageDeleteFlags (CHILDREN and CHILDREN_ONLY exclude
+ * each other). */
+gboolean manage_delete(Store *store, const char *domain, const char *snap, guint flags,
+                       char **result, GError **error);
 
 gboolean manage_revert(Store *store, const char *domain, const char *snap, char **result,
                        GError **error);
@@ -58,8 +73,10 @@ gboolean manage_genid(Store *store, const char *domain, const char *arg, char **
 gboolean manage_define(Store *store, const char *xml, gsize len, char **result,
                        GError **error);
 
-/* "NAME [--snapshots-metadata]". */
-gboolean manage_undefine(Store *store, const char *args, char **result, GError **error);
+/* Undefines domain @name; @flags: ManageUndefineFlags (without SNAPSHOTS_METADATA a domain
+ * with snapshots is refused). */
+gboolean manage_undefine(Store *store, const char *name, guint flags, char **result,
+                         GError **error);
 
 /* Finishes or undoes every change of images that a crash interrupted (the journals
  * in SNAPSHOT_DIR/.snapfs-journal), under the store lock; nothing with a read-only
@@ -67,5 +84,12 @@ gboolean manage_undefine(Store *store, const char *args, char **result, GError *
  * resolved, or why not. An unresolved journal stays, and every change of that
  * domain tries again first (and fails while it cannot be resolved). */
 void manage_recover(Store *store, GPtrArray *resolved, GPtrArray *failed);
+
+#ifdef MANAGE_TEST_HOOKS
+/* Unit tests only (manage.c built with MANAGE_TEST_HOOKS): called just before a snapshot's
+ * metadata file is written, with the flag it gets, to see what is on disk at that point. */
+extern void (*manage_test_write_hook)(Store *store, const char *domain, const char *snap,
+                                      gboolean current);
+#endif
 
 G_END_DECLS

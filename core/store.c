@@ -57,6 +57,8 @@ store_open(const char *root, const char *config_dir, const char *snapshot_dir, G
     g_autoptr(Store) store = g_new0(Store, 1);
     struct stat st;
 
+    g_mutex_init(&store->busy_lock);
+    store->backups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_mutex_init(&store->light_lock);
     store->light = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify)g_hash_table_unref);
@@ -89,6 +91,9 @@ store_free(Store *store)
     if (store->light)
         g_hash_table_unref(store->light);
     g_mutex_clear(&store->light_lock);
+    if (store->backups)
+        g_hash_table_unref(store->backups);
+    g_mutex_clear(&store->busy_lock);
     g_free(store->config_dir);
     g_free(store->snapshot_dir);
     g_free(store);

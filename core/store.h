@@ -16,6 +16,8 @@ typedef struct {
                            * no lock file created); set it after store_open() */
     const LiveHost *live; /* what runs on the host (status files, daemon): borrowed, set
                            * after store_open() by who owns it; NULL: nothing is checked */
+    GMutex busy_lock;     /* guards backups */
+    GHashTable *backups;  /* domain -> backups reading its images (guint): see guard.h */
     GMutex light_lock;    /* guards light */
     GHashTable *light;    /* domain -> (file name -> StoreLight *): what light loads parsed */
 } Store;

@@ -436,6 +436,15 @@ xmlutil_scan_markup(const char *buf, gsize len, gsize p, int *depth_delta)
     }
 }
 
+gboolean
+xmlutil_is_document(const char *buf, gsize len)
+{
+    for (gsize i = 0; i < len; i++)
+        if (!g_ascii_isspace(buf[i]))
+            return buf[i] == '<';
+    return FALSE;
+}
+
 gssize
 xmlutil_document_end(const char *buf, gsize len)
 {

@@ -63,4 +63,8 @@ const char *xmlutil_schema_dir(void);
 #define XMLUTIL_MALFORMED (-2)
 gssize xmlutil_document_end(const char *buf, gsize len);
 
+/* TRUE when @buf is meant as XML: its first byte that is not blank is '<' (a control file
+ * takes a document or a bare value, and a value never starts with '<'). */
+gboolean xmlutil_is_document(const char *buf, gsize len);
+
 G_END_DECLS

@@ -6,6 +6,7 @@
 #include "error.h"
 #include "guard.h"
 #include "manage.h"
+#include "util.h"
 #include "xmlutil.h"
 
 typedef enum {
@@ -64,110 +65,235 @@ ctl_writer_domain(const CtlWriter *w)
     return w->dom;
 }
 
-static gboolean
-ctl_is_cancel(const char *payload, gsize len)
-{
-    g_autofree char *text = g_strndup(payload, len);
+/* The control files' names, and the operation each one asks for. */
+static const struct {
+    const char *name;
+    GuardOp op;
+} ctl_ops[] = {
+    { "create", GUARD_OP_CREATE },
+    { "create-no-metadata", GUARD_OP_CREATE_NO_METADATA },
+    { "redefine", GUARD_OP_REDEFINE },
+    { "redefine-current", GUARD_OP_REDEFINE_CURRENT },
+    { "import", GUARD_OP_IMPORT },
+    { "current", GUARD_OP_CURRENT },
+    { "revert", GUARD_OP_REVERT },
+    { "delete", GUARD_OP_DELETE },
+    { "genid", GUARD_OP_GENID },
+    { "backup", GUARD_OP_BACKUP },
+    { "define", GUARD_OP_DEFINE },
+    { "undefine", GUARD_OP_UNDEFINE },
+};
 
-    return strcmp(g_strstrip(text), "cancel") == 0;
-}
-
-/* The guard's name for control file @op. */
 static GuardOp
-ctl_guard_op(const char *dom, const char *op)
+ctl_op_of(const char *name)
 {
-    static const struct {
-        const char *name;
-        GuardOp op;
-    } ops[] = {
-        { "create", GUARD_OP_CREATE },
-        { "create-no-metadata", GUARD_OP_CREATE_NO_METADATA },
-        { "redefine", GUARD_OP_REDEFINE },
-        { "redefine-current", GUARD_OP_REDEFINE_CURRENT },
-        { "import", GUARD_OP_IMPORT },
-        { "current", GUARD_OP_CURRENT },
-        { "revert", GUARD_OP_REVERT },
-        { "delete", GUARD_OP_DELETE },
-        { "genid", GUARD_OP_GENID },
-        { "backup", GUARD_OP_BACKUP },
-    };
-
-    if (!dom)
-        return strcmp(op, "define") == 0 ? GUARD_OP_DEFINE : GUARD_OP_UNDEFINE;
-    for (guint i = 0; i < G_N_ELEMENTS(ops); i++)
-        if (strcmp(op, ops[i].name) == 0)
-            return ops[i].op;
+    for (guint i = 0; i < G_N_ELEMENTS(ctl_ops); i++)
+        if (strcmp(name, ctl_ops[i].name) == 0)
+            return ctl_ops[i].op;
     g_assert_not_reached();
 }
 
-gboolean
-ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsize len,
-          GError **error)
+static const char *
+ctl_op_name(GuardOp op)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(ctl_ops); i++)
+        if (ctl_ops[i].op == op)
+            return ctl_ops[i].name;
+    g_assert_not_reached();
+}
+
+/* One option word of ctl/delete into @flags; "--" alone adds none. */
+static gboolean
+ctl_delete_option(const char *w, guint *flags, GError **error)
+{
+    if (strcmp(w, "--children") == 0)
+        *flags |= MANAGE_DELETE_CHILDREN;
+    else if (strcmp(w, "--children-only") == 0)
+        *flags |= MANAGE_DELETE_CHILDREN_ONLY;
+    else if (strcmp(w, "--metadata") == 0)
+        *flags |= MANAGE_DELETE_METADATA_ONLY;
+    else if (strcmp(w, "--") != 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "unknown option '%s'", w);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* A ctl/delete request: "NAME [OPTIONS]" on one line, words split at blanks; or the
+ * options alone on a first line ("--" for none) and the name alone on the second, as
+ * snapshots.tsv shows it (\\, \t, \n, \r escaped): any name, blanks or a leading "--"
+ * included. The name is owned. */
+static gboolean
+ctl_parse_delete(const char *args, char **name, guint *flags, GError **error)
+{
+    const char *nl = strchr(args, '\n');
+    g_auto(GStrv) words = NULL;
+
+    *flags = 0;
+    *name = NULL;
+    if (nl) {
+        g_autofree char *opts = g_strndup(args, nl - args);
+        g_autofree char *line = g_strdup(nl + 1);
+        gsize n = strlen(line);
+
+        if (n > 0 && line[n - 1] == '\n')
+            line[--n] = '\0';
+        if (n > 0 && line[n - 1] == '\r')
+            line[--n] = '\0';
+        words = g_strsplit_set(opts, " \t\r", -1);
+        for (guint i = 0; words[i]; i++)
+            if (*words[i] && !ctl_delete_option(words[i], flags, error))
+                return FALSE;
+        if (!*line || strchr(line, '\n')) {
+            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
+                                "expected the snapshot name alone on the line after the "
+                                "options");
+            return FALSE;
+        }
+        return (*name = util_tsv_unescape(line, error)) != NULL;
+    }
+    words = g_strsplit_set(args, " \t", -1);
+    for (guint i = 0; words[i]; i++) {
+        const char *w = words[i];
+
+        if (!*w)
+            continue;
+        if (g_str_has_prefix(w, "--")) {
+            if (!ctl_delete_option(w, flags, error)) {
+                g_clear_pointer(name, g_free);
+                return FALSE;
+            }
+        } else if (*name) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                        "expected one snapshot name, got '%s' and '%s' (a name with blanks "
+                        "goes alone on a line after a line of options, \"--\" for none)",
+                        *name, w);
+            g_clear_pointer(name, g_free);
+            return FALSE;
+        } else {
+            *name = g_strdup(w);
+        }
+    }
+    if (!*name) {
+        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID, "missing snapshot name");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* A ctl/undefine request: "NAME [--snapshots-metadata]". *@name (owned) is the first word
+ * that is not an option even when the request is refused: the guard names that domain. */
+static gboolean
+ctl_parse_undefine(const char *args, char **name, guint *flags, GError **error)
+{
+    g_auto(GStrv) words = g_strsplit_set(args, " \t\n", -1);
+    g_autoptr(GError) bad = NULL;
+
+    *flags = 0;
+    *name = NULL;
+    for (guint i = 0; words[i]; i++) {
+        if (!*words[i])
+            continue;
+        if (strcmp(words[i], "--snapshots-metadata") == 0) {
+            *flags |= MANAGE_UNDEFINE_SNAPSHOTS_METADATA;
+        } else if (g_str_has_prefix(words[i], "--") || *name) {
+            if (!bad)
+                g_set_error(&bad, CORE_ERROR, CORE_ERROR_INVALID, "unexpected argument '%s'",
+                            words[i]);
+        } else {
+            *name = g_strdup(words[i]);
+        }
+    }
+    if (!bad && !*name)
+        g_set_error_literal(&bad, CORE_ERROR, CORE_ERROR_INVALID, "missing domain name");
+    if (bad) {
+        g_propagate_error(error, g_steal_pointer(&bad));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Runs @req; @invalid: why the request as written cannot run (reported after the guard,
+ * which refuses first what it refuses). */
+static gboolean
+ctl_execute(View *view, const CtlRequest *req, const GError *invalid, GError **error)
 {
     Store *store = view_store(view);
+    const char *dom = req->dom;
+    const char *op = ctl_op_name(req->op);
     g_autofree char *result = NULL;
-    g_autofree char *text = NULL;
     gboolean ok;
 
-    if (view_read_only(view)) {
+    if (store->read_only) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_ROFS, "read-only mount");
         view_set_result(view, dom, FALSE, (*error)->message);
         return FALSE;
     }
     /* A running domain or a libvirt daemon owns what this would change: refused before
      * anything is touched (a backup cancel changes nothing and is let through). */
-    if (!(strcmp(op, "backup") == 0 && ctl_is_cancel(payload, len)) &&
-        !guard_check(store, store->live, ctl_guard_op(dom, op), dom, payload, len, error)) {
-        view_set_result(view, dom, FALSE, (*error)->message);
-        g_message("%s%s%s refused: %s", dom ? dom : "", dom ? "/" : "", op, (*error)->message);
-        return FALSE;
-    }
-    if (!dom) {
-        if (strcmp(op, "define") == 0) {
-            ok = manage_define(store, payload, len, &result, error);
-        } else {
-            text = g_strndup(payload, len);
-            ok = manage_undefine(store, text, &result, error);
+    if (!(req->op == GUARD_OP_BACKUP && req->cancel)) {
+        g_autofree char *defined = req->op == GUARD_OP_DEFINE
+                                       ? guard_define_name(req->xml, req->len) : NULL;
+        const char *name = req->op == GUARD_OP_DEFINE ? defined
+                           : req->op == GUARD_OP_UNDEFINE ? req->name : dom;
+        gboolean named = req->op == GUARD_OP_CURRENT || req->op == GUARD_OP_REVERT ||
+                         req->op == GUARD_OP_DELETE;
+
+        if (!guard_check(store, store->live, req->op, name, named ? req->name : NULL, error)) {
+            view_set_result(view, dom, FALSE, (*error)->message);
+            g_message("%s%s%s refused: %s", dom ? dom : "", dom ? "/" : "", op,
+                      (*error)->message);
+            return FALSE;
         }
-    } else if (strcmp(op, "backup") == 0) {
-        text = g_strndup(payload, len);
-        g_strstrip(text);
-        if (strcmp(text, "cancel") == 0)
-            ok = view_backup_cancel(view, dom, &result, error);
-        else
-            ok = view_backup_start(view, dom, payload, len, &result, error);
-    } else if ((strcmp(op, "create") == 0 || strcmp(op, "create-no-metadata") == 0 ||
-                strcmp(op, "revert") == 0 || strcmp(op, "delete") == 0) &&
-               !view_backup_check_idle(view, dom, error)) {
-        /* The images a running backup reads must not change under it. */
-        g_prefix_error(error, "domain '%s' is busy: ", dom);
+    }
+    if (invalid) {
+        g_propagate_error(error, g_error_copy(invalid));
         ok = FALSE;
-    } else if (strcmp(op, "create") == 0) {
-        ok = manage_create(store, dom, payload, len, 0, &result, error);
-    } else if (strcmp(op, "create-no-metadata") == 0) {
-        ok = manage_create(store, dom, payload, len, MANAGE_CREATE_NO_METADATA, &result, error);
-    } else if (strcmp(op, "redefine") == 0) {
-        ok = manage_create(store, dom, payload, len, MANAGE_CREATE_REDEFINE, &result, error);
-    } else if (strcmp(op, "redefine-current") == 0) {
-        ok = manage_create(store, dom, payload, len,
-                           MANAGE_CREATE_REDEFINE | MANAGE_CREATE_CURRENT, &result, error);
-    } else if (strcmp(op, "import") == 0) {
-        ok = manage_import(store, dom, payload, len, &result, error);
     } else {
-        text = g_strndup(payload, len);
-        /* A two-line delete ends with its name, trailing blanks included. */
-        if (strcmp(op, "delete") != 0)
-            g_strchomp(text);
-        if (strcmp(op, "revert") == 0)
-            ok = manage_revert(store, dom, text, &result, error);
-        else if (strcmp(op, "delete") == 0)
-            ok = manage_delete(store, dom, text, &result, error);
-        else if (strcmp(op, "genid") == 0)
-            ok = manage_genid(store, dom, text, &result, error);
-        else if (strcmp(op, "current") == 0)
-            ok = manage_set_current(store, dom, *text ? text : NULL, &result, error);
-        else
+        switch (req->op) {
+        case GUARD_OP_DEFINE:
+            ok = manage_define(store, req->xml, req->len, &result, error);
+            break;
+        case GUARD_OP_UNDEFINE:
+            ok = manage_undefine(store, req->name, req->flags, &result, error);
+            break;
+        case GUARD_OP_BACKUP:
+            ok = req->cancel ? view_backup_cancel(view, dom, &result, error)
+                             : view_backup_start(view, dom, req->xml, req->len, &result, error);
+            break;
+        case GUARD_OP_CREATE:
+        case GUARD_OP_CREATE_NO_METADATA: {
+            guint flags = req->op == GUARD_OP_CREATE ? 0 : MANAGE_CREATE_NO_METADATA;
+
+            ok = req->xml ? manage_create(store, dom, req->xml, req->len, flags, &result, error)
+                          : manage_create_named(store, dom, req->name, flags, &result, error);
+            break;
+        }
+        case GUARD_OP_REDEFINE:
+        case GUARD_OP_REDEFINE_CURRENT:
+            ok = manage_create(store, dom, req->xml, req->len,
+                               MANAGE_CREATE_REDEFINE | (req->op == GUARD_OP_REDEFINE_CURRENT
+                                                             ? MANAGE_CREATE_CURRENT : 0),
+                               &result, error);
+            break;
+        case GUARD_OP_IMPORT:
+            ok = manage_import(store, dom, req->xml, req->len, &result, error);
+            break;
+        case GUARD_OP_CURRENT:
+            ok = manage_set_current(store, dom, req->name, &result, error);
+            break;
+        case GUARD_OP_REVERT:
+            ok = manage_revert(store, dom, req->name, &result, error);
+            break;
+        case GUARD_OP_DELETE:
+            ok = manage_delete(store, dom, req->name, req->flags, &result, error);
+            break;
+        case GUARD_OP_GENID:
+            ok = manage_genid(store, dom, req->name, &result, error);
+            break;
+        default:
             g_assert_not_reached();
+        }
     }
     view_set_result(view, dom, ok, ok ? result : (*error)->message);
     if (ok)
@@ -177,6 +303,68 @@ ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsiz
     if (ok)
         view_invalidate(view, dom);
     return ok;
+}
+
+gboolean
+ctl_run(View *view, const CtlRequest *req, GError **error)
+{
+    return ctl_execute(view, req, NULL, error);
+}
+
+/* A payload written to ctl/@op of @dom (NULL: the top ctl/): parsed once into a request,
+ * then run. */
+static gboolean
+ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsize len,
+          GError **error)
+{
+    CtlRequest req = { .op = ctl_op_of(op), .dom = dom };
+    g_autofree char *text = NULL;
+    g_autofree char *name = NULL;
+    g_autoptr(GError) invalid = NULL;
+
+    switch (req.op) {
+    case GUARD_OP_DEFINE:
+    case GUARD_OP_REDEFINE:
+    case GUARD_OP_REDEFINE_CURRENT:
+    case GUARD_OP_IMPORT:
+        req.xml = payload;
+        req.len = len;
+        break;
+    case GUARD_OP_BACKUP:
+        text = g_strstrip(g_strndup(payload, len));
+        req.cancel = strcmp(text, "cancel") == 0;
+        req.xml = payload;
+        req.len = len;
+        break;
+    case GUARD_OP_CREATE:
+    case GUARD_OP_CREATE_NO_METADATA:
+        /* a bare name: an external disk-only snapshot with defaults */
+        if (xmlutil_is_document(payload, len)) {
+            req.xml = payload;
+            req.len = len;
+        } else {
+            req.name = text = g_strndup(payload, len);
+        }
+        break;
+    case GUARD_OP_UNDEFINE:
+        text = g_strndup(payload, len);
+        ctl_parse_undefine(text, &name, &req.flags, &invalid);
+        req.name = name;
+        break;
+    case GUARD_OP_DELETE:
+        /* a two-line delete ends with its name, trailing blanks included */
+        text = g_strndup(payload, len);
+        ctl_parse_delete(text, &name, &req.flags, &invalid);
+        req.name = name;
+        break;
+    case GUARD_OP_CURRENT:
+    case GUARD_OP_REVERT:
+    case GUARD_OP_GENID:
+        text = g_strchomp(g_strndup(payload, len));
+        req.name = req.op == GUARD_OP_CURRENT && !*text ? NULL : text;
+        break;
+    }
+    return ctl_execute(view, &req, invalid, error);
 }
 
 static void
@@ -304,7 +492,7 @@ ctl_process(CtlWriter *w, View *view, gboolean *changed, GError **error)
             /* Only blank lines so far. */
             return TRUE;
         }
-        xml = data[start] == '<';
+        xml = xmlutil_is_document(data, len);
         if (w->kind == CTL_STREAM)
             return TRUE;   /* applied at close */
         if (w->kind == CTL_LINES && !xml && strcmp(w->op, "delete") == 0)
@@ -422,13 +610,7 @@ ctl_writer_flush(CtlWriter *w, View *view, gboolean final, gboolean *changed, GE
     *changed = FALSE;
     if (ctl_blank(w->buf->data, len))
         return TRUE;
-    {
-        gsize i = 0;
-
-        while (i < len && g_ascii_isspace(data[i]))
-            i++;
-        xml = i < len && data[i] == '<';
-    }
+    xml = xmlutil_is_document(data, len);
     /* FLUSH comes at every close() of any copy of the descriptor: `cat bad.xml >
      * ctl/create` must fail at its close, but `exec 3>ctl/create; printf ... >&3`
      * closes a copy after every printf. So an incomplete document fails this

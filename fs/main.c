@@ -361,14 +361,13 @@ main(int argc, char **argv)
 
     xmlInitParser();   /* once, before threads: libxml2's lazy setup is not thread-safe */
     fs.store = store;
-    fs.read_only = o.read_only;
     fs.push = !o.no_push;
     fs.readahead_kb = o.readahead_kb;
     /* Long kernel cache timeouts: the poller invalidates what changes (within
      * ~0.3 s of a change in the store), and every change made through the mount
      * invalidates at once. */
     fs.timeout = 60.0;
-    fs.view = view_new(store, o.read_only, !o.poll);
+    fs.view = view_new(store, !o.poll);
     fs.inodes = inode_table_new();
     g_mutex_init(&fs.files_lock);
     g_mutex_init(&fs.push_lock);

@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 #include "errno.h"
+#include "manage.h"
 
 /* Largest request the kernel may send: big reads are what makes cp fast. */
 #define FS_MAX_IO (1024 * 1024)
@@ -876,7 +877,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             fuse_reply_err(req, EACCES);   /* write-only: the outcome is in ctl/result */
             return;
         }
-        if (fs->read_only) {
+        if (fs->store->read_only) {
             fuse_reply_err(req, EROFS);
             return;
         }
@@ -889,7 +890,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        fuse_reply_err(req, fs->read_only ? EROFS : EACCES);
+        fuse_reply_err(req, fs->store->read_only ? EROFS : EACCES);
         return;
     }
     if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0) {
@@ -1137,7 +1138,7 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
         fs_reply_error(req, error);
         return;
     }
-    if (fs->read_only) {
+    if (fs->store->read_only) {
         fuse_reply_err(req, EROFS);
         return;
     }
@@ -1160,7 +1161,7 @@ fs_dirop_parent(FsState *fs, fuse_ino_t parent, ViewKind kind, ViewNode **pnode,
 {
     if (!(*pnode = fs_node(fs, parent, error)))
         return fs_errno_from_error(*error);
-    if (fs->read_only)
+    if (fs->store->read_only)
         return EROFS;
     if ((*pnode)->kind != kind)
         return EPERM;
@@ -1180,7 +1181,8 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
         fuse_reply_err(req, err);
         return;
     }
-    if (!ctl_apply(fs->view, pnode->dom, "create", name, strlen(name), &error)) {
+    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CREATE, .dom = pnode->dom, .name = name },
+                 &error)) {
         fs_reply_error(req, error);
         return;
     }
@@ -1196,20 +1198,13 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) pnode = NULL;
     int err;
-    g_autofree char *args = NULL;
 
     if ((err = fs_dirop_parent(fs, parent, VIEW_SNAPS, &pnode, &error))) {
         fuse_reply_err(req, err);
         return;
     }
-    /* The two-line form of ctl/delete names any snapshot, blanks included. */
-    {
-        GString *s = g_string_new("--metadata\n");
-
-        util_tsv_escape(s, name);
-        args = g_string_free(s, FALSE);
-    }
-    if (!ctl_apply(fs->view, pnode->dom, "delete", args, strlen(args), &error)) {
+    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_DELETE, .dom = pnode->dom, .name = name,
+                                          .flags = MANAGE_DELETE_METADATA_ONLY }, &error)) {
         fs_reply_error(req, error);
         return;
     }
@@ -1269,7 +1264,8 @@ fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char 
             fuse_reply_err(req, EEXIST);   /* ln -sfn goes on with a temporary name */
             return;
         }
-        if (!ctl_apply(fs->view, pnode->dom, "current", snap, strlen(snap), &error)) {
+        if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom,
+                                              .name = snap }, &error)) {
             fs_reply_error(req, error);
             return;
         }
@@ -1306,7 +1302,7 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
         fs_reply_error(req, error);
         return;
     }
-    if (fs->read_only) {
+    if (fs->store->read_only) {
         fuse_reply_err(req, EROFS);
         return;
     }
@@ -1320,7 +1316,8 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
         return;
     }
     snap = fs_current_target(pnode->dom, target);
-    if (!ctl_apply(fs->view, pnode->dom, "current", snap, strlen(snap), &error)) {
+    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom, .name = snap },
+                 &error)) {
         /* The temporary link stays, as a failed rename leaves its source. */
         view_templink_add(fs->view, pnode->dom, name, target, NULL);
         fs_reply_error(req, error);
@@ -1364,7 +1361,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, EPERM);
         return;
     }
-    if (!ctl_apply(fs->view, pnode->dom, "current", "", 0, &error)) {
+    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom }, &error)) {
         fs_reply_error(req, error);
         return;
     }
@@ -1443,7 +1440,7 @@ fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
     sv.f_frsize = 4096;
     sv.f_namemax = 255;
     sv.f_files = inode_count(fs->inodes);
-    sv.f_flag = ST_NOSUID | ST_NODEV | (fs->read_only ? ST_RDONLY : 0);
+    sv.f_flag = ST_NOSUID | ST_NODEV | (fs->store->read_only ? ST_RDONLY : 0);
     fuse_reply_statfs(req, &sv);
 }
 

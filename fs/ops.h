@@ -13,7 +13,6 @@ typedef struct {
     Store *store;
     View *view;
     InodeTable *inodes;
-    gboolean read_only;
     gboolean push;         /* data read in order is pushed ahead into the page cache */
     unsigned readahead_kb; /* the mount's readahead, set by main before INIT */
     GMutex push_lock;      /* guards push and pushers */

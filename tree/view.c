@@ -79,7 +79,6 @@ struct View {
     GHashTable *changed;          /* scratch set for watch_drain() */
     gboolean list_dirty;          /* an event in the config directory since the listing */
     gboolean list_failed;         /* the last listing failed: retried as when polled */
-    gboolean read_only;
     uid_t uid;
     gid_t gid;
     GHashTable *domains;          /* name -> ViewDomain * */
@@ -211,13 +210,12 @@ view_domain_free(ViewDomain *vd)
 }
 
 View *
-view_new(Store *store, gboolean read_only, gboolean watch)
+view_new(Store *store, gboolean watch)
 {
     View *view = g_new0(View, 1);
 
     g_mutex_init(&view->lock);
     view->store = store;
-    view->read_only = read_only;
     view->uid = getuid();
     view->gid = getgid();
     view->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -1781,12 +1779,6 @@ Store *
 view_store(View *view)
 {
     return view->store;
-}
-
-gboolean
-view_read_only(View *view)
-{
-    return view->read_only;
 }
 
 void

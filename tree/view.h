@@ -55,7 +55,7 @@ void view_dirent_free(ViewDirent *ent);
 
 /* @watch: other processes' changes to the store are found by inotify (falling back
  * to polling where it cannot watch); FALSE: by polling only, every 300-900 ms. */
-View *view_new(Store *store, gboolean read_only, gboolean watch);
+View *view_new(Store *store, gboolean watch);
 void view_free(View *view);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(View, view_free)
 
@@ -118,7 +118,6 @@ gboolean view_backup_cancel(View *view, const char *dom, char **result, GError *
 gboolean view_backup_check_idle(View *view, const char *dom, GError **error);
 
 Store *view_store(View *view);
-gboolean view_read_only(View *view);
 
 /* Re-examines the store as an access would (each loaded domain whose re-check
  * interval has passed, and the domain list): domains that changed are dropped, to

@@ -293,6 +293,44 @@ for ((i = 0; i < ${#busy[@]}; i += 2)); do
 done
 case "$(waitjob big)" in "backup cancelled"*) ;; *) bad "after cancel: $(cat "$mnt/big/job")";; esac
 storelist | cmp -s "$work/base.list" - || bad "[EBUSY] store or targets changed: $(ls -A "$out")"
+
+# ---- a change that would resolve an interrupted one, while a backup runs: EBUSY ------------------
+# An interrupted create of big (its overlay made, no metadata written) is undone by the next change
+# of big, whatever that change is: that removes an image. While a backup of big reads its images,
+# every change through the mount (a link made current, a ctl file) is refused the same way before
+# anything is resolved; once the backup has ended the next change resolves it.
+jdir=$store/qemu/snapshot/.snapfs-journal
+qemu-img create -q -f qcow2 -b "$work/big.raw" -F raw "$work/big.ghost"
+mkdir -p "$jdir"
+printf '[journal]\noperation=create\nsteps=1\nsnapshot=ghost\n\n[step 0]\naction=overlay\nargs=vda;%s;new;\ndone=true\n' \
+    "$work/big.ghost" > "$jdir/big"
+cp "$jdir/big" "$work/big.journal"
+echo "<domainbackup><disks><disk name='vda' type='file'><driver type='raw'/><target file='$out/big4.raw'/></disk></disks></domainbackup>" \
+    > "$mnt/big/ctl/backup" || fail "big backup: $(cat "$mnt/big/ctl/result")"
+busy=()
+for cmd in "ln -sfn snapshots/ghost '$mnt/big/current'" "echo new > '$mnt/big/ctl/genid'" \
+           "echo ghost > '$mnt/big/ctl/delete'" "mkdir '$mnt/big/snapshots/x2'" \
+           "echo big > '$mnt/ctl/undefine'"; do
+    if msg=$(bash -c "$cmd" 2>&1); then msg=succeeded; fi
+    readall got "$mnt/big/ctl/result"
+    [ "$cmd" = "echo big > '$mnt/ctl/undefine'" ] && readall got "$mnt/ctl/result"
+    busy+=("$cmd" "$msg" "$got")
+done
+for ((i = 0; i < ${#busy[@]}; i += 3)); do
+    ncase=$((ncase + 1))
+    case "${busy[i + 1]}" in *"$EBUSY"*) ;; *) bad "[journal] ${busy[i]}: '${busy[i + 1]}', expected $EBUSY";; esac
+    [ "${busy[i + 2]}" = "error: domain 'big' is busy: $BUSY"$'\n' ] || bad "[journal] ${busy[i]}: result: '${busy[i + 2]}'"
+done
+line=$(cat "$mnt/big/job")
+echo cancel > "$mnt/big/ctl/backup" || fail "cancel: $(cat "$mnt/big/ctl/result")"
+case "$line" in "backup running "*) ;; *) fail "the big job ended too soon for the journal cases: $line";; esac
+case "$(waitjob big)" in "backup cancelled"*) ;; *) bad "after cancel: $(cat "$mnt/big/job")";; esac
+ncase=$((ncase + 1))
+cmp -s "$jdir/big" "$work/big.journal" && test -f "$work/big.ghost" && test -f "$store/qemu/big.xml" ||
+    bad "[journal] the interrupted create was resolved while the backup ran"
+echo new > "$mnt/big/ctl/genid" || bad "[journal] genid after the backup: $(cat "$mnt/big/ctl/result")"
+ncase=$((ncase + 1))
+test ! -e "$jdir/big" && test ! -e "$work/big.ghost" || bad "[journal] not resolved after the backup"
 rm "$work/big.raw"
 
 umount_fs

@@ -118,13 +118,28 @@ release(Holder *h)
     g_assert_cmpint(waitpid(h->pid, &status, 0), ==, h->pid);
 }
 
+/* guard_check() with the domain and snapshot that a control file's @payload names (as
+ * fs/ctl.c parses them: undefine's first word, define's <name>, revert's line). */
 static gboolean
 check(const LiveHost *host, GuardOp op, const char *dom, const char *payload, GError **error)
 {
     g_autoptr(Store) store = store_open(root, NULL, NULL, NULL);
+    g_autofree char *name = NULL;
+    g_autofree char *snap = NULL;
 
     g_assert_nonnull(store);
-    return guard_check(store, host, op, dom, payload, strlen(payload), error);
+    if (op == GUARD_OP_DEFINE) {
+        name = guard_define_name(payload, strlen(payload));
+    } else if (op == GUARD_OP_UNDEFINE) {
+        g_auto(GStrv) words = g_strsplit(payload, " ", 2);
+
+        name = g_strdup(words[0]);
+    } else {
+        name = g_strdup(dom);
+    }
+    if (op == GUARD_OP_REVERT || op == GUARD_OP_CURRENT)
+        snap = g_strchomp(g_strdup(payload));
+    return guard_check(store, host, op, name, snap, error);
 }
 
 static void

@@ -24,7 +24,7 @@ fixture_setup(Fixture *f, gconstpointer data)
 
     f->store = store_open(store_dir, NULL, NULL, &error);
     g_assert_no_error(error);
-    f->view = view_new(f->store, FALSE, TRUE);
+    f->view = view_new(f->store, TRUE);
 }
 
 static void
