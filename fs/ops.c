@@ -738,56 +738,29 @@ fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fs_dir_free(d);
 }
 
-/* Replies: buf, or error. Offsets: 0 = ".", 1 = "..", 2 + i = entry i. */
-static void
-fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-              struct fuse_file_info *fi)
+/* The attributes of entry @name of @pnode for readdirplus, with a lookup reference taken
+ * (e->ino); FALSE when it is gone since the listing. */
+static gboolean
+fs_dirent_attr(FsState *fs, const ViewNode *pnode, const char *name, struct fuse_entry_param *e)
 {
-    FsState *fs = fs_state(req);
-    FsDir *d = (FsDir *)(uintptr_t)fi->fh;
-    g_autoptr(GError) error = NULL;
-    g_autofree char *buf = NULL;
-    g_autoptr(GPtrArray) ents = NULL;
-    gboolean done = TRUE;
-    size_t used = 0;
+    g_autoptr(ViewNode) node = view_lookup(fs->view, pnode, name, NULL);
 
-    if (!(ents = fs_dir_entries(fs, ino, d, off, &error))) {
-        fs_reply_error(req, error);
-        return;
-    }
-    buf = g_malloc(size);
-    for (off_t i = off; i < (off_t)ents->len + 2; i++) {
-        struct stat st = { 0 };
-        const char *name;
-        size_t need;
-
-        if (i < 2) {
-            name = i == 0 ? "." : "..";
-            st.st_mode = S_IFDIR;
-        } else {
-            ViewDirent *e = ents->pdata[i - 2];
-
-            name = e->name;
-            st.st_mode = e->type;
-        }
-        /* glibc skips entries with d_ino 0; the real number comes with lookup. */
-        st.st_ino = FUSE_ROOT_ID + 1 + i;
-        need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
-        if (need > size - used) {
-            done = FALSE;
-            break;
-        }
-        used += need;
-    }
-    fs_dir_keep(fs, ino, d, ents, done);
-    fuse_reply_buf(req, buf, used);
+    if (!node || !view_stat(fs->view, node, &e->attr, NULL))
+        return FALSE;
+    e->ino = inode_ref(fs->inodes, node);
+    e->attr.st_ino = e->ino;
+    e->attr_timeout = fs->timeout;
+    e->entry_timeout = fs->timeout;
+    inode_note_size(fs->inodes, e->ino, e->attr.st_size);
+    return TRUE;
 }
 
-/* Replies: buf, or error. Like readdir, with each entry's attributes and a
- * lookup reference, so `ls -l` needs no LOOKUP per entry. */
+/* Replies: buf, or error. Offsets: 0 = ".", 1 = "..", 2 + i = entry i. With @plus
+ * (readdirplus) each entry comes with its attributes and a lookup reference, so `ls -l`
+ * needs no LOOKUP per entry. */
 static void
-fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                  struct fuse_file_info *fi)
+fs_readdir_reply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                 struct fuse_file_info *fi, gboolean plus)
 {
     FsState *fs = fs_state(req);
     FsDir *d = (FsDir *)(uintptr_t)fi->fh;
@@ -799,42 +772,35 @@ fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     size_t used = 0;
 
     if (!(ents = fs_dir_entries(fs, ino, d, off, &error)) ||
-        !(pnode = d ? view_node_copy(d->node) : fs_node(fs, ino, &error))) {
+        (plus && !(pnode = d ? view_node_copy(d->node) : fs_node(fs, ino, &error)))) {
         fs_reply_error(req, error);
         return;
     }
     buf = g_malloc(size);
     for (off_t i = off; i < (off_t)ents->len + 2; i++) {
         struct fuse_entry_param e = { 0 };
-        g_autoptr(ViewNode) node = NULL;
         const char *name;
         size_t need;
 
         if (i < 2) {
-            /* nodeid 0: the kernel takes no reference and no attributes. */
+            /* readdirplus: nodeid 0, the kernel takes no reference and no attributes */
             name = i == 0 ? "." : "..";
             e.attr.st_mode = S_IFDIR;
-            e.attr.st_ino = FUSE_ROOT_ID;
+            e.attr.st_ino = plus ? FUSE_ROOT_ID : FUSE_ROOT_ID + 1 + i;
         } else {
             ViewDirent *ent = ents->pdata[i - 2];
 
             name = ent->name;
-            node = view_lookup(fs->view, pnode, name, NULL);
-            if (!node || !view_stat(fs->view, node, &e.attr, NULL)) {
-                /* Gone since opendir: list it without attributes. */
+            if (!plus || !fs_dirent_attr(fs, pnode, name, &e)) {
+                /* The type alone (readdir, or gone since the listing). glibc skips
+                 * entries with d_ino 0; the real number comes with lookup. */
                 memset(&e, 0, sizeof(e));
                 e.attr.st_mode = ent->type;
                 e.attr.st_ino = FUSE_ROOT_ID + 1 + i;
-                g_clear_pointer(&node, view_node_free);
-            } else {
-                e.ino = inode_ref(fs->inodes, node);
-                e.attr.st_ino = e.ino;
-                e.attr_timeout = fs->timeout;
-                e.entry_timeout = fs->timeout;
-                inode_note_size(fs->inodes, e.ino, e.attr.st_size);
             }
         }
-        need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
+        need = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1)
+                    : fuse_add_direntry(req, buf + used, size - used, name, &e.attr, i + 1);
         if (need > size - used) {
             if (e.ino)
                 inode_forget(fs->inodes, e.ino, 1);   /* not sent: no reference */
@@ -845,6 +811,20 @@ fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     fs_dir_keep(fs, ino, d, ents, done);
     fuse_reply_buf(req, buf, used);
+}
+
+static void
+fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+              struct fuse_file_info *fi)
+{
+    fs_readdir_reply(req, ino, size, off, fi, FALSE);
+}
+
+static void
+fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                  struct fuse_file_info *fi)
+{
+    fs_readdir_reply(req, ino, size, off, fi, TRUE);
 }
 
 /* Replies: err 0. */
