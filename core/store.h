@@ -12,8 +12,9 @@ G_BEGIN_DECLS
 typedef struct {
     char *config_dir;     /* STORE/qemu or -o config_dir= */
     char *snapshot_dir;   /* STORE/qemu/snapshot or -o snapshot_dir= */
-    gboolean read_only;   /* -o ro: loading only skips FILE.new leftovers (no unlink,
-                           * no lock file created); set it after store_open() */
+    gboolean read_only;   /* -o ro, the one flag the mount asks: no change is made, and
+                           * loading only skips FILE.new leftovers (no unlink, no lock
+                           * file created); set it after store_open() */
     const LiveHost *live; /* what runs on the host (status files, daemon): borrowed, set
                            * after store_open() by who owns it; NULL: nothing is checked */
     GMutex busy_lock;     /* guards backups */

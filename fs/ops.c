@@ -1212,7 +1212,7 @@ fs_current_target(const char *dom, const char *target)
         rest = strstr(t, abs_marker) + strlen(abs_marker);
     if (!rest || !*rest || strchr(rest, '/'))
         return NULL;
-    return g_strdup(rest);
+    return g_strchomp(g_strdup(rest));   /* trailing blanks go, as from a control file's line */
 }
 
 /* Replies: entry, or error. In a domain directory: `current` (makes the target
@@ -1245,7 +1245,7 @@ fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char 
             return;
         }
         if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom,
-                                              .name = snap }, &error)) {
+                                              .name = *snap ? snap : NULL }, &error)) {
             fs_reply_error(req, error);
             return;
         }
@@ -1296,8 +1296,8 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
         return;
     }
     snap = fs_current_target(pnode->dom, target);
-    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom, .name = snap },
-                 &error)) {
+    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom,
+                                          .name = *snap ? snap : NULL }, &error)) {
         /* The temporary link stays, as a failed rename leaves its source. */
         view_templink_add(fs->view, pnode->dom, name, target, NULL);
         fs_reply_error(req, error);
