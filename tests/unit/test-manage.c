@@ -303,6 +303,12 @@ test_genid_define(void)
                     "domain 'vm' already exists with uuid c7a5fdbd-edaf-9455-926a-d65c16db1809");
 }
 
+static gint
+cmp_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Every file in the snapshot directory of vm (sorted names -> contents), for "nothing
  * changed". */
 static char *
@@ -316,7 +322,7 @@ snapshot_files(void)
 
     while (d && (name = g_dir_read_name(d)))
         g_ptr_array_add(names, g_strdup(name));
-    g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+    g_ptr_array_sort(names, cmp_names);
     for (guint i = 0; i < names->len; i++) {
         g_autofree char *path = g_build_filename(dir, names->pdata[i], NULL);
         g_autofree char *text = NULL;
