@@ -480,6 +480,7 @@ test_crash_order(void)
     g_assert_no_error(error);
     g_assert_cmpstr(writes->str, ==, "s2=0 s1=1 ");
     g_string_truncate(writes, 0);
+    g_clear_pointer(&result, g_free);
 
     g_assert_true(manage_set_current(store, "vm", NULL, &result, &error));
     g_assert_cmpstr(writes->str, ==, "s1=0 ");
