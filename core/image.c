@@ -10,22 +10,11 @@
 #include <zstd.h>
 
 #include "error.h"
+#include "qcow2.h"
 #include "util.h"
 
-#define L1E_OFFSET_MASK 0x00fffffffffffe00ULL
-#define L2E_OFFSET_MASK 0x00fffffffffffe00ULL
-#define QCOW_OFLAG_COPIED (1ULL << 63)
-#define QCOW_OFLAG_COMPRESSED (1ULL << 62)
-#define QCOW_OFLAG_ZERO 1ULL
 #define L2_CACHE_BYTES (8 * 1024 * 1024)
 #define L1_IDLE_BYTES (64 * 1024 * 1024)   /* L1 tables kept for the next open, in all */
-
-typedef enum {
-    CLUSTER_UNALLOCATED,
-    CLUSTER_ZERO,
-    CLUSTER_DATA,
-    CLUSTER_COMPRESSED,
-} ClusterType;
 
 typedef struct {
     guint64 offset;         /* host offset of the L2 table; 0 = empty slot */
@@ -64,14 +53,8 @@ typedef struct {
     guint64 size;           /* virtual size, as qemu counts it (whole sectors) */
     guint64 file_size;
     /* qcow2 only */
-    guint32 version;
-    guint cluster_bits;
-    guint64 cluster_size;
-    guint l2_bits;          /* log2 of the entries in an L2 table */
-    gboolean extl2;         /* extended L2 entries: 32 subclusters per cluster */
-    guint sub_bits;         /* log2 of the allocation unit: subcluster or cluster */
+    Qcow2Map map;           /* geometry, the L1 table and layer_l2() as its loader */
     L1Table *l1;
-    guint32 l1_size;
     char *data_path;        /* external data file: where the data clusters are; NULL = in path */
     int data_fd;
     L2Slot *cache;
@@ -230,10 +213,7 @@ image_size(const Image *img)
 static gboolean
 layer_corrupt(const Layer *l, GError **error, const char *what, guint64 off)
 {
-    g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
-                "qcow2 image '%s' is corrupt: %s (offset %" G_GUINT64_FORMAT ")",
-                l->path, what, off);
-    return FALSE;
+    return qcow2_corrupt(l->path, error, what, off);
 }
 
 /* pread of exactly @len bytes, or fewer at end of file: the count read, -1 on error. */
@@ -272,9 +252,11 @@ layer_pread_data(const Layer *l, void *buf, gsize len, guint64 off, GError **err
     return pread_zero(l->fd, l->path, buf, len, off, error);
 }
 
+/* The L2 table at @l2_off through the layer's cache (a Qcow2L2Load). */
 static const guint64 *
-layer_l2(Layer *l, guint64 l2_off, GError **error)
+layer_l2(gpointer data, guint64 l2_off, GError **error)
 {
+    Layer *l = data;
     L2Slot *slot = &l->cache[l->last_slot];
     guint victim = 0;
     guint i;
@@ -294,12 +276,12 @@ layer_l2(Layer *l, guint64 l2_off, GError **error)
     }
     slot = &l->cache[victim];
     if (!slot->table)
-        slot->table = g_malloc(l->cluster_size);
+        slot->table = g_malloc(l->map.cluster_size);
     slot->offset = 0;
     /* as qemu: what lies beyond the end of the file reads as zeros (unallocated) */
-    if (!layer_pread_zero(l, slot->table, l->cluster_size, l2_off, error))
+    if (!layer_pread_zero(l, slot->table, l->map.cluster_size, l2_off, error))
         return NULL;
-    for (i = 0; i < l->cluster_size / 8; i++)
+    for (i = 0; i < l->map.cluster_size / 8; i++)
         slot->table[i] = GUINT64_FROM_BE(slot->table[i]);
     slot->offset = l2_off;
     slot->used = ++l->tick;
@@ -307,109 +289,24 @@ layer_l2(Layer *l, guint64 l2_off, GError **error)
     return slot->table;
 }
 
-/* Maps guest offset @off (< l->size) of a qcow2 layer, for the allocation unit
- * (cluster, or subcluster with extended L2) holding it, as qemu's
- * qcow2_get_host_offset() does, failing where it fails. @host: the unit's host
- * offset (in the data file when there is one), or the whole L2 entry of a
- * compressed cluster. @span: for an unallocated L2 table, how many bytes from
- * @off share that fate (else 0). */
-static gboolean
-layer_map(Layer *l, guint64 off, ClusterType *type, guint64 *host, guint64 *span,
-          GError **error)
-{
-    guint64 l1_idx = off >> (l->cluster_bits + l->l2_bits);
-    guint64 l2_off;
-    guint64 entry;
-    guint64 bitmap;
-    guint64 idx;
-    guint64 chost;
-    guint sub;
-    gboolean normal;
-    const guint64 *table;
-
-    *span = 0;
-    *host = 0;
-    l2_off = l1_idx < l->l1_size ? (l->l1->entries[l1_idx] & L1E_OFFSET_MASK) : 0;
-    if (l2_off == 0) {
-        guint64 end = (l1_idx + 1) << (l->cluster_bits + l->l2_bits);
-        *type = CLUSTER_UNALLOCATED;
-        *span = end - off;
-        return TRUE;
-    }
-    if (l2_off % l->cluster_size != 0)
-        return layer_corrupt(l, error, "L2 table offset is unaligned", l2_off);
-    if (!(table = layer_l2(l, l2_off, error)))
-        return FALSE;
-    idx = (off >> l->cluster_bits) & ((1ULL << l->l2_bits) - 1);
-    entry = table[l->extl2 ? 2 * idx : idx];
-    bitmap = l->extl2 ? table[2 * idx + 1] : 0;
-    if (entry & QCOW_OFLAG_COMPRESSED) {
-        if (l->data_path)
-            return layer_corrupt(l, error, "compressed cluster in an image with an external "
-                                 "data file", off);
-        *type = CLUSTER_COMPRESSED;
-        *host = entry;
-        return TRUE;
-    }
-    chost = entry & L2E_OFFSET_MASK;
-    /* offset 0 is a valid offset in a data file: there, "copied" says allocated */
-    normal = chost != 0 || (l->data_path && (entry & QCOW_OFLAG_COPIED));
-    sub = l->extl2 ? (off >> l->sub_bits) & 31 : 0;
-    if (!l->extl2) {
-        if (entry & QCOW_OFLAG_ZERO) {
-            if (l->version < 3)
-                return layer_corrupt(l, error, "zero cluster in a version 2 image", off);
-            *type = CLUSTER_ZERO;
-            if (chost == 0)
-                return TRUE;
-        } else {
-            *type = normal ? CLUSTER_DATA : CLUSTER_UNALLOCATED;
-            if (!normal)
-                return TRUE;
-        }
-    } else if (!normal) {
-        /* bitmap: bit n = subcluster n allocated, bit 32 + n = reads as zeros */
-        if (bitmap & 0xffffffffULL)
-            return layer_corrupt(l, error, "unallocated cluster has allocated subclusters", off);
-        *type = (bitmap & (1ULL << (32 + sub))) ? CLUSTER_ZERO : CLUSTER_UNALLOCATED;
-        return TRUE;
-    } else if ((bitmap >> 32) & bitmap) {
-        return layer_corrupt(l, error, "a subcluster is both allocated and zero", off);
-    } else {
-        *type = (bitmap & (1ULL << (32 + sub))) ? CLUSTER_ZERO :
-                (bitmap & (1ULL << sub)) ? CLUSTER_DATA : CLUSTER_UNALLOCATED;
-    }
-    /* a cluster with a host offset, whatever it reads as: the offset must be sane */
-    if (chost % l->cluster_size != 0)
-        return layer_corrupt(l, error, "cluster allocation offset is unaligned", chost);
-    if (l->data_path && chost != (off & ~(l->cluster_size - 1)))
-        return layer_corrupt(l, error, "data file offset does not match the guest offset",
-                             chost);
-    /* beyond the end of the file a data cluster reads as zeros, as in qemu */
-    if (*type == CLUSTER_DATA)
-        *host = chost + ((guint64)sub << l->sub_bits);
-    return TRUE;
-}
-
 /* Decompresses the compressed cluster described by L2 @entry into l->comp_out. */
 static gboolean
 layer_decompress(Layer *l, guint64 entry, GError **error)
 {
-    guint shift = 62 - (l->cluster_bits - 8);
-    guint64 coff = entry & ((1ULL << shift) - 1);
-    guint64 nsect = ((entry >> shift) & ((1ULL << (l->cluster_bits - 8)) - 1)) + 1;
-    guint64 clen = nsect * 512 - (coff & 511);
+    guint64 coff;
+    guint64 clen;
     gssize got;
 
     if (l->comp_key == entry)
         return TRUE;
     l->comp_key = 0;
+    qcow2_compressed_extent(&l->map, entry, &coff, &clen);
     if (coff >= l->file_size)
         return layer_corrupt(l, error, "compressed cluster lies beyond the end of the file", coff);
     clen = MIN(clen, l->file_size - coff);
     if (!l->comp_in) {
-        l->comp_in = g_malloc(2 * l->cluster_size + 512);
-        l->comp_out = g_malloc(l->cluster_size);
+        l->comp_in = g_malloc(2 * l->map.cluster_size + 512);
+        l->comp_out = g_malloc(l->map.cluster_size);
     }
     if ((got = layer_pread(l, l->comp_in, clen, coff, error)) < 0)
         return FALSE;
@@ -427,14 +324,14 @@ layer_decompress(Layer *l, guint64 entry, GError **error)
         l->zs.next_in = l->comp_in;
         l->zs.avail_in = got;
         l->zs.next_out = l->comp_out;
-        l->zs.avail_out = l->cluster_size;
+        l->zs.avail_out = l->map.cluster_size;
         ret = inflate(&l->zs, Z_FINISH);
         /* as qemu: the stream may end early only if the cluster is full */
         if (!((ret == Z_STREAM_END || ret == Z_BUF_ERROR) && l->zs.avail_out == 0))
             return layer_corrupt(l, error, "compressed cluster does not decompress", coff);
     } else {
         ZSTD_inBuffer in = { l->comp_in, got, 0 };
-        ZSTD_outBuffer out = { l->comp_out, l->cluster_size, 0 };
+        ZSTD_outBuffer out = { l->comp_out, l->map.cluster_size, 0 };
 
         if (!l->zctx && !(l->zctx = ZSTD_createDCtx()))
             return layer_corrupt(l, error, "cannot initialize zstd", coff);
@@ -473,49 +370,49 @@ image_read_layer(Image *img, guint i, guint8 *buf, guint64 len, guint64 off, GEr
         return layer_pread_zero(l, buf, len, off, error);
 
     while (len > 0) {
-        guint64 unit = 1ULL << l->sub_bits;
+        guint64 unit = 1ULL << l->map.sub_bits;
         guint64 co;
         guint64 chunk;
-        ClusterType type;
+        Qcow2ClusterType type;
         guint64 host;
         guint64 span;
 
-        if (!layer_map(l, off, &type, &host, &span, error))
+        if (!qcow2_map_unit(&l->map, off, &type, &host, &span, error))
             return FALSE;
-        if (type == CLUSTER_COMPRESSED)
-            unit = l->cluster_size;
+        if (type == QCOW2_CLUSTER_COMPRESSED)
+            unit = l->map.cluster_size;
         co = off & (unit - 1);
         chunk = MIN(len, unit - co);
         if (span > chunk)        /* a whole unallocated L2 range */
             chunk = MIN(len, span);
         /* batch following units of the same kind (contiguous on the host for data) */
-        while (chunk < len && type != CLUSTER_COMPRESSED) {
-            ClusterType t2;
+        while (chunk < len && type != QCOW2_CLUSTER_COMPRESSED) {
+            Qcow2ClusterType t2;
             guint64 h2;
             guint64 s2;
 
-            if (!layer_map(l, off + chunk, &t2, &h2, &s2, error))
+            if (!qcow2_map_unit(&l->map, off + chunk, &t2, &h2, &s2, error))
                 return FALSE;
-            if (t2 != type || (type == CLUSTER_DATA && h2 != host + co + chunk))
+            if (t2 != type || (type == QCOW2_CLUSTER_DATA && h2 != host + co + chunk))
                 break;
             chunk += MIN(len - chunk, MAX(s2, unit));
         }
         switch (type) {
-        case CLUSTER_UNALLOCATED:
+        case QCOW2_CLUSTER_UNALLOCATED:
             if (!image_read_layer(img, i + 1, buf, chunk, off, error))
                 return FALSE;
             break;
-        case CLUSTER_ZERO:
+        case QCOW2_CLUSTER_ZERO:
             memset(buf, 0, chunk);
             break;
-        case CLUSTER_DATA:
+        case QCOW2_CLUSTER_DATA:
             if (!layer_pread_data(l, buf, chunk, host + co, error))
                 return FALSE;
             break;
-        case CLUSTER_COMPRESSED:
+        case QCOW2_CLUSTER_COMPRESSED:
             if (!layer_decompress(l, host, error))
                 return FALSE;
-            memcpy(buf, l->comp_out + (off & (l->cluster_size - 1)), chunk);
+            memcpy(buf, l->comp_out + (off & (l->map.cluster_size - 1)), chunk);
             break;
         }
         buf += chunk;
@@ -547,7 +444,7 @@ image_status_layer(Image *img, guint i, guint64 off, guint64 max, gboolean *data
     guint64 unit;
     guint64 co;
     guint64 chunk;
-    ClusterType type;
+    Qcow2ClusterType type;
     guint64 host;
     guint64 span;
 
@@ -583,32 +480,32 @@ image_status_layer(Image *img, guint i, guint64 off, guint64 max, gboolean *data
             *run = MIN(max, (guint64)h - off);
         return TRUE;
     }
-    if (!layer_map(l, off, &type, &host, &span, error))
+    if (!qcow2_map_unit(&l->map, off, &type, &host, &span, error))
         return FALSE;
-    unit = type == CLUSTER_COMPRESSED ? l->cluster_size : 1ULL << l->sub_bits;
+    unit = type == QCOW2_CLUSTER_COMPRESSED ? l->map.cluster_size : 1ULL << l->map.sub_bits;
     co = off & (unit - 1);
     chunk = MIN(max, unit - co);
     if (span > chunk)
         chunk = MIN(max, span);
     while (chunk < max) {
-        ClusterType t2;
+        Qcow2ClusterType t2;
         guint64 s2;
 
-        if (!layer_map(l, off + chunk, &t2, &host, &s2, error))
+        if (!qcow2_map_unit(&l->map, off + chunk, &t2, &host, &s2, error))
             return FALSE;
-        if ((t2 == CLUSTER_COMPRESSED ? CLUSTER_DATA : t2) !=
-            (type == CLUSTER_COMPRESSED ? CLUSTER_DATA : type))
+        if ((t2 == QCOW2_CLUSTER_COMPRESSED ? QCOW2_CLUSTER_DATA : t2) !=
+            (type == QCOW2_CLUSTER_COMPRESSED ? QCOW2_CLUSTER_DATA : type))
             break;
-        chunk += MIN(max - chunk, MAX(s2, 1ULL << l->sub_bits));
+        chunk += MIN(max - chunk, MAX(s2, 1ULL << l->map.sub_bits));
     }
     *run = chunk;
     switch (type) {
-    case CLUSTER_UNALLOCATED:
+    case QCOW2_CLUSTER_UNALLOCATED:
         return image_status_layer(img, i + 1, off, chunk, data, run, error);
-    case CLUSTER_ZERO:
+    case QCOW2_CLUSTER_ZERO:
         return TRUE;
-    case CLUSTER_DATA:
-    case CLUSTER_COMPRESSED:
+    case QCOW2_CLUSTER_DATA:
+    case QCOW2_CLUSTER_COMPRESSED:
         *data = TRUE;
         return TRUE;
     }
@@ -635,6 +532,22 @@ image_seek(Image *img, guint64 offset, gboolean data, guint64 *result, GError **
     }
     *result = img->size;
     return TRUE;
+}
+
+gboolean
+image_layer_allocated(Image *img, guint layer, Qcow2RangeFunc fn, gpointer data,
+                      GError **error)
+{
+    const Layer *l;
+
+    g_return_val_if_fail(layer < img->n, FALSE);
+    l = &img->layers[layer];
+    if (!l->qcow2)
+        return img->size == 0 || fn(data, 0, img->size, error);
+    if (!qcow2_map_walk(&l->map, img->size, fn, data, error))
+        return FALSE;
+    /* beyond a shorter layer the guest reads zeros, whatever lies below */
+    return l->size >= img->size || fn(data, l->size, img->size - l->size, error);
 }
 
 /* Opens the external data file @name of layer @l with the care a backing file
@@ -716,22 +629,19 @@ layer_open_qcow2(Layer *l, const struct stat *st, GError **error)
         return FALSE;
     }
     l->qcow2 = TRUE;
-    l->version = hdr.version;
-    l->size = QCOW_SECTORS_DOWN(hdr.size);
+    if (!qcow2_map_init(&l->map, &hdr, l->path, error))
+        return FALSE;
+    l->size = l->map.size;
     l->file_size = hdr.file_size;
-    l->cluster_bits = hdr.cluster_bits;
-    l->cluster_size = 1ULL << hdr.cluster_bits;
-    l->extl2 = (hdr.incompatible & QCOW_INCOMPAT_EXTL2) != 0;
-    if (l->extl2 && hdr.cluster_bits < 14)   /* subclusters of at least 512 bytes */
-        return layer_corrupt(l, error, "extended L2 entries need clusters of 16 KiB or more", 0);
-    l->l2_bits = hdr.cluster_bits - (l->extl2 ? 4 : 3);
-    l->sub_bits = l->extl2 ? hdr.cluster_bits - 5 : hdr.cluster_bits;
     l->compression_type = hdr.compression_type;
-    l->l1_size = hdr.l1_size;
     if (data_file && !layer_open_data_file(l, data_file, error))
         return FALSE;
     if (!layer_load_l1(l, st, &hdr, error))
         return FALSE;
+    l->map.l1 = l->l1->entries;
+    l->map.l1_size = hdr.l1_size;
+    l->map.load = layer_l2;
+    l->map.load_data = l;
     l->ncache = CLAMP(L2_CACHE_BYTES >> hdr.cluster_bits, 4, 64);
     l->cache = g_new0(L2Slot, l->ncache);
     return TRUE;

@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include "chain.h"
+#include "qcow2.h"
 
 G_BEGIN_DECLS
 
@@ -30,5 +31,13 @@ gssize image_pread(Image *img, void *buf, gsize len, guint64 offset, GError **er
  * that is data (@data TRUE) or a hole (reads as zeros and is unallocated in every
  * layer). Returns image_size() when none. */
 gboolean image_seek(Image *img, guint64 offset, gboolean data, guint64 *result, GError **error);
+
+/* The allocation walk over layer @layer (counted from the top of @img): calls
+ * @fn, in ascending order, for the guest ranges below image_size() where that
+ * layer decides what the guest reads, whatever the layers below it hold: whole
+ * clusters that its qcow2 entries allocate or zero, everything for a raw layer,
+ * and all beyond its end (reads as zeros). CORE_ERROR_CORRUPT as reading does. */
+gboolean image_layer_allocated(Image *img, guint layer, Qcow2RangeFunc fn, gpointer data,
+                               GError **error);
 
 G_END_DECLS

@@ -13,7 +13,6 @@
 #include "guard.h"
 #include "image.h"
 #include "journal.h"
-#include "qcow.h"
 #include "qcow2w.h"
 #include "util.h"
 #include "xmlutil.h"
@@ -21,10 +20,6 @@
 #define JOB_CHUNK (256 * 1024)          /* bytes read and written at a time: stays in L2 */
 #define JOB_WORKERS 4                   /* copying threads per disk, at most */
 #define JOB_ZERO_BLOCK 4096              /* raw targets: zero runs of this size stay holes */
-#define JOB_L2E_OFFSET_MASK 0x00fffffffffffe00ULL
-#define JOB_OFLAG_COPIED (1ULL << 63)
-#define JOB_OFLAG_COMPRESSED (1ULL << 62)
-#define JOB_OFLAG_ZERO 1ULL
 /* a private error domain: the thread's way of saying "stopped on request" */
 #define JOB_CANCEL_ERROR g_quark_from_static_string("snapfs-backup-job-cancel")
 
@@ -502,85 +497,21 @@ job_map_full(JobDisk *d, guint64 unit, GError **error)
     return TRUE;
 }
 
-/* Marks in @map (one byte per target cluster of @cs bytes) the clusters that
- * layer @cl of @size-byte guest disk allocates, zero clusters included: they hide
- * what is below them. A raw layer allocates everything. */
+/* Where layers of a guest disk allocate, one byte per target cluster. */
+typedef struct {
+    guint8 *map;
+    guint64 nmap;
+    guint64 cs;     /* target cluster size */
+} JobMap;
+
+/* Marks the target clusters that overlap guest range [@off, @off + @len). */
 static gboolean
-job_map_layer(const ChainLayer *cl, guint8 *map, guint64 size, guint64 cs, GError **error)
+job_map_mark(gpointer data, guint64 off, guint64 len, GError **error)
 {
-    const char *path = cl->src->path;
-    g_auto(CoreFd) fd = -1;
-    QcowHeader hdr = { 0 };
-    g_autofree guint64 *l1 = NULL;
-    g_autofree guint64 *l2 = NULL;
-    guint64 lcs;
-    guint64 lsize;
-    guint l2_bits;
-    gboolean extl2;
-    gboolean data_file;
-    guint64 nmap = (size + cs - 1) / cs;
+    JobMap *m = data;
 
-    if (g_strcmp0(cl->src->format, "qcow2") != 0) {
-        memset(map, 1, nmap);
-        return TRUE;
-    }
-    if ((fd = util_image_open(path, O_RDONLY, NULL, error)) < 0)
-        return FALSE;
-    if (!qcow_header_read(fd, path, &hdr, error))
-        return FALSE;
-    qcow_header_clear(&hdr);
-    lcs = 1ULL << hdr.cluster_bits;
-    lsize = QCOW_SECTORS_DOWN(hdr.size);   /* what qemu reads of it */
-    extl2 = (hdr.incompatible & QCOW_INCOMPAT_EXTL2) != 0;
-    /* with an external data file, offset 0 is a cluster too: "copied" marks it */
-    data_file = (hdr.incompatible & QCOW_INCOMPAT_DATA_FILE) != 0;
-    l2_bits = hdr.cluster_bits - (extl2 ? 4 : 3);
-    /* beyond a shorter layer the guest reads zeros, whatever lies below */
-    for (guint64 c = lsize / cs; lsize < size && c < nmap; c++)
-        map[c] = 1;
-    l1 = g_new0(guint64, MAX(hdr.l1_size, 1));
-    if (pread(fd, l1, (gsize)hdr.l1_size * 8, hdr.l1_offset) != (gssize)hdr.l1_size * 8) {
-        g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
-                    "qcow2 image '%s' is corrupt: cannot read its L1 table", path);
-        return FALSE;
-    }
-    l2 = g_malloc(lcs);
-    for (guint32 i = 0; i < hdr.l1_size; i++) {
-        guint64 l2_off = GUINT64_FROM_BE(l1[i]) & JOB_L2E_OFFSET_MASK;
-        guint64 n = 1ULL << l2_bits;
-        gssize got;
-
-        if (l2_off == 0)
-            continue;
-        if (l2_off % lcs != 0) {
-            g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT,
-                        "qcow2 image '%s' is corrupt: L2 table offset %" G_GUINT64_FORMAT
-                        " is invalid", path, l2_off);
-            return FALSE;
-        }
-        /* as qemu (and image.c): a table beyond the end of the file reads as zeros */
-        if ((got = util_pread_full(fd, path, l2, lcs, l2_off, error)) < 0)
-            return FALSE;
-        memset((guint8 *)l2 + got, 0, lcs - got);
-        for (guint64 j = 0; j < n; j++) {
-            guint64 goff = (((guint64)i << l2_bits) + j) << hdr.cluster_bits;
-            guint64 e = GUINT64_FROM_BE(l2[extl2 ? 2 * j : j]);
-            gboolean alloc;
-
-            if (goff >= MIN(lsize, size))
-                break;
-            if (extl2)
-                alloc = (e & (JOB_L2E_OFFSET_MASK | JOB_OFLAG_COMPRESSED)) != 0 ||
-                        GUINT64_FROM_BE(l2[2 * j + 1]) != 0;
-            else
-                alloc = (e & (JOB_L2E_OFFSET_MASK | JOB_OFLAG_COMPRESSED | JOB_OFLAG_ZERO)) != 0;
-            alloc = alloc || (data_file && (e & JOB_OFLAG_COPIED));
-            if (!alloc)
-                continue;
-            for (guint64 c = goff / cs; c < nmap && c * cs < goff + lcs; c++)
-                map[c] = 1;
-        }
-    }
+    for (guint64 c = off / m->cs; c < m->nmap && c * m->cs < off + len; c++)
+        m->map[c] = 1;
     return TRUE;
 }
 
@@ -590,9 +521,11 @@ job_map_incremental(JobDisk *d, guint64 cs, GError **error)
 {
     guint64 nmap = (d->size + cs - 1) / cs;
     g_autofree guint8 *map = g_malloc0(MAX(nmap, 1));
+    JobMap m = { map, nmap, cs };
 
+    /* zero clusters count: they hide what is below them */
     for (guint i = 0; i < d->above; i++) {
-        if (!job_map_layer(d->chain->layers->pdata[i], map, d->size, cs, error))
+        if (!image_layer_allocated(d->img, i, job_map_mark, &m, error))
             return FALSE;
     }
     for (guint64 c = 0; c < nmap; c++) {

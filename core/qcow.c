@@ -9,12 +9,9 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "qcow2.h"
 #include "util.h"
 
-#define QCOW2_MAGIC 0x514649fbU             /* "QFI\xfb" */
-#define QCOW2_EXT_BACKING_FORMAT 0xe2792acaU
-#define QCOW2_EXT_DATA_FILE 0x44415441U
-#define QCOW2_MAX_L1_BYTES (32 * 1024 * 1024) /* qemu's QCOW_MAX_L1_SIZE */
 #define QCOW2_MAX_SNAPSHOTS 65536
 #define QCOW2_KNOWN_INCOMPAT 0x1fULL
 #define PROBE_LEN 65536                     /* covers ISO's magic at 32769 */
@@ -220,7 +217,7 @@ qcow_header_read(int fd, const char *path, QcowHeader *hdr, GError **error)
     if (header_len > buflen)
         CORRUPT("qcow2 header of '%s' is truncated", path);
     if (backing_off != 0 && backing_len > 0) {
-        if (backing_len > 1023 || backing_off > buflen || buflen - backing_off < backing_len)
+        if (backing_len > QCOW2_MAX_BACKING || backing_off > buflen || buflen - backing_off < backing_len)
             CORRUPT("backing file name of qcow2 image '%s' is invalid", path);
         hdr->backing_name = g_strndup((const char *)buf + backing_off, backing_len);
         if (strlen(hdr->backing_name) != backing_len)

@@ -7,15 +7,10 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "qcow2.h"
 #include "util.h"
 
-#define QCOW2W_MAGIC 0x514649fbU           /* "QFI\xfb" */
-#define QCOW2W_HEADER_LEN 104
-#define QCOW2W_EXT_BACKING_FORMAT 0xe2792acaU
-#define QCOW2W_OFLAG_COPIED (1ULL << 63)
-#define QCOW2W_OFLAG_ZERO 1ULL
 #define QCOW2W_REFCOUNT_ORDER 4            /* 16-bit refcounts, as qemu-img */
-#define QCOW2W_MAX_BACKING 1023            /* qemu's limit on the backing file name */
 
 struct Qcow2Writer {
     int fd;
@@ -94,13 +89,13 @@ qcow2w_new(int fd, const char *path, guint64 virtual_size, guint32 cluster_size,
         return NULL;
     }
     if (backing_name && (strlen(backing_name) == 0 ||
-                         strlen(backing_name) > QCOW2W_MAX_BACKING)) {
+                         strlen(backing_name) > QCOW2_MAX_BACKING)) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                     "backing file name '%s' is empty or too long", backing_name);
         return NULL;
     }
     /* header, backing format extension, end extension, backing name: cluster 0 */
-    hdr_need = QCOW2W_HEADER_LEN + 8 +
+    hdr_need = QCOW2_HEADER_LEN_V3 + 8 +
                (backing_format ? qcow2w_ext_len(strlen(backing_format)) : 0) +
                (backing_name ? strlen(backing_name) : 0);
     if (hdr_need > cluster_size) {
@@ -109,7 +104,7 @@ qcow2w_new(int fd, const char *path, guint64 virtual_size, guint32 cluster_size,
                     backing_name, cluster_size);
         return NULL;
     }
-    /* 2^61 bytes keeps every offset inside L2E_OFFSET_MASK with room to spare */
+    /* 2^61 bytes keeps every offset inside QCOW2_OFFSET_MASK with room to spare */
     if (virtual_size > (1ULL << 61)) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                     "virtual size %" G_GUINT64_FORMAT " is too large for qcow2", virtual_size);
@@ -123,7 +118,7 @@ qcow2w_new(int fd, const char *path, guint64 virtual_size, guint32 cluster_size,
     w->l2_entries = w->cs / 8;
     w->nclusters = (virtual_size + w->cs - 1) >> w->cluster_bits;
     w->l1_size = (w->nclusters + w->l2_entries - 1) / w->l2_entries;
-    if (w->l1_size * 8 > 32 * 1024 * 1024) {   /* qemu's QCOW_MAX_L1_SIZE */
+    if (w->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                     "virtual size %" G_GUINT64_FORMAT " needs too large an L1 table "
                     "with %u byte clusters", virtual_size, cluster_size);
@@ -164,7 +159,7 @@ qcow2w_write_zeros(Qcow2Writer *w, guint64 offset, guint64 len)
         guint64 *e = qcow2w_entry(w, c);
 
         g_assert(*e == 0);
-        *e = QCOW2W_OFLAG_ZERO;
+        *e = QCOW2_OFLAG_ZERO;
     }
     g_mutex_unlock(&w->lock);
 }
@@ -184,7 +179,7 @@ qcow2w_append(Qcow2Writer *w, guint64 first, const guint8 *buf, guint64 n, GErro
         guint64 *e = qcow2w_entry(w, first + i);
 
         g_assert(*e == 0);
-        *e = (host + i * w->cs) | QCOW2W_OFLAG_COPIED;
+        *e = (host + i * w->cs) | QCOW2_OFLAG_COPIED;
     }
     g_mutex_unlock(&w->lock);
     /* on failure the image is abandoned anyway: the mapping may point at garbage */
@@ -285,7 +280,7 @@ qcow2w_finish(Qcow2Writer *w, GError **error)
             qcow2w_put64(table + j * 8, w->l2[i][j]);
         if (!qcow2w_pwrite(w, table, w->cs, host, error))
             return FALSE;
-        l1[i] = host | QCOW2W_OFLAG_COPIED;
+        l1[i] = host | QCOW2_OFLAG_COPIED;
         host += w->cs;
     }
     l1_off = host;
@@ -321,7 +316,7 @@ qcow2w_finish(Qcow2Writer *w, GError **error)
         return FALSE;
 
     /* the header, last: until now the file has no valid qcow2 header at all */
-    qcow2w_put32(hdr + 0, QCOW2W_MAGIC);
+    qcow2w_put32(hdr + 0, QCOW2_MAGIC);
     qcow2w_put32(hdr + 4, 3);
     qcow2w_put32(hdr + 20, w->cluster_bits);
     qcow2w_put64(hdr + 24, w->size);
@@ -332,12 +327,12 @@ qcow2w_finish(Qcow2Writer *w, GError **error)
     qcow2w_put32(hdr + 56, (guint32)rt);
     /* 60 nb_snapshots, 64 snapshots_offset, 72.. feature bits: all zero */
     qcow2w_put32(hdr + 96, QCOW2W_REFCOUNT_ORDER);
-    qcow2w_put32(hdr + 100, QCOW2W_HEADER_LEN);
-    pos = QCOW2W_HEADER_LEN;
+    qcow2w_put32(hdr + 100, QCOW2_HEADER_LEN_V3);
+    pos = QCOW2_HEADER_LEN_V3;
     if (w->backing_format) {
         gsize flen = strlen(w->backing_format);
 
-        qcow2w_put32(hdr + pos, QCOW2W_EXT_BACKING_FORMAT);
+        qcow2w_put32(hdr + pos, QCOW2_EXT_BACKING_FORMAT);
         qcow2w_put32(hdr + pos + 4, (guint32)flen);
         memcpy(hdr + pos + 8, w->backing_format, flen);
         pos += qcow2w_ext_len(flen);
@@ -354,9 +349,6 @@ qcow2w_finish(Qcow2Writer *w, GError **error)
 }
 
 /* ---- empty overlays, as qemu-img create writes them ---------------------------- */
-
-#define QCOW2W_EXT_FEATURE_TABLE 0x6803f857U
-#define QCOW2W_HEADER_LEN_V3_COMPRESSION 112   /* qemu 5.1+: compression type + padding */
 
 /* qemu 7.2's feature name table (qcow2_feature_name_table order). */
 static const struct {
@@ -384,7 +376,7 @@ qcow2w_overlay_supported(guint64 virtual_size, const char *backing_name,
     /* One cluster of L1 (4 TiB), sizes qemu takes as they are, names that fit the
      * header cluster after the extensions. */
     return virtual_size > 0 && virtual_size % 512 == 0 && l1_size * 8 <= QCOW2W_DEFAULT_CLUSTER_SIZE &&
-           backing_name && *backing_name && strlen(backing_name) <= QCOW2W_MAX_BACKING &&
+           backing_name && *backing_name && strlen(backing_name) <= QCOW2_MAX_BACKING &&
            backing_format && *backing_format && strlen(backing_format) < 16;
 }
 
@@ -406,7 +398,7 @@ qcow2w_create_overlay(int fd, const char *path, guint64 virtual_size, const char
                          FALSE);
     buf = g_malloc0(3 * cs + l1_size * 8);
     /* cluster 0: the header, its extensions and the backing file name */
-    qcow2w_put32(buf + 0, QCOW2W_MAGIC);
+    qcow2w_put32(buf + 0, QCOW2_MAGIC);
     qcow2w_put32(buf + 4, 3);
     qcow2w_put32(buf + 20, 16);                  /* cluster_bits: 64 KiB */
     qcow2w_put64(buf + 24, virtual_size);
@@ -415,13 +407,13 @@ qcow2w_create_overlay(int fd, const char *path, guint64 virtual_size, const char
     qcow2w_put64(buf + 48, cs);                  /* refcount table */
     qcow2w_put32(buf + 56, 1);
     qcow2w_put32(buf + 96, QCOW2W_REFCOUNT_ORDER);
-    qcow2w_put32(buf + 100, QCOW2W_HEADER_LEN_V3_COMPRESSION);
-    pos = QCOW2W_HEADER_LEN_V3_COMPRESSION;      /* compression type 0 (zlib) and padding */
-    qcow2w_put32(buf + pos, QCOW2W_EXT_BACKING_FORMAT);
+    qcow2w_put32(buf + 100, QCOW2_HEADER_LEN_V3_COMPRESSION);
+    pos = QCOW2_HEADER_LEN_V3_COMPRESSION;      /* compression type 0 (zlib) and padding */
+    qcow2w_put32(buf + pos, QCOW2_EXT_BACKING_FORMAT);
     qcow2w_put32(buf + pos + 4, (guint32)flen);
     memcpy(buf + pos + 8, backing_format, flen);
     pos += qcow2w_ext_len(flen);
-    qcow2w_put32(buf + pos, QCOW2W_EXT_FEATURE_TABLE);
+    qcow2w_put32(buf + pos, QCOW2_EXT_FEATURE_TABLE);
     qcow2w_put32(buf + pos + 4, (guint32)ftab);
     for (guint i = 0; i < G_N_ELEMENTS(qcow2w_features); i++) {
         guint8 *e = buf + pos + 8 + i * 48;
