@@ -23,7 +23,7 @@ typedef struct {
 } L2Slot;
 
 /* What identifies the L1 table of an unchanged image file: any write to the
- * file changes its size, mtime or ctime. All guint64: hashed as bytes. */
+ * file changes its size, mtime or ctime. All guint64: no padding to hash. */
 typedef struct {
     guint64 dev;
     guint64 ino;
@@ -84,11 +84,8 @@ static gsize l1_idle_bytes;
 static guint
 l1_key_hash(gconstpointer p)
 {
-    const guint64 *v = p;
-    guint64 h = 1469598103934665603ULL;
+    guint64 h = util_hash_fnv1a(UTIL_FNV1A_INIT, p, sizeof(L1Key));
 
-    for (gsize i = 0; i < sizeof(L1Key) / sizeof(guint64); i++)
-        h = (h ^ v[i]) * 1099511628211ULL;
     return (guint)(h ^ (h >> 32));
 }
 

@@ -642,21 +642,6 @@ store_remove_domain(Store *store, const char *domain, GError **error)
     return TRUE;
 }
 
-/* FNV-1a over a byte range. */
-static guint64
-store_hash_bytes(guint64 h, const void *data, gsize len)
-{
-    const guint8 *p = data;
-
-    for (gsize i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= G_GUINT64_CONSTANT(1099511628211);
-    }
-    return h;
-}
-
-#define STORE_HASH_INIT G_GUINT64_CONSTANT(14695981039346656037)
-
 /* Everything a rewrite changes: a rename gives a new inode, an in-place
  * rewrite a new ctime (nanoseconds) and usually size; a missing file hashes
  * its errno so that appearing and vanishing count as changes. */
@@ -669,7 +654,7 @@ store_hash_stat(guint64 h, const char *path)
     if (stat(path, &st) < 0) {
         int errsv = errno;
 
-        return store_hash_bytes(h, &errsv, sizeof(errsv));
+        return util_hash_fnv1a(h, &errsv, sizeof(errsv));
     }
     v[0] = st.st_ino;
     v[1] = st.st_dev;
@@ -679,7 +664,7 @@ store_hash_stat(guint64 h, const char *path)
     v[5] = st.st_ctim.tv_sec;
     v[6] = st.st_ctim.tv_nsec;
     v[7] = st.st_mode;
-    return store_hash_bytes(h, v, sizeof(v));
+    return util_hash_fnv1a(h, v, sizeof(v));
 }
 
 guint64
@@ -689,7 +674,7 @@ store_domain_stamp(Store *store, const char *name)
     g_autofree char *snapdir = store_snapshot_dir_of(store, name);
     g_autofree char *journal = journal_path(store->snapshot_dir, name);
     g_autoptr(GDir) dir = NULL;
-    guint64 h = STORE_HASH_INIT;
+    guint64 h = UTIL_FNV1A_INIT;
     guint64 entries = 0;
     const char *entry;
 
@@ -701,18 +686,18 @@ store_domain_stamp(Store *store, const char *name)
     /* Summed per-entry hashes: readdir order does not matter. */
     while ((entry = g_dir_read_name(dir))) {
         g_autofree char *path = g_build_filename(snapdir, entry, NULL);
-        guint64 e = store_hash_bytes(STORE_HASH_INIT, entry, strlen(entry) + 1);
+        guint64 e = util_hash_fnv1a(UTIL_FNV1A_INIT, entry, strlen(entry) + 1);
 
         entries += store_hash_stat(e, path);
     }
-    return store_hash_bytes(h, &entries, sizeof(entries));
+    return util_hash_fnv1a(h, &entries, sizeof(entries));
 }
 
 guint64
 store_list_stamp(Store *store)
 {
     g_autoptr(GDir) dir = NULL;
-    guint64 h = STORE_HASH_INIT;
+    guint64 h = UTIL_FNV1A_INIT;
     guint64 entries = 0;
     const char *entry;
 
@@ -721,7 +706,7 @@ store_list_stamp(Store *store)
         return h;
     while ((entry = g_dir_read_name(dir))) {
         if (g_str_has_suffix(entry, ".xml"))
-            entries += store_hash_bytes(STORE_HASH_INIT, entry, strlen(entry) + 1);
+            entries += util_hash_fnv1a(UTIL_FNV1A_INIT, entry, strlen(entry) + 1);
     }
-    return store_hash_bytes(h, &entries, sizeof(entries));
+    return util_hash_fnv1a(h, &entries, sizeof(entries));
 }

@@ -284,6 +284,16 @@ util_pwrite_full(int fd, const char *path, const void *buf, gsize len, guint64 o
     return TRUE;
 }
 
+guint64
+util_hash_fnv1a(guint64 h, const void *data, gsize len)
+{
+    const guint8 *p = data;
+
+    for (gsize i = 0; i < len; i++)
+        h = (h ^ p[i]) * G_GUINT64_CONSTANT(1099511628211);
+    return h;
+}
+
 gboolean
 util_is_zero(const guint8 *buf, gsize len)
 {

@@ -57,6 +57,12 @@ gboolean util_pwrite_full(int fd, const char *path, const void *buf, gsize len, 
 /* TRUE when the @len bytes at @buf are all zero. */
 gboolean util_is_zero(const guint8 *buf, gsize len);
 
+/* 64-bit FNV-1a: a fast hash for in-memory tables, stamps and content versions
+ * (never stored, never a defence against chosen input). Start with
+ * UTIL_FNV1A_INIT, its offset basis; pass the result on to hash more bytes. */
+#define UTIL_FNV1A_INIT G_GUINT64_CONSTANT(14695981039346656037)
+guint64 util_hash_fnv1a(guint64 h, const void *data, gsize len);
+
 /* Reads a whole file of at most @max bytes; over that: CORE_ERROR_TOO_BIG. */
 gboolean util_file_read_limited(const char *path, gsize max, char **contents, gsize *len,
                                 GError **error);

@@ -1467,10 +1467,8 @@ view_content_hash(GBytes *content)
 {
     gsize len = 0;
     const guint8 *p = g_bytes_get_data(content, &len);
-    guint64 h = 0xcbf29ce484222325ULL;
+    guint64 h = util_hash_fnv1a(UTIL_FNV1A_INIT, p, len);
 
-    for (gsize i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
     return h ? h : 1;
 }
 
@@ -1693,7 +1691,7 @@ view_open_data(View *view, const ViewNode *node, guint64 *version, GError **erro
     g_auto(ViewReq) r = { view, NULL, FALSE };
     Chain *chain;
     guint index = 0;
-    guint64 v = 1469598103934665603ULL;
+    guint64 v = UTIL_FNV1A_INIT;
 
     g_mutex_lock(&view->lock);
     for (guint attempt = 0;; attempt++) {
@@ -1716,8 +1714,7 @@ view_open_data(View *view, const ViewNode *node, guint64 *version, GError **erro
             guint64 parts[] = { st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
                                 st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec };
 
-            for (guint k = 0; k < G_N_ELEMENTS(parts); k++)
-                v = (v ^ parts[k]) * 1099511628211ULL;
+            v = util_hash_fnv1a(v, parts, sizeof(parts));
         }
     }
     /* A domain's own disk whose image a running qemu writes: its bytes change under the

@@ -234,6 +234,19 @@ test_tsv_escape(void)
     g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
 }
 
+/* The published FNV-1a 64 test vectors; continuing a hash equals hashing at once. */
+static void
+test_hash_fnv1a(void)
+{
+    guint64 h;
+
+    g_assert_cmphex(util_hash_fnv1a(UTIL_FNV1A_INIT, "", 0), ==, 0xcbf29ce484222325ULL);
+    g_assert_cmphex(util_hash_fnv1a(UTIL_FNV1A_INIT, "a", 1), ==, 0xaf63dc4c8601ec8cULL);
+    g_assert_cmphex(util_hash_fnv1a(UTIL_FNV1A_INIT, "foobar", 6), ==, 0x85944171f73967e8ULL);
+    h = util_hash_fnv1a(UTIL_FNV1A_INIT, "foo", 3);
+    g_assert_cmphex(util_hash_fnv1a(h, "bar", 3), ==, 0x85944171f73967e8ULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,5 +257,6 @@ main(int argc, char **argv)
     g_test_add_func("/util/xml/safe", test_xml_safe);
     g_test_add_func("/util/paths", test_paths);
     g_test_add_func("/util/tsv-escape", test_tsv_escape);
+    g_test_add_func("/util/hash-fnv1a", test_hash_fnv1a);
     return g_test_run();
 }
