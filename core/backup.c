@@ -62,14 +62,6 @@ backup_def_free(BackupDef *def)
 
 /* ---- parse ---- */
 
-/* virXMLPropString: unlike xmlutil_prop(), an empty value is kept (libvirt's
- * checks see ''). Owned, NULL when absent. */
-static char *
-backup_prop(xmlNode *node, const char *name)
-{
-    return xmlutil_prop_raw(node, name);
-}
-
 /* virXMLPropTristateBool / virXMLPropEnum's error text. */
 static void
 backup_set_invalid_attr(GError **error, const char *attr, xmlNode *node, const char *value)
@@ -83,7 +75,7 @@ backup_set_invalid_attr(GError **error, const char *attr, xmlNode *node, const c
 static gboolean
 backup_prop_yesno(xmlNode *node, const char *attr, int *out, GError **error)
 {
-    g_autofree char *v = backup_prop(node, attr);
+    g_autofree char *v = xmlutil_prop_raw(node, attr);
 
     *out = -1;
     if (!v)
@@ -97,26 +89,6 @@ backup_prop_yesno(xmlNode *node, const char *attr, int *out, GError **error)
         return FALSE;
     }
     return TRUE;
-}
-
-/* virStorageType names (VIR_STORAGE_TYPE_NONE's "none" counts as unknown). */
-static const char *const backup_storage_types[] = {
-    [STORAGE_TYPE_FILE] = "file",
-    [STORAGE_TYPE_BLOCK] = "block",
-    [STORAGE_TYPE_DIR] = "dir",
-    [STORAGE_TYPE_NETWORK] = "network",
-    [STORAGE_TYPE_VOLUME] = "volume",
-    [STORAGE_TYPE_NVME] = "nvme",
-    [STORAGE_TYPE_VHOST_USER] = "vhostuser",
-};
-
-static int
-backup_storage_type_parse(const char *str)
-{
-    for (guint i = 0; i < G_N_ELEMENTS(backup_storage_types); i++)
-        if (backup_storage_types[i] && g_str_equal(backup_storage_types[i], str))
-            return (int)i;
-    return -1;
 }
 
 /* virStorageFileFormat names ("none" is refused like an unknown one). */
@@ -134,27 +106,12 @@ backup_format_known(const char *fmt)
     return FALSE;
 }
 
-/* virStrToLong_uip: whole string, base 10, no negative numbers. */
-static gboolean
-backup_parse_uint(const char *str, guint *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    errno = 0;
-    v = strtoull(str, &end, 10);
-    if (errno || end == str || *end || v > G_MAXUINT || strchr(str, '-'))
-        return FALSE;
-    *out = (guint)v;
-    return TRUE;
-}
-
 /* virDomainStorageNetworkParseHost plus the <server> checks of
  * virDomainBackupDefParse. */
 static gboolean
 backup_parse_server(BackupDef *def, xmlNode *node, GError **error)
 {
-    g_autofree char *transport = backup_prop(node, "transport");
+    g_autofree char *transport = xmlutil_prop_raw(node, "transport");
     g_autofree char *port = NULL;
     gboolean is_unix = FALSE;
     int tls;
@@ -170,7 +127,7 @@ backup_parse_server(BackupDef *def, xmlNode *node, GError **error)
     }
     def->has_server = TRUE;
     def->server_transport = g_strdup(transport ? transport : "tcp");
-    def->server_socket = backup_prop(node, "socket");
+    def->server_socket = xmlutil_prop_raw(node, "socket");
     if (is_unix && !def->server_socket) {
         g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE,
                             "missing socket for unix transport");
@@ -184,14 +141,14 @@ backup_parse_server(BackupDef *def, xmlNode *node, GError **error)
         return FALSE;
     }
     if (!is_unix) {
-        if (!(def->server_name = backup_prop(node, "name"))) {
+        if (!(def->server_name = xmlutil_prop_raw(node, "name"))) {
             g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE, "missing name for host");
             return FALSE;
         }
-        if ((port = backup_prop(node, "port"))) {
+        if ((port = xmlutil_prop_raw(node, "port"))) {
             guint p = 0;
 
-            if (!backup_parse_uint(port, &p)) {
+            if (!xmlutil_parse_uip(port, &p)) {
                 g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                             "failed to parse port number '%s'", port);
                 return FALSE;
@@ -262,7 +219,7 @@ backup_parse_disk(xmlNode *node, gboolean push, guint flags, GError **error)
     xmlNode *src;
     int backup;
 
-    if (!(disk->name = backup_prop(node, "name"))) {
+    if (!(disk->name = xmlutil_prop_raw(node, "name"))) {
         g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE,
                             "missing name from disk backup element");
         return NULL;
@@ -276,10 +233,10 @@ backup_parse_disk(xmlNode *node, gboolean push, guint flags, GError **error)
         return g_steal_pointer(&disk);
 
     if (!push) {
-        disk->exportname = backup_prop(node, "exportname");
-        disk->exportbitmap = backup_prop(node, "exportbitmap");
+        disk->exportname = xmlutil_prop_raw(node, "exportname");
+        disk->exportbitmap = xmlutil_prop_raw(node, "exportbitmap");
     }
-    if ((mode = backup_prop(node, "backupmode"))) {
+    if ((mode = xmlutil_prop_raw(node, "backupmode"))) {
         if (g_str_equal(mode, "full")) {
             disk->backupmode = BACKUP_DISK_MODE_FULL;
         } else if (g_str_equal(mode, "incremental")) {
@@ -289,12 +246,12 @@ backup_parse_disk(xmlNode *node, gboolean push, guint flags, GError **error)
             return NULL;
         }
     }
-    disk->incremental = backup_prop(node, "incremental");
+    disk->incremental = xmlutil_prop_raw(node, "incremental");
     if (internal) {
         static const char *const states[] = {
             "", "running", "complete", "failed", "cancelling", "cancelled",
         };
-        g_autofree char *state = backup_prop(node, "state");
+        g_autofree char *state = xmlutil_prop_raw(node, "state");
         gboolean ok = FALSE;
 
         if (!state) {
@@ -314,15 +271,15 @@ backup_parse_disk(xmlNode *node, gboolean push, guint flags, GError **error)
     }
 
     /* virDomainStorageSourceParseBase */
-    type = backup_prop(node, "type");
+    type = xmlutil_prop_raw(node, "type");
     if ((driver = xmlutil_child(node, "driver")))
         format = xmlutil_prop(driver, "type");   /* string(./driver/@type): '' is none */
     if (internal)
-        idx = backup_prop(node, "index");
+        idx = xmlutil_prop_raw(node, "index");
     disk->store = storage_source_new();
     disk->store->type = STORAGE_TYPE_FILE;
     if (type) {
-        int t = backup_storage_type_parse(type);
+        int t = storage_type_from_string(type);   /* "none" counts as unknown */
 
         if (t <= 0) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
@@ -339,7 +296,7 @@ backup_parse_disk(xmlNode *node, gboolean push, guint flags, GError **error)
         }
         disk->store->format = g_steal_pointer(&format);
     }
-    if (idx && !backup_parse_uint(idx, &disk->store->index)) {
+    if (idx && !xmlutil_parse_uip(idx, &disk->store->index)) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                     "invalid storage source index '%s'", idx);
         return NULL;
@@ -359,7 +316,7 @@ static BackupDef *
 backup_parse_root(xmlNode *root, guint flags, GError **error)
 {
     g_autoptr(BackupDef) def = backup_def_new();
-    g_autofree char *mode = backup_prop(root, "mode");
+    g_autofree char *mode = xmlutil_prop_raw(root, "mode");
     xmlNode *server;
     gboolean push;
 
@@ -441,30 +398,16 @@ backup_parse(const char *buf, gsize len, const char *rng_dir, GError **error)
 
 /* ---- alignment ---- */
 
-/* virStorageSourceIsEmpty */
-static gboolean
-backup_source_empty(const StorageSource *src)
-{
-    if (!src || src->type == STORAGE_TYPE_NONE)
-        return TRUE;
-    if ((src->type == STORAGE_TYPE_FILE || src->type == STORAGE_TYPE_BLOCK ||
-         src->type == STORAGE_TYPE_DIR) && !src->path)
-        return TRUE;
-    if (src->type == STORAGE_TYPE_NETWORK && !src->protocol)
-        return TRUE;
-    return FALSE;
-}
-
 /* virDomainBackupDefAssignStore */
 static gboolean
 backup_assign_store(BackupDiskDef *disk, const StorageSource *src, const char *suffix,
                     GError **error)
 {
-    if (backup_source_empty(src) && disk->store) {
+    if (storage_source_is_empty(src) && disk->store) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "disk '%s' has no media", disk->name);
         return FALSE;
     }
-    if (!disk->store || backup_source_empty(disk->store)) {
+    if (!disk->store || storage_source_is_empty(disk->store)) {
         /* a volume's actual type is unknown for an inactive domain: refused too */
         if (!src || src->type != STORAGE_TYPE_FILE) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
@@ -537,7 +480,7 @@ backup_align_disks(BackupDef *def, const DomainDef *dom, const char *suffix, GEr
             continue;
         disk = backup_disk_def_new();
         disk->name = g_strdup(dd->dst);
-        disk->backup = backup_all && !backup_source_empty(dd->src) && !dd->readonly &&
+        disk->backup = backup_all && !storage_source_is_empty(dd->src) && !dd->readonly &&
                        !(dd->src && dd->src->readonly);
         if (disk->backup && !backup_assign_store(disk, dd->src, suffix, error))
             return FALSE;

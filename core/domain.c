@@ -86,6 +86,31 @@ storage_format_is_known(const char *format)
     return domain_str_in(format, storage_formats);
 }
 
+const char *
+storage_source_path_attr(StorageType type)
+{
+    switch (type) {
+    case STORAGE_TYPE_FILE:
+        return "file";
+    case STORAGE_TYPE_BLOCK:
+        return "dev";
+    case STORAGE_TYPE_DIR:
+        return "dir";
+    default:
+        return NULL;
+    }
+}
+
+gboolean
+storage_source_is_empty(const StorageSource *src)
+{
+    if (!src || src->type == STORAGE_TYPE_NONE)
+        return TRUE;
+    if (storage_source_path_attr(src->type) && !src->path)
+        return TRUE;
+    return src->type == STORAGE_TYPE_NETWORK && !src->protocol;
+}
+
 gboolean
 storage_protocol_is_known(const char *protocol)
 {
@@ -350,26 +375,6 @@ domain_reorder_attrs(xmlNode *node, const char *const *first)
                        values->pdata[i] ? values->pdata[i] : (const xmlChar *)"");
 }
 
-/* virStrToLong_uip: base 10, the whole string, no sign. */
-static gboolean
-domain_parse_uint(const char *str, guint *out)
-{
-    guint64 v;
-    char *end = NULL;
-    const char *p = str;
-
-    while (g_ascii_isspace(*p))
-        p++;
-    if (*p == '-' || *p == '\0')
-        return FALSE;
-    errno = 0;
-    v = g_ascii_strtoull(p, &end, 10);
-    if (errno || end == p || *end || v > G_MAXUINT)
-        return FALSE;
-    *out = (guint)v;
-    return TRUE;
-}
-
 static gboolean
 domain_invalid(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
@@ -424,7 +429,7 @@ domain_host_parse(xmlNode *node, const char *protocol, StorageSource *src, GErro
         if (!(h->name = xmlutil_prop(node, "name")))
             return domain_invalid(error, "missing name for host");
         if ((port = xmlutil_prop(node, "port"))) {
-            if (!domain_parse_uint(port, &h->port))
+            if (!xmlutil_parse_uip(port, &h->port))
                 return domain_invalid(error, "failed to parse port number '%s'", port);
             if (h->port > G_MAXUINT16)
                 return domain_invalid(error, "port '%s' out of range", port);
@@ -553,13 +558,9 @@ domain_source_parse(xmlNode *node, StorageSource *src, GError **error)
 {
     switch (src->type) {
     case STORAGE_TYPE_FILE:
-        src->path = xmlutil_prop(node, "file");
-        break;
     case STORAGE_TYPE_BLOCK:
-        src->path = xmlutil_prop(node, "dev");
-        break;
     case STORAGE_TYPE_DIR:
-        src->path = xmlutil_prop(node, "dir");
+        src->path = xmlutil_prop(node, storage_source_path_attr(src->type));
         break;
     case STORAGE_TYPE_NETWORK:
         return domain_network_parse(node, src, error);
@@ -661,7 +662,7 @@ domain_backing_parse(xmlNode *parent, StorageSource *src, guint flags, GError **
     back->type = (StorageType)t;
     back->format = g_steal_pointer(&format);
     back->readonly = TRUE;   /* backing stores are always read-only */
-    if (idx && !domain_parse_uint(idx, &back->index))
+    if (idx && !xmlutil_parse_uip(idx, &back->index))
         return domain_invalid(error, "invalid storage source index '%s'", idx);
     if (!(flags & DOMAIN_PARSE_LIVE))
         domain_node_unset_prop(source, "index");
@@ -763,7 +764,7 @@ domain_disk_parse(xmlNode *node, guint flags, GError **error)
         if (flags & DOMAIN_PARSE_LIVE) {
             g_autofree char *idx = xmlutil_prop(source, "index");
 
-            if (idx && !domain_parse_uint(idx, &disk->src->index)) {
+            if (idx && !xmlutil_parse_uip(idx, &disk->src->index)) {
                 domain_invalid(error, "invalid disk index '%s'", idx);
                 goto fail;
             }
@@ -1037,7 +1038,7 @@ domain_parse_doc(xmlDoc *doc, guint flags, GError **error)
         domain_node_remove(xmlutil_child(root, "title"));
     if (!def->description)
         domain_node_remove(xmlutil_child(root, "description"));
-    if ((vcpu = xmlutil_child_text(root, "vcpu")) && !domain_parse_uint(vcpu, &def->vcpus_max)) {
+    if ((vcpu = xmlutil_child_text(root, "vcpu")) && !xmlutil_parse_uip(vcpu, &def->vcpus_max)) {
         domain_invalid(error, "maximum vcpus count must be an integer");
         return NULL;
     }
@@ -1403,16 +1404,10 @@ domain_source_node_new(xmlDoc *doc, const StorageSource *src)
 
     switch (src->type) {
     case STORAGE_TYPE_FILE:
-        if (src->path)
-            domain_node_set_prop(node, "file", src->path);
-        break;
     case STORAGE_TYPE_BLOCK:
-        if (src->path)
-            domain_node_set_prop(node, "dev", src->path);
-        break;
     case STORAGE_TYPE_DIR:
         if (src->path)
-            domain_node_set_prop(node, "dir", src->path);
+            domain_node_set_prop(node, storage_source_path_attr(src->type), src->path);
         break;
     case STORAGE_TYPE_NETWORK:
         if (src->protocol)

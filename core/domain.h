@@ -65,6 +65,14 @@ gboolean storage_format_is_known(const char *format);
 /* TRUE for libvirt's network disk protocols (nbd, rbd, ... nfs). */
 gboolean storage_protocol_is_known(const char *protocol);
 
+/* The <source> attribute that holds a local source's path: "file", "dev" (block)
+ * or "dir"; NULL for the other types. */
+const char *storage_source_path_attr(StorageType type);
+
+/* libvirt's virStorageSourceIsEmpty: no source (NULL or type none), a local
+ * type without a path, or a network one without a protocol. */
+gboolean storage_source_is_empty(const StorageSource *src);
+
 typedef struct {
     char *device;        /* disk, cdrom, floppy, lun */
     char *dst;           /* <target dev> */

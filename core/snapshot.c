@@ -25,18 +25,6 @@ static const char *const snap_storage_type_names[] = {
     "none", "file", "block", "dir", "network", "volume", "nvme", "vhostuser",
 };
 
-/* virStorageFileFormat of libvirt 9.0; index 0 ("none") is not a valid driver. */
-static const char *const snap_format_names[] = {
-    "none", "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
-    "ploop", "cow", "qcow", "qcow2", "qed", "vmdk",
-};
-
-/* virStorageNetProtocol of libvirt 9.0 (0 = none). */
-static const char *const snap_protocol_names[] = {
-    "none", "nbd", "rbd", "sheepdog", "gluster", "iscsi", "http", "https", "ftp", "ftps",
-    "tftp", "ssh", "vxhs", "nfs",
-};
-
 static int
 snap_enum_from_string(const char *const *names, guint n, const char *str)
 {
@@ -229,28 +217,6 @@ snap_parse_ll(const char *str, gint64 *out)
     return TRUE;
 }
 
-/* virStrToLong_ullp: like strtoull but refusing a negative value. */
-static gboolean
-snap_parse_ullp(const char *str, guint64 *out)
-{
-    char *end = NULL;
-    guint64 v;
-    const char *p = str;
-
-    if (!str)
-        return FALSE;
-    while (g_ascii_isspace(*p))
-        p++;
-    if (*p == '-')
-        return FALSE;
-    errno = 0;
-    v = g_ascii_strtoull(str, &end, 10);
-    if (errno != 0 || end == str || *end != '\0')
-        return FALSE;
-    *out = v;
-    return TRUE;
-}
-
 /* virScaleInteger with scale 1 and limit G_MAXUINT64. */
 static gboolean
 snap_scale_integer(guint64 *value, const char *suffix, GError **error)
@@ -307,7 +273,7 @@ snap_parse_metadata_cache(xmlNode *disk, guint64 *out, GError **error)
     *out = 0;
     if (!text)
         return TRUE;
-    if (!snap_parse_ullp(text, &bytes)) {
+    if (!xmlutil_parse_ullp(text, &bytes)) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
                     "Invalid value '%s' for element or attribute '%s'", text, xpath);
         return FALSE;
@@ -327,13 +293,9 @@ snap_parse_source(xmlNode *node, StorageSource *src, GError **error)
 {
     switch (src->type) {
     case STORAGE_TYPE_FILE:
-        src->path = xmlutil_prop(node, "file");
-        break;
     case STORAGE_TYPE_BLOCK:
-        src->path = xmlutil_prop(node, "dev");
-        break;
     case STORAGE_TYPE_DIR:
-        src->path = xmlutil_prop(node, "dir");
+        src->path = xmlutil_prop(node, storage_source_path_attr(src->type));
         break;
     case STORAGE_TYPE_NETWORK: {
         g_autofree char *protocol = xmlutil_prop(node, "protocol");
@@ -343,8 +305,7 @@ snap_parse_source(xmlNode *node, StorageSource *src, GError **error)
                                 "missing network source protocol type");
             return FALSE;
         }
-        if (snap_enum_from_string(snap_protocol_names, G_N_ELEMENTS(snap_protocol_names),
-                                  protocol) <= 0) {
+        if (!storage_protocol_is_known(protocol)) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE, "unknown protocol type '%s'",
                         protocol);
             return FALSE;
@@ -366,7 +327,7 @@ snap_parse_source(xmlNode *node, StorageSource *src, GError **error)
             if (port) {
                 guint64 v = 0;
 
-                if (!snap_parse_ullp(port, &v) || v > 65535) {
+                if (!xmlutil_parse_ullp(port, &v) || v > 65535) {
                     g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
                                 "failed to parse port number '%s'", port);
                     return FALSE;
@@ -424,8 +385,7 @@ snap_parse_disk(xmlNode *node, guint flags, GError **error)
     if (xmlutil_child(node, "driver"))
         driver = xmlutil_prop(xmlutil_child(node, "driver"), "type");
     if (driver) {
-        if (snap_enum_from_string(snap_format_names, G_N_ELEMENTS(snap_format_names),
-                                  driver) <= 0) {
+        if (!storage_format_is_known(driver)) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                         "unknown disk snapshot driver '%s'", driver);
             return NULL;
@@ -708,20 +668,6 @@ snap_src_path(const StorageSource *src)
     return src->type == STORAGE_TYPE_NETWORK ? src->name : src->path;
 }
 
-/* virStorageSourceIsEmpty */
-static gboolean
-snap_source_is_empty(const StorageSource *src)
-{
-    if ((src->type == STORAGE_TYPE_FILE || src->type == STORAGE_TYPE_BLOCK ||
-         src->type == STORAGE_TYPE_DIR) && !src->path)
-        return TRUE;
-    if (src->type == STORAGE_TYPE_NONE)
-        return TRUE;
-    if (src->type == STORAGE_TYPE_NETWORK && !src->protocol)
-        return TRUE;
-    return FALSE;
-}
-
 /* The domain disk's snapshot= as libvirt holds it after virDomainDiskDefPostParse:
  * a read-only or vhost-user disk without the attribute is "no". */
 static SnapLocation
@@ -869,7 +815,7 @@ snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocation defaul
         }
         snapdisk = snap_disk_def_new();
         snapdisk->name = g_strdup(domdisk->dst);
-        if (snap_source_is_empty(domdisk->src)) {
+        if (storage_source_is_empty(domdisk->src)) {
             snapdisk->snapshot = SNAP_LOC_NO;
         } else {
             snapdisk->snapshot = snap_domain_disk_location(domdisk);
@@ -1013,8 +959,10 @@ snap_format_source(GString *out, const StorageSource *src, int indent)
         return;
     }
     if (src->path) {
-        const char *attr = src->type == STORAGE_TYPE_BLOCK ? "dev"
-                           : src->type == STORAGE_TYPE_DIR ? "dir" : "file";
+        const char *attr = storage_source_path_attr(src->type);
+
+        if (!attr)   /* any other type that has a path prints it as file= */
+            attr = "file";
 
         g_string_append_printf(out, " %s='", attr);
         xmlutil_escape(out, src->path);

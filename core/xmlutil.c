@@ -1,6 +1,7 @@
 /* xmlutil.c: safe libxml2 parsing and the libvirt-style serialiser shared by the XML modules. */
 #include "xmlutil.h"
 
+#include <errno.h>
 #include <libxml/parser.h>
 #include <string.h>
 
@@ -107,6 +108,33 @@ xmlutil_prop_raw(xmlNode *node, const char *name)
 
     xmlFree(v);
     return ret;
+}
+
+gboolean
+xmlutil_parse_ullp(const char *str, guint64 *out)
+{
+    char *end = NULL;
+    guint64 v;
+
+    if (!str)
+        return FALSE;
+    errno = 0;
+    v = g_ascii_strtoull(str, &end, 10);
+    if (errno != 0 || end == str || *end != '\0' || memchr(str, '-', end - str))
+        return FALSE;
+    *out = v;
+    return TRUE;
+}
+
+gboolean
+xmlutil_parse_uip(const char *str, guint *out)
+{
+    guint64 v;
+
+    if (!xmlutil_parse_ullp(str, &v) || v > G_MAXUINT)
+        return FALSE;
+    *out = (guint)v;
+    return TRUE;
 }
 
 char *
@@ -275,7 +303,6 @@ xmlutil_format_node(GString *out, xmlNode *node, int indent)
 
 /* ---- Relax NG validation (libvirt's virXMLValidateAgainstSchema) ---- */
 
-#include <errno.h>
 #include <libxml/relaxng.h>
 #include <unistd.h>
 

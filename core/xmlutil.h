@@ -24,6 +24,13 @@ char *xmlutil_prop(xmlNode *node, const char *name);
 /* As libvirt's virXMLPropString(): "" when present and empty, NULL only when
  * absent. Owned. */
 char *xmlutil_prop_raw(xmlNode *node, const char *name);
+/* libvirt's virStrToLong_ullp: base 10, the whole string (leading white space
+ * and a '+' allowed), no minus sign, no overflow. FALSE leaves @out as it was. */
+gboolean xmlutil_parse_ullp(const char *str, guint64 *out);
+
+/* libvirt's virStrToLong_uip: as xmlutil_parse_ullp(), at most G_MAXUINT. */
+gboolean xmlutil_parse_uip(const char *str, guint *out);
+
 char *xmlutil_text(xmlNode *node);                  /* content of @node, NULL when empty */
 xmlNode *xmlutil_child(xmlNode *node, const char *name);    /* first element child named @name */
 guint xmlutil_count_children(xmlNode *node, const char *name);

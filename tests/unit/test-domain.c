@@ -635,6 +635,39 @@ test_not_xml(void)
     g_assert_error(error, CORE_ERROR, CORE_ERROR_PARSE);
 }
 
+/* virStorageSourceIsEmpty and the path attribute of each local type. */
+static void
+test_storage_source_empty(void)
+{
+    g_autoptr(StorageSource) src = storage_source_new();
+
+    g_assert_cmpstr(storage_source_path_attr(STORAGE_TYPE_FILE), ==, "file");
+    g_assert_cmpstr(storage_source_path_attr(STORAGE_TYPE_BLOCK), ==, "dev");
+    g_assert_cmpstr(storage_source_path_attr(STORAGE_TYPE_DIR), ==, "dir");
+    g_assert_null(storage_source_path_attr(STORAGE_TYPE_NETWORK));
+    g_assert_null(storage_source_path_attr(STORAGE_TYPE_NONE));
+
+    g_assert_true(storage_source_is_empty(NULL));
+    src->type = STORAGE_TYPE_NONE;
+    src->path = g_strdup("/x");
+    g_assert_true(storage_source_is_empty(src));
+    for (StorageType t = STORAGE_TYPE_FILE; t <= STORAGE_TYPE_DIR; t++) {
+        src->type = t;
+        g_assert_false(storage_source_is_empty(src));
+    }
+    g_clear_pointer(&src->path, g_free);
+    for (StorageType t = STORAGE_TYPE_FILE; t <= STORAGE_TYPE_DIR; t++) {
+        src->type = t;
+        g_assert_true(storage_source_is_empty(src));
+    }
+    src->type = STORAGE_TYPE_NETWORK;
+    g_assert_true(storage_source_is_empty(src));
+    src->protocol = g_strdup("nbd");
+    g_assert_false(storage_source_is_empty(src));
+    src->type = STORAGE_TYPE_VOLUME;   /* a volume is never empty by this rule */
+    g_assert_false(storage_source_is_empty(src));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -655,6 +688,7 @@ main(int argc, char **argv)
     g_test_add_func("/domain/parse-node", test_parse_node);
     g_test_add_func("/domain/legacy-uuid-only", test_legacy_uuid_only);
     g_test_add_func("/domain/not-xml", test_not_xml);
+    g_test_add_func("/domain/storage-source-empty", test_storage_source_empty);
     g_assert_cmpuint(xml2xml_add_cases("domain", test_xml2xml), >=, 40);
     return g_test_run();
 }

@@ -234,6 +234,37 @@ test_tsv_escape(void)
     g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
 }
 
+/* libvirt's virStrToLong_ullp / _uip: whole string, base 10, no minus sign. */
+static void
+test_parse_unsigned(void)
+{
+    static const struct {
+        const char *str;
+        gboolean ok;
+        guint64 v;
+    } cases[] = {
+        { "0", TRUE, 0 }, { "42", TRUE, 42 }, { " 7", TRUE, 7 }, { "+8", TRUE, 8 },
+        { "065536", TRUE, 65536 }, { "4294967295", TRUE, G_MAXUINT },
+        { "4294967296", TRUE, 4294967296ULL }, { "18446744073709551615", TRUE, G_MAXUINT64 },
+        { "18446744073709551616", FALSE, 0 }, { "", FALSE, 0 }, { " ", FALSE, 0 },
+        { "-1", FALSE, 0 }, { " -0", FALSE, 0 }, { "-", FALSE, 0 }, { "1-", FALSE, 0 },
+        { "+-1", FALSE, 0 }, { "80a", FALSE, 0 }, { "1 ", FALSE, 0 }, { "0x10", FALSE, 0 },
+    };
+
+    g_assert_false(xmlutil_parse_ullp(NULL, &(guint64){ 0 }));
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        guint64 v = 99;
+        guint u = 99;
+        gboolean fits = cases[i].ok && cases[i].v <= G_MAXUINT;
+
+        g_test_message("'%s'", cases[i].str);
+        g_assert_cmpint(xmlutil_parse_ullp(cases[i].str, &v), ==, cases[i].ok);
+        g_assert_cmpuint(v, ==, cases[i].ok ? cases[i].v : 99);
+        g_assert_cmpint(xmlutil_parse_uip(cases[i].str, &u), ==, fits);
+        g_assert_cmpuint(u, ==, fits ? cases[i].v : 99);
+    }
+}
+
 /* The published FNV-1a 64 test vectors; continuing a hash equals hashing at once. */
 static void
 test_hash_fnv1a(void)
@@ -258,5 +289,6 @@ main(int argc, char **argv)
     g_test_add_func("/util/paths", test_paths);
     g_test_add_func("/util/tsv-escape", test_tsv_escape);
     g_test_add_func("/util/hash-fnv1a", test_hash_fnv1a);
+    g_test_add_func("/util/parse-unsigned", test_parse_unsigned);
     return g_test_run();
 }
