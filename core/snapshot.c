@@ -200,23 +200,6 @@ snap_prop_enum(xmlNode *node, const char *attr, const char *const *names, guint 
     return TRUE;
 }
 
-/* virStrToLong_ll with base 10: leading blanks and a sign allowed, nothing after. */
-static gboolean
-snap_parse_ll(const char *str, gint64 *out)
-{
-    char *end = NULL;
-    gint64 v;
-
-    if (!str)
-        return FALSE;
-    errno = 0;
-    v = g_ascii_strtoll(str, &end, 10);
-    if (errno != 0 || end == str || *end != '\0')
-        return FALSE;
-    *out = v;
-    return TRUE;
-}
-
 /* virScaleInteger with scale 1 and limit G_MAXUINT64. */
 static gboolean
 snap_scale_integer(guint64 *value, const char *suffix, GError **error)
@@ -479,7 +462,7 @@ snapshot_parse_node(xmlNode *root, guint flags, GError **error)
         g_autofree char *state = NULL;
         int st;
 
-        if (!snap_parse_ll(ctime, &def->creation_time)) {
+        if (!xmlutil_parse_ll(ctime, &def->creation_time)) {
             g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE,
                                 "missing creationTime from existing snapshot");
             return NULL;
@@ -565,7 +548,7 @@ snapshot_parse_node(xmlNode *root, guint flags, GError **error)
         gint64 v = 0;
 
         /* virXPathInt: a base-10 int, nothing after it. */
-        if (!snap_parse_ll(active, &v) || v < G_MININT || v > G_MAXINT) {
+        if (!xmlutil_parse_ll(active, &v) || v < G_MININT || v > G_MAXINT) {
             g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE,
                                 "Could not find 'active' element");
             return NULL;

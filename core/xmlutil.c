@@ -127,6 +127,22 @@ xmlutil_parse_ullp(const char *str, guint64 *out)
 }
 
 gboolean
+xmlutil_parse_ll(const char *str, gint64 *out)
+{
+    char *end = NULL;
+    gint64 v;
+
+    if (!str)
+        return FALSE;
+    errno = 0;
+    v = g_ascii_strtoll(str, &end, 10);
+    if (errno != 0 || end == str || *end != '\0')
+        return FALSE;
+    *out = v;
+    return TRUE;
+}
+
+gboolean
 xmlutil_parse_uip(const char *str, guint *out)
 {
     guint64 v;

@@ -31,6 +31,10 @@ gboolean xmlutil_parse_ullp(const char *str, guint64 *out);
 /* libvirt's virStrToLong_uip: as xmlutil_parse_ullp(), at most G_MAXUINT. */
 gboolean xmlutil_parse_uip(const char *str, guint *out);
 
+/* libvirt's virStrToLong_ll: base 10, the whole string, leading white space and
+ * a sign allowed. FALSE leaves @out as it was. */
+gboolean xmlutil_parse_ll(const char *str, gint64 *out);
+
 char *xmlutil_text(xmlNode *node);                  /* content of @node, NULL when empty */
 xmlNode *xmlutil_child(xmlNode *node, const char *name);    /* first element child named @name */
 guint xmlutil_count_children(xmlNode *node, const char *name);

@@ -265,6 +265,27 @@ test_parse_unsigned(void)
     }
 }
 
+/* libvirt's virStrToLong_ll: a sign is fine, anything after the number is not. */
+static void
+test_parse_signed(void)
+{
+    gint64 v = 5;
+
+    g_assert_true(xmlutil_parse_ll("-12", &v));
+    g_assert_cmpint(v, ==, -12);
+    g_assert_true(xmlutil_parse_ll(" +3", &v));
+    g_assert_cmpint(v, ==, 3);
+    g_assert_true(xmlutil_parse_ll("-9223372036854775808", &v));
+    g_assert_cmpint(v, ==, G_MININT64);
+    v = 5;
+    g_assert_false(xmlutil_parse_ll("9223372036854775808", &v));
+    g_assert_false(xmlutil_parse_ll("1.5", &v));
+    g_assert_false(xmlutil_parse_ll("", &v));
+    g_assert_false(xmlutil_parse_ll("-", &v));
+    g_assert_false(xmlutil_parse_ll(NULL, &v));
+    g_assert_cmpint(v, ==, 5);
+}
+
 /* The published FNV-1a 64 test vectors; continuing a hash equals hashing at once. */
 static void
 test_hash_fnv1a(void)
@@ -290,5 +311,6 @@ main(int argc, char **argv)
     g_test_add_func("/util/tsv-escape", test_tsv_escape);
     g_test_add_func("/util/hash-fnv1a", test_hash_fnv1a);
     g_test_add_func("/util/parse-unsigned", test_parse_unsigned);
+    g_test_add_func("/util/parse-signed", test_parse_signed);
     return g_test_run();
 }
