@@ -43,7 +43,7 @@ void backup_def_free(BackupDef *def);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BackupDef, backup_def_free)
 
 /* virDomainBackupDefParseString: validates against domainbackup.rng first when
- * @rng_dir is non-NULL (as the public API always does), then section 9's rules.
+ * @rng_dir is non-NULL (as the public API always does), then libvirt's <domainbackup> rules.
  * Errors are CORE_ERROR_PARSE / CORE_ERROR_INVALID with libvirt's texts. */
 BackupDef *backup_parse(const char *buf, gsize len, const char *rng_dir, GError **error);
 

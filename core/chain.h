@@ -29,8 +29,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Chain, chain_free)
 
 /* Resolves the chain of disk @target whose top is @top: follows the XML's
  * <backingStore> elements, stops at a terminator, probes headers where the XML
- * stops (libvirt's rules of LIBVIRT.md section 8: top format from <driver type>,
- * backing format from the parent's header, probed format refused when that image
+ * stops (libvirt's rules, virStorageSourceGetMetadataRecurse: top format from
+ * <driver type>, backing format from the parent's header, probed format refused when that image
  * has its own backing file, depth 200, loops, relative names). Never fails as a
  * whole: per-element problems land in ChainLayer.error. Network sources are listed,
  * never opened. */

@@ -157,7 +157,7 @@ char *domain_disk_format(const DomainDef *def, const DiskDef *disk, guint flags)
 void domain_set_genid(DomainDef *def, const guint8 *genid);
 
 /* virDomainDefCheckABIStability for what snapfs models: name ("Target domain name
- * '%s' does not match source '%s'"), uuid, genid (section 7 texts), vcpu, memory,
+ * '%s' does not match source '%s'"), uuid, genid (libvirt's texts), vcpu, memory,
  * disk count and targets. Sets CORE_ERROR_INVALID. */
 gboolean domain_check_abi(const DomainDef *src, const DomainDef *dst, GError **error);
 

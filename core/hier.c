@@ -472,7 +472,7 @@ hier_render_tsv(const SnapTree *tree)
 
     for (guint i = 0; i < order->len; i++) {
         SnapNode *node = g_ptr_array_index(order, i);
-        const char *state = snap_state_to_string(node->def->state);
+        const char *state = snapshot_state_to_string(node->def->state);
 
         util_tsv_escape(out, node->def->name);
         g_string_append_c(out, '\t');

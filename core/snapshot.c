@@ -10,23 +10,23 @@
 #include "xmlutil.h"
 
 /* virDomainSnapshotState: virDomainState, then disk-snapshot. */
-static const char *const snap_state_names[] = {
+static const char *const snapshot_state_names[] = {
     "nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed",
     "pmsuspended", "disk-snapshot",
 };
 
 /* virDomainSnapshotLocation; DEFAULT prints as "" (never emitted). */
-static const char *const snap_location_names[] = {
+static const char *const snapshot_location_names[] = {
     "default", "no", "internal", "external", "manual",
 };
 
 /* virStorageType as libvirt 9.0 spells it, in StorageType order. */
-static const char *const snap_storage_type_names[] = {
+static const char *const snapshot_storage_type_names[] = {
     "none", "file", "block", "dir", "network", "volume", "nvme", "vhostuser",
 };
 
 static int
-snap_enum_from_string(const char *const *names, guint n, const char *str)
+snapshot_enum_from_string(const char *const *names, guint n, const char *str)
 {
     if (!str)
         return -1;
@@ -37,38 +37,39 @@ snap_enum_from_string(const char *const *names, guint n, const char *str)
 }
 
 const char *
-snap_state_to_string(SnapState state)
+snapshot_state_to_string(SnapState state)
 {
-    if ((guint)state >= G_N_ELEMENTS(snap_state_names))
+    if ((guint)state >= G_N_ELEMENTS(snapshot_state_names))
         return "";
-    return snap_state_names[state];
+    return snapshot_state_names[state];
 }
 
 int
-snap_state_from_string(const char *str)
+snapshot_state_from_string(const char *str)
 {
-    return snap_enum_from_string(snap_state_names, G_N_ELEMENTS(snap_state_names), str);
+    return snapshot_enum_from_string(snapshot_state_names, G_N_ELEMENTS(snapshot_state_names), str);
 }
 
 const char *
-snap_location_to_string(SnapLocation loc)
+snapshot_location_to_string(SnapLocation loc)
 {
-    if (loc == SNAP_LOC_DEFAULT || (guint)loc >= G_N_ELEMENTS(snap_location_names))
+    if (loc == SNAP_LOC_DEFAULT || (guint)loc >= G_N_ELEMENTS(snapshot_location_names))
         return "";
-    return snap_location_names[loc];
+    return snapshot_location_names[loc];
 }
 
 int
-snap_location_from_string(const char *str)
+snapshot_location_from_string(const char *str)
 {
-    return snap_enum_from_string(snap_location_names, G_N_ELEMENTS(snap_location_names), str);
+    return snapshot_enum_from_string(snapshot_location_names, G_N_ELEMENTS(snapshot_location_names),
+                                     str);
 }
 
 /* ------------------------------------------------------------------------- */
 /* Objects */
 
 SnapDiskDef *
-snap_disk_def_new(void)
+snapshot_disk_def_new(void)
 {
     SnapDiskDef *disk = g_new0(SnapDiskDef, 1);
 
@@ -78,7 +79,7 @@ snap_disk_def_new(void)
 }
 
 void
-snap_disk_def_free(SnapDiskDef *disk)
+snapshot_disk_def_free(SnapDiskDef *disk)
 {
     if (!disk)
         return;
@@ -88,7 +89,7 @@ snap_disk_def_free(SnapDiskDef *disk)
 }
 
 SnapDiskDef *
-snap_disk_def_copy(const SnapDiskDef *disk)
+snapshot_disk_def_copy(const SnapDiskDef *disk)
 {
     SnapDiskDef *copy = g_new0(SnapDiskDef, 1);
 
@@ -105,7 +106,7 @@ snapshot_def_new(void)
 {
     SnapshotDef *def = g_new0(SnapshotDef, 1);
 
-    def->disks = g_ptr_array_new_with_free_func((GDestroyNotify)snap_disk_def_free);
+    def->disks = g_ptr_array_new_with_free_func((GDestroyNotify)snapshot_disk_def_free);
     def->active = -1;
     return def;
 }
@@ -142,7 +143,7 @@ snapshot_def_copy(const SnapshotDef *def)
     copy->memory = def->memory;
     copy->memory_file = g_strdup(def->memory_file);
     for (guint i = 0; def->disks && i < def->disks->len; i++)
-        g_ptr_array_add(copy->disks, snap_disk_def_copy(def->disks->pdata[i]));
+        g_ptr_array_add(copy->disks, snapshot_disk_def_copy(def->disks->pdata[i]));
     copy->dom = def->dom ? domain_copy(def->dom) : NULL;
     copy->has_legacy_uuid = def->has_legacy_uuid;
     memcpy(copy->legacy_uuid, def->legacy_uuid, sizeof(copy->legacy_uuid));
@@ -177,8 +178,8 @@ snapshot_image_refs(const SnapshotDef *def)
 /* virXMLPropEnumDefault with VIR_XML_PROP_NONZERO: absent -> @dflt (TRUE), a
  * value that is unknown or the zero value -> libvirt's error. */
 static gboolean
-snap_prop_enum(xmlNode *node, const char *attr, const char *const *names, guint n, int dflt,
-               int *out, GError **error)
+snapshot_prop_enum(xmlNode *node, const char *attr, const char *const *names, guint n, int dflt,
+                   int *out, GError **error)
 {
     xmlChar *raw = xmlGetNoNsProp(node, (const xmlChar *)attr);
     int v;
@@ -187,7 +188,7 @@ snap_prop_enum(xmlNode *node, const char *attr, const char *const *names, guint 
         *out = dflt;
         return TRUE;
     }
-    v = snap_enum_from_string(names, n, (const char *)raw);
+    v = snapshot_enum_from_string(names, n, (const char *)raw);
     if (v <= 0) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
                     "Invalid value for attribute '%s' in element '%s': '%s'.", attr,
@@ -202,7 +203,7 @@ snap_prop_enum(xmlNode *node, const char *attr, const char *const *names, guint 
 
 /* virScaleInteger with scale 1 and limit G_MAXUINT64. */
 static gboolean
-snap_scale_integer(guint64 *value, const char *suffix, GError **error)
+snapshot_scale_integer(guint64 *value, const char *suffix, GError **error)
 {
     guint64 scale = 1;
 
@@ -244,7 +245,7 @@ snap_scale_integer(guint64 *value, const char *suffix, GError **error)
 
 /* virParseScaledValue("./driver/metadata_cache/max_size", NULL, ..., 1, ULLONG_MAX, false). */
 static gboolean
-snap_parse_metadata_cache(xmlNode *disk, guint64 *out, GError **error)
+snapshot_parse_metadata_cache(xmlNode *disk, guint64 *out, GError **error)
 {
     static const char xpath[] = "./driver/metadata_cache/max_size";
     xmlNode *size = xmlutil_child(xmlutil_child(xmlutil_child(disk, "driver"), "metadata_cache"),
@@ -262,7 +263,7 @@ snap_parse_metadata_cache(xmlNode *disk, guint64 *out, GError **error)
         return FALSE;
     }
     unit = xmlutil_prop(size, "unit");
-    if (!snap_scale_integer(&bytes, unit, error))
+    if (!snapshot_scale_integer(&bytes, unit, error))
         return FALSE;
     *out = bytes;
     return TRUE;
@@ -272,7 +273,7 @@ snap_parse_metadata_cache(xmlNode *disk, guint64 *out, GError **error)
  * (file=, dev=, dir=) or the network protocol, name and hosts. Seclabels,
  * encryption and the like inside a snapshot's <source> are not kept. */
 static gboolean
-snap_parse_source(xmlNode *node, StorageSource *src, GError **error)
+snapshot_parse_source(xmlNode *node, StorageSource *src, GError **error)
 {
     switch (src->type) {
     case STORAGE_TYPE_FILE:
@@ -328,7 +329,7 @@ snap_parse_source(xmlNode *node, StorageSource *src, GError **error)
 
 /* virDomainSnapshotDiskDefParseXML. */
 static SnapDiskDef *
-snap_parse_disk(xmlNode *node, guint flags, GError **error)
+snapshot_parse_disk(xmlNode *node, guint flags, GError **error)
 {
     g_autoptr(SnapDiskDef) disk = g_new0(SnapDiskDef, 1);
     g_autofree char *driver = NULL;
@@ -345,24 +346,26 @@ snap_parse_disk(xmlNode *node, guint flags, GError **error)
     disk->name = g_strdup((const char *)name);
     xmlFree(name);
 
-    if (!snap_prop_enum(node, "snapshot", snap_location_names,
-                        G_N_ELEMENTS(snap_location_names), SNAP_LOC_DEFAULT, &v, error))
+    if (!snapshot_prop_enum(node, "snapshot", snapshot_location_names,
+                            G_N_ELEMENTS(snapshot_location_names), SNAP_LOC_DEFAULT, &v, error))
         return NULL;
     disk->snapshot = v;
-    if (!snap_prop_enum(node, "type", snap_storage_type_names,
-                        G_N_ELEMENTS(snap_storage_type_names), STORAGE_TYPE_FILE, &v, error))
+    if (!snapshot_prop_enum(node, "type", snapshot_storage_type_names,
+                            G_N_ELEMENTS(snapshot_storage_type_names), STORAGE_TYPE_FILE, &v,
+                            error))
         return NULL;
     disk->src->type = v;
     if (disk->src->type == STORAGE_TYPE_VOLUME || disk->src->type == STORAGE_TYPE_DIR) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                     "unsupported disk snapshot type '%s'",
-                    snap_storage_type_names[disk->src->type]);
+                    snapshot_storage_type_names[disk->src->type]);
         return NULL;
     }
     if (flags & SNAPSHOT_PARSE_REDEFINE)
         disk->delete_in_progress = xmlutil_child(node, "snapshotDeleteInProgress") != NULL;
 
-    if ((source = xmlutil_child(node, "source")) && !snap_parse_source(source, disk->src, error))
+    if ((source = xmlutil_child(node, "source")) &&
+        !snapshot_parse_source(source, disk->src, error))
         return NULL;
 
     if (xmlutil_child(node, "driver"))
@@ -376,7 +379,7 @@ snap_parse_disk(xmlNode *node, guint flags, GError **error)
         disk->src->format = g_steal_pointer(&driver);
     }
 
-    if (!snap_parse_metadata_cache(node, &disk->metadata_cache_max_size, error))
+    if (!snapshot_parse_metadata_cache(node, &disk->metadata_cache_max_size, error))
         return NULL;
 
     /* virStorageSourceIsRelative */
@@ -397,7 +400,7 @@ snap_parse_disk(xmlNode *node, guint flags, GError **error)
 
 /* The <domain> of a snapshot: full (with type=) or the old uuid-only form. */
 static gboolean
-snap_parse_domain(SnapshotDef *def, xmlNode *root, GError **error)
+snapshot_parse_domain(SnapshotDef *def, xmlNode *root, GError **error)
 {
     xmlNode *node = xmlutil_child(root, "domain");
     g_autofree char *type = node ? xmlutil_prop(node, "type") : NULL;
@@ -425,7 +428,7 @@ snap_parse_domain(SnapshotDef *def, xmlNode *root, GError **error)
 
 /* The <cookie> element serialised at indent 0, kept as it was written. */
 static char *
-snap_serialize_cookie(xmlNode *cookie)
+snapshot_serialize_cookie(xmlNode *cookie)
 {
     GString *out = g_string_new(NULL);
 
@@ -473,14 +476,14 @@ snapshot_parse_node(xmlNode *root, guint flags, GError **error)
                                 "missing state from existing snapshot");
             return NULL;
         }
-        if ((st = snap_state_from_string(state)) <= 0) {
+        if ((st = snapshot_state_from_string(state)) <= 0) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
                         "Invalid state '%s' in domain snapshot XML", state);
             return NULL;
         }
         def->state = st;
         offline = def->state == SNAP_STATE_SHUTOFF || def->state == SNAP_STATE_DISK_SNAPSHOT;
-        if (!snap_parse_domain(def, root, error))
+        if (!snapshot_parse_domain(def, root, error))
             return NULL;
     } else {
         /* virDomainMomentDefPostParse: state, parent, creationTime and the
@@ -494,8 +497,8 @@ snapshot_parse_node(xmlNode *root, guint flags, GError **error)
         int v;
 
         def->memory_file = xmlutil_prop(node, "file");
-        if (!snap_prop_enum(node, "snapshot", snap_location_names,
-                            G_N_ELEMENTS(snap_location_names), SNAP_LOC_DEFAULT, &v, error))
+        if (!snapshot_prop_enum(node, "snapshot", snapshot_location_names,
+                                G_N_ELEMENTS(snapshot_location_names), SNAP_LOC_DEFAULT, &v, error))
             return NULL;
         def->memory = v;
         if (def->memory == SNAP_LOC_MANUAL) {
@@ -538,7 +541,7 @@ snapshot_parse_node(xmlNode *root, guint flags, GError **error)
 
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (!(disk = snap_parse_disk(c, flags, error)))
+        if (!(disk = snapshot_parse_disk(c, flags, error)))
             return NULL;
         g_ptr_array_add(def->disks, disk);
     }
@@ -559,7 +562,7 @@ snapshot_parse_node(xmlNode *root, guint flags, GError **error)
     /* The save cookie belongs to a running VM's state: libvirt reads it only
      * for an online snapshot, and on create qemu replaces it with its own. */
     if (redefine && !offline && (node = xmlutil_child(root, "cookie")))
-        def->cookie = snap_serialize_cookie(node);
+        def->cookie = snapshot_serialize_cookie(node);
 
     return g_steal_pointer(&def);
 }
@@ -617,7 +620,7 @@ snapshot_check_state(SnapState state, gboolean redefine, GError **error)
         break;
     }
     g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "Invalid domain state %s",
-                snap_state_to_string(state));
+                snapshot_state_to_string(state));
     return FALSE;
 }
 
@@ -646,7 +649,7 @@ snapshot_external_name(const char *path, const char *snapname)
 
 /* libvirt's src->path: the file/device path, or a network source's name. */
 static const char *
-snap_src_path(const StorageSource *src)
+snapshot_src_path(const StorageSource *src)
 {
     return src->type == STORAGE_TYPE_NETWORK ? src->name : src->path;
 }
@@ -654,9 +657,9 @@ snap_src_path(const StorageSource *src)
 /* The domain disk's snapshot= as libvirt holds it after virDomainDiskDefPostParse:
  * a read-only or vhost-user disk without the attribute is "no". */
 static SnapLocation
-snap_domain_disk_location(const DiskDef *disk)
+snapshot_domain_disk_location(const DiskDef *disk)
 {
-    int loc = snap_location_from_string(disk->snapshot);
+    int loc = snapshot_location_from_string(disk->snapshot);
 
     if (loc <= 0) {
         loc = SNAP_LOC_DEFAULT;
@@ -669,7 +672,7 @@ snap_domain_disk_location(const DiskDef *disk)
 
 /* virDomainSnapshotDefAssignExternalNames: @def->disks is aligned with @dom->disks. */
 static gboolean
-snap_assign_external_names(SnapshotDef *def, const DomainDef *dom, GError **error)
+snapshot_assign_external_names(SnapshotDef *def, const DomainDef *dom, GError **error)
 {
     for (guint i = 0; i < def->disks->len; i++) {
         SnapDiskDef *disk = def->disks->pdata[i];
@@ -677,16 +680,16 @@ snap_assign_external_names(SnapshotDef *def, const DomainDef *dom, GError **erro
         const char *origpath;
         struct stat sb;
 
-        if (disk->snapshot != SNAP_LOC_EXTERNAL || snap_src_path(disk->src))
+        if (disk->snapshot != SNAP_LOC_EXTERNAL || snapshot_src_path(disk->src))
             continue;
         if (disk->src->type != STORAGE_TYPE_FILE) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                         "cannot generate external snapshot name for disk '%s' on a '%s' device",
-                        disk->name, snap_storage_type_names[disk->src->type]);
+                        disk->name, snapshot_storage_type_names[disk->src->type]);
             return FALSE;
         }
         /* virDomainSnapshotDefAssignExternalNames takes a network source's name as its path. */
-        if (!(origpath = domdisk->src ? snap_src_path(domdisk->src) : NULL)) {
+        if (!(origpath = domdisk->src ? snapshot_src_path(domdisk->src) : NULL)) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                         "cannot generate external snapshot name for disk '%s' without source",
                         disk->name);
@@ -739,9 +742,9 @@ snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocation defaul
         return TRUE;
 
     /* Work on the old entries and install the result only on success. */
-    olddisks = g_ptr_array_new_with_free_func((GDestroyNotify)snap_disk_def_free);
+    olddisks = g_ptr_array_new_with_free_func((GDestroyNotify)snapshot_disk_def_free);
     for (guint i = 0; i < def->disks->len; i++)
-        g_ptr_array_add(olddisks, snap_disk_def_copy(def->disks->pdata[i]));
+        g_ptr_array_add(olddisks, snapshot_disk_def_copy(def->disks->pdata[i]));
     map = g_hash_table_new(g_str_hash, g_str_equal);
 
     for (guint i = 0; i < olddisks->len; i++) {
@@ -761,7 +764,7 @@ snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocation defaul
         }
         g_hash_table_insert(map, domdisk->dst, snapdisk);
 
-        domloc = snap_domain_disk_location(domdisk);
+        domloc = snapshot_domain_disk_location(domdisk);
         if (snapdisk->snapshot == SNAP_LOC_DEFAULT) {
             if (domloc != SNAP_LOC_DEFAULT && (!require_match || domloc == SNAP_LOC_NO))
                 snapdisk->snapshot = domloc;
@@ -771,13 +774,13 @@ snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocation defaul
                    !(snapdisk->snapshot == SNAP_LOC_NO && domloc == SNAP_LOC_NO)) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                         "disk '%s' must use snapshot mode '%s'", snapdisk->name,
-                        snap_location_to_string(default_loc));
+                        snapshot_location_to_string(default_loc));
             return FALSE;
         }
-        if (snap_src_path(snapdisk->src) && snapdisk->snapshot != SNAP_LOC_EXTERNAL) {
+        if (snapshot_src_path(snapdisk->src) && snapdisk->snapshot != SNAP_LOC_EXTERNAL) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                         "file '%s' for disk '%s' requires use of external snapshot mode",
-                        snap_src_path(snapdisk->src), snapdisk->name);
+                        snapshot_src_path(snapdisk->src), snapdisk->name);
             return FALSE;
         }
         if (g_strcmp0(snapdisk->name, domdisk->dst) != 0) {
@@ -786,22 +789,22 @@ snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocation defaul
         }
     }
 
-    aligned = g_ptr_array_new_with_free_func((GDestroyNotify)snap_disk_def_free);
+    aligned = g_ptr_array_new_with_free_func((GDestroyNotify)snapshot_disk_def_free);
     for (guint i = 0; i < dom->disks->len; i++) {
         const DiskDef *domdisk = dom->disks->pdata[i];
         SnapDiskDef *existing = g_hash_table_lookup(map, domdisk->dst);
         SnapDiskDef *snapdisk;
 
         if (existing) {
-            g_ptr_array_add(aligned, snap_disk_def_copy(existing));
+            g_ptr_array_add(aligned, snapshot_disk_def_copy(existing));
             continue;
         }
-        snapdisk = snap_disk_def_new();
+        snapdisk = snapshot_disk_def_new();
         snapdisk->name = g_strdup(domdisk->dst);
         if (storage_source_is_empty(domdisk->src)) {
             snapdisk->snapshot = SNAP_LOC_NO;
         } else {
-            snapdisk->snapshot = snap_domain_disk_location(domdisk);
+            snapdisk->snapshot = snapshot_domain_disk_location(domdisk);
         }
         if (snapdisk->snapshot == SNAP_LOC_DEFAULT)
             snapdisk->snapshot = default_loc;
@@ -813,7 +816,7 @@ snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocation defaul
         GPtrArray *old = def->disks;
 
         def->disks = aligned;
-        if (assign_names && !snap_assign_external_names(def, dom, error)) {
+        if (assign_names && !snapshot_assign_external_names(def, dom, error)) {
             def->disks = old;
             return FALSE;
         }
@@ -824,8 +827,8 @@ snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocation defaul
 
 /* Checks 2-5 of virDomainSnapshotRedefineValidate. */
 static gboolean
-snap_redefine_checks(const SnapshotDef *def, const SnapshotDef *old, const DomainDef *dom,
-                     gboolean disk_only_flag, GError **error)
+snapshot_redefine_checks(const SnapshotDef *def, const SnapshotDef *old, const DomainDef *dom,
+                         gboolean disk_only_flag, GError **error)
 {
     if (disk_only_flag && def->state != SNAP_STATE_DISK_SNAPSHOT) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
@@ -869,7 +872,7 @@ snapshot_redefine_prep(SnapshotDef *def, const SnapshotDef *old, const DomainDef
 {
     SnapLocation loc = SNAP_LOC_INTERNAL;
 
-    if (!snap_redefine_checks(def, old, dom, disk_only_flag, error))
+    if (!snapshot_redefine_checks(def, old, dom, disk_only_flag, error))
         return FALSE;
     if (def->state == SNAP_STATE_DISK_SNAPSHOT || snapshot_is_external(def))
         loc = SNAP_LOC_EXTERNAL;
@@ -890,7 +893,7 @@ snapshot_redefine_validate(const SnapshotDef *def, const SnapshotDef *old, const
 /* Formatting */
 
 static void
-snap_format_source(GString *out, const StorageSource *src, int indent)
+snapshot_format_source(GString *out, const StorageSource *src, int indent)
 {
     xmlutil_indent(out, indent);
     g_string_append(out, "<source");
@@ -957,19 +960,19 @@ snap_format_source(GString *out, const StorageSource *src, int indent)
 /* virDomainDiskSourceFormat through virXMLFormatElement: an element without
  * attributes or children is left out. */
 static void
-snap_format_source_nonempty(GString *out, const StorageSource *src, int indent)
+snapshot_format_source_nonempty(GString *out, const StorageSource *src, int indent)
 {
     if (src->type != STORAGE_TYPE_NETWORK && !src->path)
         return;
-    snap_format_source(out, src, indent);
+    snapshot_format_source(out, src, indent);
 }
 
 /* virDomainSnapshotDiskDefFormat */
 static void
-snap_format_disk(GString *out, const SnapDiskDef *disk, int indent)
+snapshot_format_disk(GString *out, const SnapDiskDef *disk, int indent)
 {
     const StorageSource *src = disk->src;
-    gboolean has_source = snap_src_path(src) || src->format;
+    gboolean has_source = snapshot_src_path(src) || src->format;
 
     if (!disk->name)
         return;
@@ -978,9 +981,9 @@ snap_format_disk(GString *out, const SnapDiskDef *disk, int indent)
     xmlutil_escape(out, disk->name);
     g_string_append_c(out, '\'');
     if (disk->snapshot != SNAP_LOC_DEFAULT)
-        g_string_append_printf(out, " snapshot='%s'", snap_location_to_string(disk->snapshot));
+        g_string_append_printf(out, " snapshot='%s'", snapshot_location_to_string(disk->snapshot));
     if (has_source)
-        g_string_append_printf(out, " type='%s'", snap_storage_type_names[src->type]);
+        g_string_append_printf(out, " type='%s'", snapshot_storage_type_names[src->type]);
     if (!has_source && !disk->delete_in_progress) {
         g_string_append(out, "/>\n");
         return;
@@ -1014,7 +1017,7 @@ snap_format_disk(GString *out, const SnapDiskDef *disk, int indent)
                 g_string_append(out, "/>\n");
             }
         }
-        snap_format_source_nonempty(out, src, indent + 2);
+        snapshot_format_source_nonempty(out, src, indent + 2);
     }
     xmlutil_indent(out, indent);
     g_string_append(out, "</disk>\n");
@@ -1022,7 +1025,7 @@ snap_format_disk(GString *out, const SnapDiskDef *disk, int indent)
 
 /* Appends the kept <cookie> re-indented by @indent. */
 static void
-snap_format_cookie(GString *out, const char *cookie, int indent)
+snapshot_format_cookie(GString *out, const char *cookie, int indent)
 {
     g_auto(GStrv) lines = g_strsplit(cookie, "\n", -1);
 
@@ -1052,21 +1055,21 @@ snapshot_format(const SnapshotDef *def, guint flags)
         g_string_append(out, "</description>\n");
     }
     if (def->state)
-        g_string_append_printf(out, "  <state>%s</state>\n", snap_state_to_string(def->state));
+        g_string_append_printf(out, "  <state>%s</state>\n", snapshot_state_to_string(def->state));
     if (def->parent) {
         g_string_append(out, "  <parent>\n    <name>");
         xmlutil_escape(out, def->parent);
         g_string_append(out, "</name>\n  </parent>\n");
     }
-    /* robust (issue 6, found by fuzzing): libvirt omits a zero creationTime, but a redefine
-     * accepts <creationTime>0</creationTime> and the reload of a metadata file requires it:
-     * the snapshot vanished on the next load. Metadata files (INTERNAL) always carry it. */
+    /* libvirt omits a zero creationTime, but a redefine accepts <creationTime>0</creationTime>
+     * and the reload of a metadata file requires the element: metadata files (INTERNAL)
+     * always carry it, or the snapshot would vanish on the next load. */
     if (def->creation_time || (flags & SNAPSHOT_FORMAT_INTERNAL))
         g_string_append_printf(out, "  <creationTime>%" G_GINT64_FORMAT "</creationTime>\n",
                                def->creation_time);
     if (def->memory) {
         g_string_append_printf(out, "  <memory snapshot='%s'",
-                               snap_location_to_string(def->memory));
+                               snapshot_location_to_string(def->memory));
         if (def->memory_file) {
             g_string_append(out, " file='");
             xmlutil_escape(out, def->memory_file);
@@ -1077,7 +1080,7 @@ snapshot_format(const SnapshotDef *def, guint flags)
     if (def->disks->len) {
         g_string_append(out, "  <disks>\n");
         for (guint i = 0; i < def->disks->len; i++)
-            snap_format_disk(out, def->disks->pdata[i], 4);
+            snapshot_format_disk(out, def->disks->pdata[i], 4);
         g_string_append(out, "  </disks>\n");
     }
     if (def->dom) {
@@ -1091,7 +1094,7 @@ snapshot_format(const SnapshotDef *def, guint flags)
     if (def->inactive_dom)
         domain_format_buf(out, def->inactive_dom, domflags, 2, "inactiveDomain");
     if (def->cookie)
-        snap_format_cookie(out, def->cookie, 2);
+        snapshot_format_cookie(out, def->cookie, 2);
     if (flags & SNAPSHOT_FORMAT_INTERNAL)
         g_string_append_printf(out, "  <active>%d</active>\n", def->active > 0 ? 1 : 0);
     g_string_append(out, "</domainsnapshot>\n");

@@ -20,8 +20,8 @@ typedef enum {
     SNAP_STATE_DISK_SNAPSHOT,
 } SnapState;
 
-const char *snap_state_to_string(SnapState state);
-int snap_state_from_string(const char *str);   /* -1 when unknown */
+const char *snapshot_state_to_string(SnapState state);
+int snapshot_state_from_string(const char *str);   /* -1 when unknown */
 
 typedef enum {
     SNAP_LOC_DEFAULT = 0,
@@ -31,8 +31,8 @@ typedef enum {
     SNAP_LOC_MANUAL,
 } SnapLocation;
 
-const char *snap_location_to_string(SnapLocation loc);  /* "" for DEFAULT */
-int snap_location_from_string(const char *str);  /* "default" -> 0; -1 when unknown */
+const char *snapshot_location_to_string(SnapLocation loc);  /* "" for DEFAULT */
+int snapshot_location_from_string(const char *str);  /* "default" -> 0; -1 when unknown */
 
 typedef struct {
     char *name;               /* target dev after alignment */
@@ -83,10 +83,10 @@ char **snapshot_image_refs(const SnapshotDef *def);
 SnapshotDef *snapshot_def_new(void);
 void snapshot_def_free(SnapshotDef *def);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapshotDef, snapshot_def_free)
-void snap_disk_def_free(SnapDiskDef *disk);
-SnapDiskDef *snap_disk_def_new(void);              /* src = a new file-type source */
-SnapDiskDef *snap_disk_def_copy(const SnapDiskDef *disk);   /* deep */
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapDiskDef, snap_disk_def_free)
+void snapshot_disk_def_free(SnapDiskDef *disk);
+SnapDiskDef *snapshot_disk_def_new(void);              /* src = a new file-type source */
+SnapDiskDef *snapshot_disk_def_copy(const SnapDiskDef *disk);   /* deep */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SnapDiskDef, snapshot_disk_def_free)
 /* Deep copy (dom and inactive_dom through domain_copy()). Owned. */
 SnapshotDef *snapshot_def_copy(const SnapshotDef *def);
 
@@ -102,7 +102,7 @@ SnapshotDef *snapshot_parse_node(xmlNode *root, guint flags, GError **error);
 /* The qemu name rules: "invalid snapshot name '%s': name can't contain '/'" ... */
 gboolean snapshot_check_name(const char *name, GError **error);
 
-/* qemuSnapshotCreateXMLValidateDef's state rule (section 3): running, paused,
+/* qemuSnapshotCreateXMLValidateDef's state rule: running, paused,
  * shutdown, shutoff, crashed; disk-snapshot only with @redefine. Errors
  * (CORE_ERROR_INVALID / UNSUPPORTED): "Invalid domain state %s",
  * "qemu doesn't support taking snapshots of PMSUSPENDED guests". */
@@ -110,7 +110,7 @@ gboolean snapshot_check_state(SnapState state, gboolean redefine, GError **error
 
 /* virDomainSnapshotAlignDisks against @dom: one entry per domain disk in domain
  * order, default location @default_loc (SNAP_LOC_INTERNAL or SNAP_LOC_EXTERNAL),
- * path names rewritten to targets, texts of section 1.2. With
+ * path names rewritten to targets, libvirt's texts. With
  * @assign_names the default external overlay names are generated. */
 gboolean snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocation default_loc,
                               gboolean assign_names, GError **error);
@@ -119,7 +119,7 @@ gboolean snapshot_align_disks(SnapshotDef *def, const DomainDef *dom, SnapLocati
  * dropped, then '.' + @snapname. Owned. */
 char *snapshot_external_name(const char *path, const char *snapname);
 
-/* The state/disk-only/uuid/ABI checks of section 4 (virDomainSnapshotRedefineValidate)
+/* The state/disk-only/uuid/ABI checks of virDomainSnapshotRedefineValidate
  * of @def against @old (an existing snapshot of the same name, or NULL) and the
  * domain @dom, then check 6 (disk alignment, "missing domain in snapshot") on a
  * copy of @def: @def is not modified. Checks 2-6 in libvirt's order; check 1

@@ -284,10 +284,9 @@ xmlutil_format_node(GString *out, xmlNode *node, int indent)
             if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE)
                 xmlutil_escape(out, (const char *)c->content);
     } else if (has_text) {
-        /* robust (issue 6, found by fuzzing): mixed content such as
-         * <vcpu><!--x-->2</vcpu> was re-indented ("\n    2\n  "), which the parser then
-         * refused: a defined domain vanished on the next load. Mixed content is kept
-         * verbatim, serialised by libxml2 without formatting. */
+        /* Mixed content such as <vcpu><!--x-->2</vcpu> stays verbatim, serialised by
+         * libxml2 without formatting: re-indented ("\n    2\n  ") the parser would
+         * refuse it, and a defined domain would vanish on the next load. */
         xmlBuffer *buf = xmlBufferCreate();
 
         for (xmlNode *c = node->children; c; c = c->next)

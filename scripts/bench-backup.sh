@@ -136,7 +136,7 @@ done
 cat "$img"/*.qcow2 "$work/ref.raw" > /dev/null   # warm the page cache
 
 # ---- timing ---------------------------------------------------------------------------
-# Wall time is what the issue asks about; CPU time (user + sys, children included) is
+# Wall time is what users wait for; CPU time (user + sys, children included) is
 # printed too: on a loaded machine it is the steadier of the two.
 TIMEFORMAT='%R %U %S'
 check() {   # check FORMAT FILE: the output reads as the chain

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench.sh: the benchmark suite of issue 7: snapfs against baselines measured in the same run.
+# bench.sh: the benchmark suite: snapfs against baselines measured in the same run.
 #
 #   scripts/bench.sh [--quick] [--sections data,rand,meta,ctl] [--size-mb N] [--runs N]
 #                    [--warm N] [--scales 1000,10000,100000] [--ctl-count N] [--ctl-runs N]

@@ -1079,7 +1079,7 @@ view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
         else if (strcmp(node->leaf, "description") == 0)
             s = def->description ? g_strdup_printf("%s\n", def->description) : g_strdup("");
         else if (strcmp(node->leaf, "state") == 0)
-            s = g_strdup_printf("%s\n%s%s", snap_state_to_string(def->state),
+            s = g_strdup_printf("%s\n%s%s", snapshot_state_to_string(def->state),
                                 view_pending(vd->sd, node->snap) ? view_pending(vd->sd, node->snap) : "",
                                 view_pending(vd->sd, node->snap) ? "\n" : "");
         else

@@ -1,5 +1,5 @@
 #!/bin/bash
-# backup-errors.sh: every <domainbackup> error of LIBVIRT.md section 9 reachable through
+# backup-errors.sh: every libvirt <domainbackup> error reachable through
 # DOMAIN/ctl/backup, plus snapfs's own refusals (pull mode, existing target, EBUSY,
 # incremental naming a missing or internal snapshot). Each case checks the errno of the write,
 # the exact text in ctl/result, an unchanged job and backup.xml, and that the store and the

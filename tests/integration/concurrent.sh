@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v xmllint > /dev/null || { echo "xmllint missing (libxml2-utils)"; exit 77; }
 make_store
-n=${CONC_N:-250}   # per writer, 4 writers: the 1,000 of issue 6 (scripts/sanitize.sh uses fewer)
+n=${CONC_N:-250}   # per writer, 4 writers: 1,000 in all (scripts/sanitize.sh uses fewer)
 snap=$store/qemu/snapshot/db
 sed 's|<active>1</active>|<active>0</active>|' "$snap/s3.xml" > "$work/template.xml"   # parent s2
 mount_fs

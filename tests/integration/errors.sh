@@ -1,6 +1,7 @@
 #!/bin/bash
-# errors.sh: every error text of LIBVIRT.md sections 1 to 7 reachable through the ctl files of an
-# inactive domain: the errno of the write, the exact text in ctl/result, and a byte-identical store.
+# errors.sh: every libvirt error text of snapshot XML, creation, redefine, delete, revert and
+# genid reachable through the ctl files of an inactive domain: the errno of the write, the exact
+# text in ctl/result, and a byte-identical store.
 . "$(dirname "$0")/lib.sh"
 shopt -s extglob
 make_store
@@ -353,7 +354,7 @@ snapxml s3 -e 's|<state>shutoff</state>|<state>paused</state>|' > "$work/in.xml"
 rx "$EINVAL" "cannot change between online and offline snapshot state in snapshot s3" db redefine-current < "$work/in.xml"
 snapxml s3 -e 's|<state>shutoff</state>|<state>disk-snapshot</state>|' > "$work/in.xml"
 rx "$EINVAL" "cannot change between disk only and full system in snapshot s3" db redefine < "$work/in.xml"
-# ABI check of an existing snapshot, with the genid messages of section 7.
+# ABI check of an existing snapshot, with libvirt's genid messages.
 snapxml installed -e 's|<vcpu placement=.static.>2</vcpu>|<vcpu placement="static">3</vcpu>|' > "$work/in.xml"
 rx "$EINVAL" "Target domain vCPU max 3 does not match source 2" web redefine < "$work/in.xml"
 snapxml installed -e 's|<name>web</name>|<name>other</name>|' > "$work/in.xml"

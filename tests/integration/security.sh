@@ -153,13 +153,13 @@ echo evil > "$d/ctl/delete" 2>/dev/null || true       # a merge or unlink of the
 check test -f "$decoy"
 check test "$decoysum" = "$(md5sum < "$decoy")"
 check test "$etc_before" = "$(etcsum)"
-# Known to fail as of issue 6 (libvirt semantics: the new overlay goes next to the snapshot's
-# image): a revert to that snapshot creates /etc/snapfs-security-decoy.evil-1.
+# libvirt puts the new overlay next to the snapshot's image: a revert to that snapshot must
+# not create /etc/snapfs-security-decoy.evil-1.
 echo evil > "$d/ctl/revert" 2>/dev/null || true
 check test "$decoysum" = "$(md5sum < "$decoy")"
 check test "$(ls /etc | grep -c '^snapfs-')" = 1        # only the decoy
 check test "$etc_before" = "$(etcsum)"
-# Last (known to fail as of issue 6, libvirt semantics): a create whose external overlay would be a file outside the store's image directories.
+# Last: a create whose external overlay would be a file outside the store's image directories.
 printf "<domainsnapshot><name>ext</name><disks><disk name='vda' snapshot='external'><source file='/etc/snapfs-security-decoy.ext'/></disk></disks></domainsnapshot>" > "$x/ext.xml"
 cat "$x/ext.xml" > "$d/ctl/create" 2>/dev/null || true
 check test ! -e /etc/snapfs-security-decoy.ext

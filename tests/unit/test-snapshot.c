@@ -396,19 +396,19 @@ test_strings(void)
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(states); i++) {
-        g_assert_cmpstr(snap_state_to_string(i), ==, states[i]);
-        g_assert_cmpint(snap_state_from_string(states[i]), ==, (int)i);
+        g_assert_cmpstr(snapshot_state_to_string(i), ==, states[i]);
+        g_assert_cmpint(snapshot_state_from_string(states[i]), ==, (int)i);
     }
-    g_assert_cmpint(snap_state_from_string("Running"), ==, -1);
-    g_assert_cmpint(snap_state_from_string(NULL), ==, -1);
-    g_assert_cmpstr(snap_location_to_string(SNAP_LOC_DEFAULT), ==, "");
-    g_assert_cmpstr(snap_location_to_string(SNAP_LOC_NO), ==, "no");
-    g_assert_cmpstr(snap_location_to_string(SNAP_LOC_INTERNAL), ==, "internal");
-    g_assert_cmpstr(snap_location_to_string(SNAP_LOC_EXTERNAL), ==, "external");
-    g_assert_cmpstr(snap_location_to_string(SNAP_LOC_MANUAL), ==, "manual");
-    g_assert_cmpint(snap_location_from_string("default"), ==, SNAP_LOC_DEFAULT);
-    g_assert_cmpint(snap_location_from_string("external"), ==, SNAP_LOC_EXTERNAL);
-    g_assert_cmpint(snap_location_from_string("bogus"), ==, -1);
+    g_assert_cmpint(snapshot_state_from_string("Running"), ==, -1);
+    g_assert_cmpint(snapshot_state_from_string(NULL), ==, -1);
+    g_assert_cmpstr(snapshot_location_to_string(SNAP_LOC_DEFAULT), ==, "");
+    g_assert_cmpstr(snapshot_location_to_string(SNAP_LOC_NO), ==, "no");
+    g_assert_cmpstr(snapshot_location_to_string(SNAP_LOC_INTERNAL), ==, "internal");
+    g_assert_cmpstr(snapshot_location_to_string(SNAP_LOC_EXTERNAL), ==, "external");
+    g_assert_cmpstr(snapshot_location_to_string(SNAP_LOC_MANUAL), ==, "manual");
+    g_assert_cmpint(snapshot_location_from_string("default"), ==, SNAP_LOC_DEFAULT);
+    g_assert_cmpint(snapshot_location_from_string("external"), ==, SNAP_LOC_EXTERNAL);
+    g_assert_cmpint(snapshot_location_from_string("bogus"), ==, -1);
 }
 
 static void
@@ -484,7 +484,7 @@ static void
 test_is_external(void)
 {
     g_autoptr(SnapshotDef) def = snapshot_def_new();
-    SnapDiskDef *disk = snap_disk_def_new();
+    SnapDiskDef *disk = snapshot_disk_def_new();
 
     g_assert_false(snapshot_is_external(def));
     disk->snapshot = SNAP_LOC_INTERNAL;
@@ -501,7 +501,7 @@ static void
 test_format_fields(void)
 {
     g_autoptr(SnapshotDef) def = snapshot_def_new();
-    SnapDiskDef *disk = snap_disk_def_new();
+    SnapDiskDef *disk = snapshot_disk_def_new();
     g_autofree char *out = NULL;
 
     def->name = g_strdup("n'1");
@@ -515,7 +515,7 @@ test_format_fields(void)
     disk->src->type = STORAGE_TYPE_BLOCK;
     disk->src->path = g_strdup("/dev/x");
     g_ptr_array_add(def->disks, disk);
-    disk = snap_disk_def_new();
+    disk = snapshot_disk_def_new();
     disk->name = g_strdup("vdb");
     disk->snapshot = SNAP_LOC_EXTERNAL;
     disk->src->format = g_strdup("qcow2");
@@ -815,7 +815,7 @@ test_align_external_names(void)
     g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
-/* ---- redefine validation (section 4, checks 2-6) ---- */
+/* ---- redefine validation (virDomainSnapshotRedefineValidate) ---- */
 
 static SnapshotDef *
 test_redef(const char *state, const char *domain_xml, const char *disks)
