@@ -178,6 +178,77 @@ check_seek(Image *img, const ChainLayer *layer)
                    layer->label, ndata, nhole);
 }
 
+/* One byte per cluster of @unit bytes: 1 = allocated. */
+typedef struct {
+    GByteArray *map;
+    guint64 unit;
+} UnitMap;
+
+static gboolean
+mark_units(gpointer data, guint64 offset, guint64 len, GError **error)
+{
+    UnitMap *m = data;
+
+    g_assert_cmpuint(len, >, 0);
+    for (guint64 u = offset / m->unit; u < m->map->len && u * m->unit < offset + len; u++)
+        m->map->data[u] = 1;
+    return TRUE;
+}
+
+/* The allocation walk of the top layer counts the clusters that qemu-img map says the
+ * top layer decides (depth 0 and present: data, compressed or zero), no more, no fewer. */
+static void
+check_layer_allocated(Image *img, const ChainLayer *layer)
+{
+    const char *argv[] = { "qemu-img", "map", "--output=json", "-f", layer->src->format,
+                           layer->src->path, NULL };
+    guint64 unit = layer->info->cluster_size ? layer->info->cluster_size : 512;
+    guint64 n = (image_size(img) + unit - 1) / unit;
+    g_autoptr(GByteArray) want = g_byte_array_new();
+    g_autoptr(GByteArray) got = g_byte_array_new();
+    g_autoptr(GRegex) re = g_regex_new("\"start\": (\\d+), \"length\": (\\d+), \"depth\": "
+                                       "(\\d+), \"present\": (true|false)", 0, 0, NULL);
+    g_autoptr(GMatchInfo) match = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    UnitMap walked = { got, unit };
+    UnitMap mapped = { want, unit };
+    guint nalloc = 0;
+    int status = 0;
+
+    g_byte_array_set_size(want, n);
+    g_byte_array_set_size(got, n);
+    memset(want->data, 0, n);
+    memset(got->data, 0, n);
+    g_spawn_sync(fixdir, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &out, NULL, &status, &error);
+    g_assert_no_error(error);
+    g_regex_match(re, out, 0, &match);
+    g_assert_true(g_match_info_matches(match));
+    while (g_match_info_matches(match)) {
+        g_autofree char *s = g_match_info_fetch(match, 1);
+        g_autofree char *l = g_match_info_fetch(match, 2);
+        g_autofree char *d = g_match_info_fetch(match, 3);
+        g_autofree char *present = g_match_info_fetch(match, 4);
+
+        /* without a backing file, what is unallocated is depth 0 too, but not present */
+        if (g_str_equal(d, "0") && g_str_equal(present, "true"))
+            mark_units(&mapped, g_ascii_strtoull(s, NULL, 10), g_ascii_strtoull(l, NULL, 10), NULL);
+        g_match_info_next(match, NULL);
+    }
+    g_assert_true(image_layer_allocated(img, 0, mark_units, &walked, &error));
+    g_assert_no_error(error);
+    for (guint64 u = 0; u < n; u++) {
+        if (want->data[u] != got->data[u])
+            g_error("%s: cluster %" G_GUINT64_FORMAT " (of %" G_GUINT64_FORMAT " bytes): "
+                    "qemu-img map says %s, the walk %s", layer->label, u, unit,
+                    want->data[u] ? "allocated" : "not", got->data[u] ? "allocated" : "not");
+        nalloc += got->data[u];
+    }
+    g_test_message("%s: %u of %" G_GUINT64_FORMAT " clusters allocated, as qemu-img map says",
+                   layer->label, nalloc, n);
+}
+
 static void
 test_good(gconstpointer data)
 {
@@ -202,6 +273,7 @@ test_good(gconstpointer data)
         random_reads(img, ref, i == 0 ? tc->nreads : 50, what);
         if (i == 0)
             check_seek(img, layer);
+        check_layer_allocated(img, layer);
     }
     g_test_message("%" G_GUINT64_FORMAT " random reads so far", total_reads);
 }
