@@ -957,9 +957,9 @@ manage_create_def(Store *store, const char *domain, SnapshotDef *owned, guint fl
     if (metadata) {
         if (!snapshot_check_name(def->name, error))
             return FALSE;
-        /* robust (issue 6, hostile.sh): a name too long for NAME.xml used to fail only at the
-         * metadata write, after qemu-img had added an internal snapshot to the images; the
-         * rollback deletes it, but the image file stays changed. Refuse before any image. */
+        /* A name too long for NAME.xml is refused before any image changes: at the metadata
+         * write qemu-img would already have added an internal snapshot to the images, and
+         * the rollback that deletes it still leaves the image files changed. */
         if (strlen(def->name) + strlen(".xml") > NAME_MAX) {
             g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NAMETOOLONG,
                         "snapshot name is too long: %zu bytes (at most %d)", strlen(def->name),
@@ -1480,9 +1480,9 @@ manage_delete_metadata(Store *store, const char *domain, StoreDomain *sd, Journa
         g_hash_table_add(changed, new_current);
 
     manage_undo_init(&undo);
-    /* robust (issue 6, crash.sh): every file naming a removed parent is rewritten before the
-     * removal, and a new current gets its flag last, after the removed files (among them the
-     * old current) are gone: a kill -9 in between left two currents or a dangling parent. */
+    /* Every file naming a removed parent is rewritten before the removal, and a new current
+     * gets its flag last, after the removed files (among them the old current) are gone: a
+     * kill -9 in between leaves neither two currents nor a dangling parent. */
     g_hash_table_iter_init(&it, changed);
     while (g_hash_table_iter_next(&it, &key, NULL)) {
         SnapNode *n = key;
