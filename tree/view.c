@@ -1801,17 +1801,6 @@ view_backup_busy(GError **error)
     return FALSE;
 }
 
-/* CORE_ERROR_BUSY while a backup of @dom runs or is being started. */
-gboolean
-view_backup_check_idle(View *view, const char *dom, GError **error)
-{
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
-
-    if (g_hash_table_contains(view->starting, dom))
-        return view_backup_busy(error);
-    return backup_job_check_idle(g_hash_table_lookup(view->jobs, dom), error);
-}
-
 gboolean
 view_backup_start(View *view, const char *dom, const char *xml, gsize len, char **result,
                   GError **error)

@@ -114,8 +114,6 @@ char *view_templink_take(View *view, const char *dom, const char *name);   /* ow
 gboolean view_backup_start(View *view, const char *dom, const char *xml, gsize len,
                            char **result, GError **error);
 gboolean view_backup_cancel(View *view, const char *dom, char **result, GError **error);
-/* CORE_ERROR_BUSY while a backup of @dom runs. */
-gboolean view_backup_check_idle(View *view, const char *dom, GError **error);
 
 Store *view_store(View *view);
 

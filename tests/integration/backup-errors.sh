@@ -254,11 +254,14 @@ refuse "$EINVAL" "image '$img/db.s2' of snapshot 's3' is not in the backing chai
 refuse "$EINVAL" "incremental backup of disk 'vda' needs a qcow2 target" db "$(incr s8 raw)"
 
 # ---- a second backup while one runs: EBUSY -------------------------------------------------------
-# 1 GiB of data keeps the job running long enough (about a second); the source lies outside the
-# store. The writes come first, while the job surely runs; the store is compared after the cancel
-# (the job's temporary file lives in $out meanwhile).
-qemu-img create -q -f raw "$work/big.raw" 1G
-qemu-io -f raw -c 'write -P 0x5a 0 1G' "$work/big.raw" > /dev/null
+# 1 GiB of data keeps the job running long enough (about a second; under valgrind, where each
+# request is slower, 4 GiB); the source lies outside the store. The writes come first, while the
+# job surely runs; the store is compared after the cancel (the job's temporary file lives in $out
+# meanwhile).
+bigsize=1G
+[ -n "${FS_WRAPPER:-}" ] && bigsize=4G
+qemu-img create -q -f raw "$work/big.raw" "$bigsize"
+qemu-io -f raw -c "write -P 0x5a 0 $bigsize" "$work/big.raw" > /dev/null
 define big "$(fdisk vda "$work/big.raw" raw)"
 rebase
 echo "<domainbackup><disks><disk name='vda' type='file'><driver type='raw'/><target file='$out/big.raw'/></disk></disks></domainbackup>" \
