@@ -1,6 +1,6 @@
 /* manage.h: snapshot and domain management on the store, as libvirt's qemu driver does for an
  * inactive domain: create, redefine, current, delete, revert, genid, define, undefine, import.
- * One typed call per operation; what users write is parsed by the caller (fs/ctl.c). */
+ * One typed call per operation; what users write is parsed by the caller (tree/ctl.c). */
 #pragma once
 
 #include <glib.h>

@@ -119,7 +119,7 @@ release(Holder *h)
 }
 
 /* guard_check() with the domain and snapshot that a control file's @payload names (as
- * fs/ctl.c parses them: undefine's first word, define's <name>, revert's line). */
+ * tree/ctl.c parses them: undefine's first word, define's <name>, revert's line). */
 static gboolean
 check(const LiveHost *host, GuardOp op, const char *dom, const char *payload, GError **error)
 {

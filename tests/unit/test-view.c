@@ -1,12 +1,15 @@
 /* test-view.c: the mounted tree without FUSE: every node kind's lookup, listing,
  * attributes and content over a store made by scripts/mkstore.sh, sizes that match
- * contents everywhere, and a text made later by the load an open saw. */
+ * contents everywhere, a text made later by the load an open saw; and the control
+ * protocol (tree/ctl.c): payloads completed across writes, parsed once, refused whole. */
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 
+#include "ctl.h"
+#include "error.h"
 #include "store.h"
 #include "view.h"
 
@@ -355,6 +358,129 @@ test_version_pinned(Fixture *f, gconstpointer data)
     g_assert_cmpint(g_rename(tmp, path), ==, 0);
 }
 
+/* Writes @parts in turn at growing offsets to control file @path; the result of the last. */
+static gboolean
+ctl_write_parts(View *view, const char *path, const char *const *parts, gboolean *changed,
+                GError **error)
+{
+    g_autoptr(ViewNode) node = node_at(view, path);
+    g_autoptr(CtlWriter) w = ctl_writer_new(node);
+    guint64 off = 0;
+    gboolean ok = TRUE;
+
+    *changed = FALSE;
+    for (guint i = 0; parts[i] && ok; i++) {
+        gboolean c = FALSE;
+
+        ok = ctl_writer_write(w, view, parts[i], strlen(parts[i]), off, &c, error);
+        *changed |= c;
+        off += strlen(parts[i]);
+    }
+    if (ok) {
+        gboolean c = FALSE;
+
+        ok = ctl_writer_flush(w, view, TRUE, &c, error);
+        *changed |= c;
+    }
+    return ok;
+}
+
+static void
+test_ctl_refused(Fixture *f, gconstpointer data)
+{
+    static const struct {
+        const char *payload;
+        const char *message;
+    } cases[] = {
+        { "s1 --bogus\n", "unknown option '--bogus'" },
+        { "s1 s2\n", "expected one snapshot name, got 's1' and 's2'" },
+        { "--children\n\n", "expected the snapshot name alone on the line after the options" },
+        { "--metadata", "missing snapshot name" },   /* applied at the close */
+    };
+    g_autofree char *before = names_at(f->view, "db/snapshots");
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const char *parts[] = { cases[i].payload, NULL };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *result = NULL;
+        g_autofree char *after = NULL;
+        gboolean changed;
+
+        g_assert_false(ctl_write_parts(f->view, "db/ctl/delete", parts, &changed, &error));
+        g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
+        g_assert_nonnull(strstr(error->message, cases[i].message));
+        g_assert_false(changed);
+        result = text_at(f->view, "db/ctl/result");
+        g_assert_nonnull(strstr(result, cases[i].message));
+        after = names_at(f->view, "db/snapshots");
+        g_assert_cmpstr(after, ==, before);
+    }
+}
+
+static void
+test_ctl_framing(Fixture *f, gconstpointer data)
+{
+    g_autofree char *genid0 = text_at(f->view, "web/genid");
+    g_autofree char *genid1 = NULL;
+    g_autofree char *genid2 = NULL;
+    g_autofree char *s3 = NULL;
+    g_autofree char *doc = NULL;
+    g_autofree char *snaps = NULL;
+    g_autoptr(GError) error = NULL;
+    gboolean changed;
+
+    /* A bare value split across two writes applies at its newline. */
+    g_assert_true(ctl_write_parts(f->view, "web/ctl/genid", (const char *[]){ "ne", "w\n", NULL },
+                                  &changed, &error));
+    g_assert_no_error(error);
+    g_assert_true(changed);
+    view_invalidate(f->view, "web");
+    genid1 = text_at(f->view, "web/genid");
+    g_assert_cmpstr(genid1, !=, genid0);
+    /* Without a newline it applies at the close. */
+    g_assert_true(ctl_write_parts(f->view, "web/ctl/genid", (const char *[]){ "new", NULL },
+                                  &changed, &error));
+    g_assert_true(changed);
+    view_invalidate(f->view, "web");
+    genid2 = text_at(f->view, "web/genid");
+    g_assert_cmpstr(genid2, !=, genid1);
+
+    /* An XML document applies when its root element closes, not before. */
+    s3 = text_at(f->view, "db/snapshots/s3/snapshot.secure.xml");
+    {
+        g_auto(GStrv) halves = g_strsplit(s3, "<name>s3</name>", 2);
+
+        doc = g_strconcat(halves[0], "<name>r1</name>", halves[1], NULL);
+    }
+    {
+        g_autofree char *head = g_strndup(doc, strlen(doc) / 2);
+        const char *parts[] = { head, doc + strlen(doc) / 2, NULL };
+
+        g_assert_true(ctl_write_parts(f->view, "db/ctl/redefine", parts, &changed, &error));
+        g_assert_no_error(error);
+        g_assert_true(changed);
+    }
+    view_invalidate(f->view, "db");
+    snaps = names_at(f->view, "db/snapshots");
+    g_assert_cmpstr(snaps, ==, "r1 s1 s2 s3 s4 s5 s6 s7 s8");
+    g_assert_true(ctl_write_parts(f->view, "db/ctl/delete", (const char *[]){ "r1 --metadata\n", NULL },
+                                  &changed, &error));
+    g_assert_no_error(error);
+}
+
+static void
+test_ctl_too_big(Fixture *f, gconstpointer data)
+{
+    g_autofree char *big = g_strnfill(CTL_MAX_PAYLOAD + 1, 'x');
+    const char *parts[] = { big, NULL };
+    g_autoptr(GError) error = NULL;
+    gboolean changed;
+
+    g_assert_false(ctl_write_parts(f->view, "db/ctl/genid", parts, &changed, &error));
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_TOO_BIG);
+    g_assert_false(changed);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -392,6 +518,9 @@ main(int argc, char **argv)
     ADD("/view/templink", test_templink);
     ADD("/view/sizes", test_sizes);
     ADD("/view/version-pinned", test_version_pinned);
+    ADD("/ctl/refused", test_ctl_refused);
+    ADD("/ctl/framing", test_ctl_framing);
+    ADD("/ctl/too-big", test_ctl_too_big);
     rc = g_test_run();
     {
         g_autofree char *parent = g_path_get_dirname(store_dir);
