@@ -258,10 +258,12 @@ refuse "$EINVAL" "incremental backup of disk 'vda' needs a qcow2 target" db "$(i
 # request is slower, 4 GiB); the source lies outside the store. The writes come first, while the
 # job surely runs; the store is compared after the cancel (the job's temporary file lives in $out
 # meanwhile).
-bigsize=1G
-[ -n "${FS_WRAPPER:-}" ] && bigsize=4G
-qemu-img create -q -f raw "$work/big.raw" "$bigsize"
-qemu-io -f raw -c "write -P 0x5a 0 $bigsize" "$work/big.raw" > /dev/null
+bigsize=1
+[ -n "${FS_WRAPPER:-}" ] && bigsize=4
+qemu-img create -q -f raw "$work/big.raw" "${bigsize}G"
+for g in $(seq 0 $((bigsize - 1))); do   # qemu-io writes at most 2 GiB at a time
+    qemu-io -f raw -c "write -P 0x5a ${g}G 1G" "$work/big.raw" > /dev/null
+done
 define big "$(fdisk vda "$work/big.raw" raw)"
 rebase
 echo "<domainbackup><disks><disk name='vda' type='file'><driver type='raw'/><target file='$out/big.raw'/></disk></disks></domainbackup>" \
