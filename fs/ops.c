@@ -50,12 +50,7 @@ typedef struct {
     guint64 size;         /* data files: the virtual size */
     ViewNode *node;       /* what to open another reader of */
     FsState *fs;
-    FsText *text;         /* generated files: fixed at open (or the first READ) for a
-                             consistent read */
-    guint64 version;      /* generated files: the text's version at open */
-    ViewVersion *at;      /* generated files opened for the page cache: the load whose
-                             text the first READ takes */
-    gboolean cached;      /* opened for the page cache (keep_cache) */
+    FsText *text;         /* generated files: fixed at open for a consistent read */
     CtlWriter *ctl;       /* control files open for writing */
     /* Data read in order is pushed ahead into the kernel's page cache (fs_push_main). */
     fuse_ino_t ino;
@@ -131,12 +126,12 @@ fs_text_free(FsText *t)
 
 /* The text of generated file @node (inode @ino) for an open by user @uid: the one
  * open files share for @version when there is one, else @made (taken; made for
- * @version) or the text made now (by load @at when given, and then only @version's).
- * Each acquire is matched by fs_text_release(). G_FILE_ERROR_NOMEM when the text
- * would take user @uid (not the daemon's) over FS_TEXT_MAX_OTHER. */
+ * @version) or the text made now. Each acquire is matched by fs_text_release().
+ * G_FILE_ERROR_NOMEM when the text would take user @uid (not the daemon's) over
+ * FS_TEXT_MAX_OTHER. */
 static FsText *
 fs_text_acquire(FsState *fs, fuse_ino_t ino, const ViewNode *node, guint64 version,
-                GBytes *made, ViewVersion *at, uid_t uid, GError **error)
+                GBytes *made, uid_t uid, GError **error)
 {
     g_autoptr(GBytes) content = made;
     g_autofree char *key = g_strdup_printf("%lu:%" G_GUINT64_FORMAT, (unsigned long)ino,
@@ -150,18 +145,9 @@ fs_text_acquire(FsState *fs, fuse_ino_t ino, const ViewNode *node, guint64 versi
     if (found)
         return t;
     if (!content) {
-        guint64 want = version;
-
         /* Made without texts_lock: making it takes the view's lock. */
-        content = at ? view_read_content_at(fs->view, at, node, &version, error)
-                     : view_read_content(fs->view, node, &version, error);
-        if (!content)
+        if (!(content = view_read_content(fs->view, node, &version, error)))
             return NULL;
-        if (at && version != want) {
-            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                        "the text of '%s' changed since it was opened", node->leaf);
-            return NULL;
-        }
         g_free(key);
         key = g_strdup_printf("%lu:%" G_GUINT64_FORMAT, (unsigned long)ino, version);
     }
@@ -246,7 +232,6 @@ fs_file_free(FsFile *f)
     view_node_free(f->node);
     ctl_writer_free(f->ctl);
     fs_text_release(f->fs, f->text);
-    view_version_unref(f->at);
     g_cond_clear(&f->cond);
     g_mutex_clear(&f->lock);
     g_free(f);
@@ -892,36 +877,25 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fi->keep_cache = inode_data_version_same(fs->inodes, ino, version);
     } else {
         g_autoptr(GBytes) made = NULL;
-        g_autoptr(ViewVersion) at = NULL;
-        gboolean same, sized;
         guint64 version, len;
 
-        if (!view_content_version(fs->view, node, &version, &len, &made, &at, &error)) {
+        if (!view_content_version(fs->view, node, &version, &len, &made, &error)) {
             fs_reply_error(req, error);
             return;
         }
-        /* Generated text the kernel already has (same bytes as at the last open,
-         * and the size it was last told is theirs) comes from its page cache: a
-         * warm `cat` is one OPEN, and the text is made only if a READ comes, by
-         * the load seen now. Otherwise direct I/O reads the text as it is at open
-         * instead of clamping to a stale size, and the stale pages are dropped. */
-        same = inode_data_version_same(fs->inodes, ino, version);
-        sized = inode_size_reported(fs->inodes, ino, len);
-        f->cached = fi->keep_cache = same && sized && at;
-        fi->direct_io = !fi->keep_cache;
+        /* The text is fixed at open and read with direct I/O: the kernel's page
+         * cache and size are one per inode, and a reader whose pages or size came
+         * from another version of the text would read it cut or padded. */
+        fi->direct_io = 1;
         f->node = view_node_copy(node);
-        f->version = version;
-        if ((fi->direct_io || made) &&
-            !(f->text = fs_text_acquire(fs, ino, node, version, g_steal_pointer(&made), NULL,
+        if (!(f->text = fs_text_acquire(fs, ino, node, version, g_steal_pointer(&made),
                                         fuse_req_ctx(req)->uid, &error))) {
             fs_reply_error(req, error);
             return;
         }
-        if (!f->text)
-            f->at = g_steal_pointer(&at);
         /* Changed before the poller said so: the kernel's size is stale now, not
          * in up to a poll interval (attributes only: no page lock is taken). */
-        if (!sized)
+        if (!inode_size_reported(fs->inodes, ino, g_bytes_get_size(f->text->bytes)))
             fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
     }
     fi->noflush = 1;   /* read-only: nothing to say at close */
@@ -942,41 +916,9 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
         return;
     }
     if (!f->spare) {
-        FsText *text;
         gsize len = 0;
-        const char *data;
+        const char *data = g_bytes_get_data(f->text->bytes, &len);   /* fixed at open */
 
-        /* Opened for the page cache: the text is taken at the first READ, without
-         * f->lock (making it may probe images); the first one taken stays. */
-        g_mutex_lock(&f->lock);
-        text = f->text;
-        g_mutex_unlock(&f->lock);
-        if (!text) {
-            if (!(text = fs_text_acquire(f->fs, ino, f->node, f->version, NULL, f->at,
-                                         fuse_req_ctx(req)->uid, &error))) {
-                /* The load seen at open cannot make its text again: the bytes it had
-                 * are gone, and another version's would not fit the kernel's size. */
-                fuse_reply_err(req, g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM)
-                                        ? ENOMEM : ESTALE);
-                return;
-            }
-            g_mutex_lock(&f->lock);
-            if (f->text) {
-                fs_text_release(f->fs, text);
-                text = f->text;
-            } else {
-                f->text = text;
-            }
-            g_mutex_unlock(&f->lock);
-        }
-        data = g_bytes_get_data(text->bytes, &len);
-        /* A page-cache reader is cut to the kernel's size: after a change the kernel
-         * may have been given another version's size, and this text would read cut
-         * short or padded. Refused instead; a new open reads the new text. */
-        if (f->cached && !inode_size_reported(f->fs->inodes, ino, len)) {
-            fuse_reply_err(req, ESTALE);
-            return;
-        }
         if ((guint64)off >= len)
             fuse_reply_buf(req, NULL, 0);
         else

@@ -21,7 +21,7 @@
  * version goes when its last request ends. Its fields are fixed after the load but for
  * the caches and the light/full state of its snapshots (sn->def is replaced by
  * view_snap_full()), which change only under View.lock. */
-struct _ViewVersion {
+typedef struct {
     gatomicrefcount ref;
     char *name;
     Store *store;                 /* the view's: snapshots are read in full on demand */
@@ -33,7 +33,7 @@ struct _ViewVersion {
     GHashTable *chains;           /* "SNAP/TARGET" or "/TARGET" -> Chain *, resolved outside
                                      the lock (view_req_prepare), never removed */
     GQueue full;                  /* ViewFull *: snapshots read in full, oldest first */
-};
+} ViewVersion;
 
 /* A domain as the view tracks it: when to look at its files again, and its version. */
 typedef struct {
@@ -165,7 +165,7 @@ view_version_new(Store *store, const char *name)
     return ver;
 }
 
-ViewVersion *
+static ViewVersion *
 view_version_ref(ViewVersion *ver)
 {
     g_atomic_ref_count_inc(&ver->ref);
@@ -174,7 +174,7 @@ view_version_ref(ViewVersion *ver)
 
 /* Drops a reference; the last one frees. Needs no lock: nobody else can reach a
  * version whose last reference goes. */
-void
+static void
 view_version_unref(ViewVersion *ver)
 {
     if (!ver || !g_atomic_ref_count_dec(&ver->ref))
@@ -1194,21 +1194,6 @@ view_read_content(View *view, const ViewNode *node, guint64 *version, GError **e
     }
 }
 
-GBytes *
-view_read_content_at(View *view, ViewVersion *at, const ViewNode *node, guint64 *version,
-                     GError **error)
-{
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
-    g_auto(ViewReq) r = { view, view_version_ref(at), FALSE };
-    GBytes *content;
-
-    view_req_prepare(&r, node);
-    if (!(content = view_content_locked(&r, node, error)))
-        return NULL;
-    *version = view_content_hash(content);
-    return content;
-}
-
 static char *
 view_readlink_locked(ViewReq *r, const ViewNode *node, GError **error)
 {
@@ -1518,7 +1503,7 @@ view_content_meta_locked(ViewReq *r, const ViewNode *node, guint64 *version, gui
 
 gboolean
 view_content_version(View *view, const ViewNode *node, guint64 *version, guint64 *size,
-                     GBytes **made, ViewVersion **at, GError **error)
+                     GBytes **made, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
 
@@ -1527,11 +1512,8 @@ view_content_version(View *view, const ViewNode *node, guint64 *version, guint64
 
         view_req_prepare(&r, node);
         if (view_exists(&r, node, error) &&
-            view_content_meta_locked(&r, node, version, size, made, error)) {
-            if (at)
-                *at = g_steal_pointer(&r.ver);
+            view_content_meta_locked(&r, node, version, size, made, error))
             return TRUE;
-        }
         if (!view_req_retry(&r, attempt, error))
             return FALSE;
     }

@@ -71,26 +71,14 @@ GPtrArray *view_readdir(View *view, const ViewNode *node, GError **error);
 /* TRUE when @node exists and is a directory (ENOTDIR when it is not); no listing. */
 gboolean view_is_dir(View *view, const ViewNode *node, GError **error);
 
-/* One load of a domain, kept while a reference is held (NULL is fine to unref). */
-typedef struct _ViewVersion ViewVersion;
-ViewVersion *view_version_ref(ViewVersion *ver);
-void view_version_unref(ViewVersion *ver);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(ViewVersion, view_version_unref)
-
 /* The content of a generated file; @version (optional) receives its version, as
  * view_content_version() gives it. */
 GBytes *view_read_content(View *view, const ViewNode *node, guint64 *version, GError **error);
 /* Size and version (a hash of the bytes) of what view_read_content() gives now,
  * without formatting it again while the domain stays loaded. @made (optional)
- * receives the bytes when they had to be made for this, else NULL; @at (optional)
- * the load they come from (NULL for files of no domain). */
+ * receives the bytes when they had to be made for this, else NULL. */
 gboolean view_content_version(View *view, const ViewNode *node, guint64 *version, guint64 *size,
-                              GBytes **made, ViewVersion **at, GError **error);
-/* The content of a generated file as load @at makes it, whatever loads came since;
- * @version receives its version. A snapshot file of that load that changed before
- * it was read in full fails the read (the bytes it had are gone). */
-GBytes *view_read_content_at(View *view, ViewVersion *at, const ViewNode *node,
-                             guint64 *version, GError **error);
+                              GBytes **made, GError **error);
 char *view_readlink(View *view, const ViewNode *node, GError **error);
 
 /* Opens the guest view of a data file; @version receives a fingerprint of the
