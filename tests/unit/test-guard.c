@@ -8,23 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testcmd.h"
 #include "error.h"
 #include "guard.h"
 
 static char *root;      /* the store: ROOT/qemu/vm.xml, ROOT/qemu/snapshot/vm/s1.xml */
 static char *img;       /* ROOT/img: base.qcow2 <- top.qcow2 (vm's vda) */
 static char *run;       /* ROOT/rt/libvirt/qemu/run: status files (session layout) */
-
-static void
-run_cmd(const char *cmd)
-{
-    g_autoptr(GError) error = NULL;
-    int status = -1;
-
-    g_spawn_command_line_sync(cmd, NULL, NULL, &status, &error);
-    g_assert_no_error(error);
-    g_assert_true(g_spawn_check_wait_status(status, NULL));
-}
 
 static void
 write_file(const char *path, const char *text)
@@ -54,7 +44,7 @@ setup(void)
     g_assert_cmpint(g_mkdir_with_parents(snapdir, 0755), ==, 0);
     cmd = g_strdup_printf("sh -c 'cd %s && qemu-img create -q -f qcow2 base.qcow2 1M && "
                           "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2'", img);
-    run_cmd(cmd);
+    test_cmd(cmd);
     xml = g_strdup_printf("<domain type='qemu'>\n  <name>vm</name>\n"
                           "  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>\n"
                           "  <memory unit='KiB'>65536</memory>\n"
@@ -73,7 +63,7 @@ teardown(void)
 {
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", root);
 
-    run_cmd(cmd);
+    test_cmd(cmd);
     g_clear_pointer(&root, g_free);
     g_clear_pointer(&img, g_free);
     g_clear_pointer(&run, g_free);

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testcmd.h"
 #include "error.h"
 #include "live.h"
 
@@ -41,17 +42,6 @@ write_file(const char *path, const char *text)
 
     g_file_set_contents(path, text, -1, &error);
     g_assert_no_error(error);
-}
-
-static void
-run(const char *cmd)
-{
-    g_autoptr(GError) error = NULL;
-    int status = -1;
-
-    g_spawn_command_line_sync(cmd, NULL, NULL, &status, &error);
-    g_assert_no_error(error);
-    g_assert_true(g_spawn_check_wait_status(status, NULL));
 }
 
 /* A qemu started for domain @guest (-name guest=...), CPUs stopped, no machine, no disk. */
@@ -322,7 +312,7 @@ test_image_locks(void)
     QemuIo writer;
     QemuIo reader;
 
-    run(cmd);
+    test_cmd(cmd);
     g_assert_cmpint(use_of(top), ==, LIVE_IMAGE_FREE);
     writer = spawn_qemu_io(top, FALSE);
     reader = spawn_qemu_io(lone, TRUE);

@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "testcmd.h"
 #include "error.h"
 #include "guard.h"
 #include "journal.h"
@@ -13,17 +14,6 @@
 static char *root;      /* the store: ROOT/qemu/vm.xml, ROOT/qemu/snapshot/vm/ */
 static char *img;       /* ROOT/img/vm.qcow2: vm's vda */
 static Store *store;
-
-static void
-run_cmd(const char *cmd)
-{
-    g_autoptr(GError) error = NULL;
-    int status = -1;
-
-    g_spawn_command_line_sync(cmd, NULL, NULL, &status, &error);
-    g_assert_no_error(error);
-    g_assert_true(g_spawn_check_wait_status(status, NULL));
-}
 
 static void
 setup(void)
@@ -40,7 +30,7 @@ setup(void)
     g_assert_cmpint(g_mkdir_with_parents(img, 0755), ==, 0);
     g_assert_cmpint(g_mkdir_with_parents(qemu, 0755), ==, 0);
     cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s/vm.qcow2 1M", img);
-    run_cmd(cmd);
+    test_cmd(cmd);
     store = store_open(root, NULL, NULL, &error);
     g_assert_no_error(error);
     xml = g_strdup_printf("<domain type='qemu'><name>vm</name>"
@@ -62,7 +52,7 @@ teardown(void)
 
     manage_test_write_hook = NULL;
     g_clear_pointer(&store, store_free);
-    run_cmd(cmd);
+    test_cmd(cmd);
     g_clear_pointer(&root, g_free);
     g_clear_pointer(&img, g_free);
 }
@@ -385,7 +375,7 @@ test_busy(void)
 
     /* an interrupted create waits for the next change of vm, whatever it is: resolving it
      * removes an image, so no change of vm goes ahead while a backup reads them */
-    run_cmd(cmd);
+    test_cmd(cmd);
     jpath = journal_path(store->snapshot_dir, "vm");
     {
         g_autoptr(Journal) j = journal_new(jpath, "create");
