@@ -16,7 +16,7 @@
 
 #include <libxml/parser.h>
 
-#include "job.h"
+#include "backup_job.h"
 #include "live.h"
 #include "manage.h"
 #include "ops.h"

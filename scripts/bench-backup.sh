@@ -6,10 +6,10 @@
 # Builds a store with one domain whose disk is base.qcow2 <- mid.qcow2 <- top.qcow2
 # (each layer writes 30-50% of the disk's 64 KiB clusters, in random 256 KiB
 # extents, random patterns), then times, RUNS times each, with a warm page cache:
-#   engine raw     a full raw backup by core/job.c (a small driver compiled here
+#   engine raw     a full raw backup by core/manage/backup_job.c (a small driver compiled here
 #                  against BUILD_DIR's static libraries: no mount needed)
 #   qemu raw       qemu-img convert -O raw of the chain
-#   engine qcow2   a full qcow2 backup by core/job.c
+#   engine qcow2   a full qcow2 backup by core/manage/backup_job.c
 #   qemu qcow2     qemu-img convert -O qcow2 of the chain
 # and prints the medians and the ratios engine/qemu (below 1: the engine is faster).
 # The engine fsyncs its target (it must, before the rename); qemu-img convert does
@@ -36,7 +36,7 @@ cat > "$work/bench-job.c" <<'EOF'
 /* bench-job.c: runs one backup job to completion and prints its wall time in seconds. */
 #include <stdio.h>
 #include <string.h>
-#include "job.h"
+#include "backup_job.h"
 
 int
 main(int argc, char **argv)
@@ -72,11 +72,11 @@ main(int argc, char **argv)
 }
 EOF
 libs=""
-for l in job manage qcow2w store hier snapshot backup image domain base; do
+for l in manage store image model base; do
     libs="$libs $build/core/libcore_$l.a"
 done
 # shellcheck disable=SC2046
-cc -O2 -o "$work/bench-job" "$work/bench-job.c" -I"$src/core" -I"$build" $libs \
+cc -O2 -o "$work/bench-job" "$work/bench-job.c" $(for d in "$src"/core "$src"/core/*/; do printf -- "-I%s " "$d"; done) -I"$build" $libs \
     $(pkg-config --cflags --libs glib-2.0 libxml-2.0 libqcow zlib libzstd) -lpthread
 
 # ---- the chain ------------------------------------------------------------------------

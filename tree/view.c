@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "job.h"
+#include "backup_job.h"
 #include "watch.h"
 
 /* How often a domain's store files are re-examined when inotify cannot watch them:
@@ -516,7 +516,7 @@ view_req_retry(ViewReq *r, guint attempt, GError **error)
 static SnapNode *
 view_snap_get(ViewVersion *ver, const char *snap, GError **error)
 {
-    SnapNode *sn = hier_lookup(ver->sd->snaps, snap);
+    SnapNode *sn = snaptree_lookup(ver->sd->snaps, snap);
 
     if (!sn || !view_name_ok(snap)) {
         view_set_noent(error, snap);
@@ -891,7 +891,7 @@ view_exists(ViewReq *r, const ViewNode *node, GError **error)
 
         if (!(sn = view_snap_get(vd, node->snap, error)))
             return FALSE;
-        child = hier_lookup(vd->sd->snaps, node->leaf);
+        child = snaptree_lookup(vd->sd->snaps, node->leaf);
         return child && child->parent == sn ? TRUE : view_set_noent(error, node->leaf);
     }
     default:
@@ -1020,7 +1020,7 @@ view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
     }
     vd = r->ver;   /* view_exists() took it: the one this request sees */
     if (node->snap && node->kind != VIEW_DISK_FILE && node->kind != VIEW_DISK_XML)
-        sn = hier_lookup(vd->sd->snaps, node->snap);
+        sn = snaptree_lookup(vd->sd->snaps, node->snap);
 
     switch (node->kind) {
     case VIEW_DOM_FILE: {
@@ -1055,11 +1055,11 @@ view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
         } else if (strcmp(node->leaf, "tree") == 0) {
             /* Plain virsh ends every command's output with one more newline:
              * `virsh snapshot-list NAME --tree` is this file byte for byte. */
-            g_autofree char *t = hier_render_tree(vd->sd->snaps, NULL, FALSE);
+            g_autofree char *t = snaptree_render_tree(vd->sd->snaps, NULL, FALSE);
 
             s = g_strconcat(t, "\n", NULL);
         } else {
-            s = hier_render_tsv(vd->sd->snaps);
+            s = snaptree_render_tsv(vd->sd->snaps);
         }
         break;
     }
@@ -1208,7 +1208,7 @@ view_readlink_locked(ViewReq *r, const ViewNode *node, GError **error)
     case VIEW_DOM_CURRENT:
         return g_strdup_printf("snapshots/%s", vd->sd->snaps->current->def->name);
     case VIEW_SNAP_PARENT:
-        sn = hier_lookup(vd->sd->snaps, node->snap);
+        sn = snaptree_lookup(vd->sd->snaps, node->snap);
         return g_strdup_printf("../%s", sn->parent->def->name);
     case VIEW_SNAP_CHILD:
         return g_strdup_printf("../../%s", node->leaf);
@@ -1298,7 +1298,7 @@ view_readdir_locked(ViewReq *r, const ViewNode *node, GError **error)
         if (!(vd = view_req_domain(r, node->dom, error)))
             return NULL;
         if (node->snap && node->kind != VIEW_DISKS)
-            sn = hier_lookup(vd->sd->snaps, node->snap);
+            sn = snaptree_lookup(vd->sd->snaps, node->snap);
     }
     switch (node->kind) {
     case VIEW_ROOT:
@@ -1330,7 +1330,7 @@ view_readdir_locked(ViewReq *r, const ViewNode *node, GError **error)
         view_dirent_add(ents, "snapshots", S_IFDIR);
         break;
     case VIEW_SNAPS: {
-        g_autoptr(GPtrArray) all = hier_topological(vd->sd->snaps);
+        g_autoptr(GPtrArray) all = snaptree_topological(vd->sd->snaps);
 
         for (guint i = 0; i < all->len; i++) {
             SnapNode *s = all->pdata[i];
@@ -1555,7 +1555,7 @@ view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image
         vd = r->ver;   /* view_exists() took it */
         t = vd->mtime;
         if (node->snap && vd->sd) {
-            SnapNode *sn = hier_lookup(vd->sd->snaps, node->snap);
+            SnapNode *sn = snaptree_lookup(vd->sd->snaps, node->snap);
 
             if (sn) {
                 t.tv_sec = sn->def->creation_time;

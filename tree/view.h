@@ -98,7 +98,7 @@ gboolean view_templink_add(View *view, const char *dom, const char *name, const 
                            GError **error);
 char *view_templink_take(View *view, const char *dom, const char *name);   /* owned target */
 
-/* Backup jobs, one per domain (core/job.h). */
+/* Backup jobs, one per domain (core/manage/backup_job.h). */
 gboolean view_backup_start(View *view, const char *dom, const char *xml, gsize len,
                            char **result, GError **error);
 gboolean view_backup_cancel(View *view, const char *dom, char **result, GError **error);

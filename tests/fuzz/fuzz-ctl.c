@@ -5,7 +5,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "hier.h"
+#include "snaptree.h"
 #include "snapshot.h"
 #include "xmlutil.h"
 
@@ -39,12 +39,12 @@ fuzz_ctl_tree(SnapTree *tree)
     g_autofree char *txt = NULL;
     g_autofree char *tsv = NULL;
 
-    (void) hier_update_relations(tree);
-    topo = hier_topological(tree);
-    roots = hier_roots(tree);
-    g_assert(topo->len == hier_count(tree));
-    txt = hier_render_tree(tree, NULL, TRUE);
-    tsv = hier_render_tsv(tree);
+    (void) snaptree_update_relations(tree);
+    topo = snaptree_topological(tree);
+    roots = snaptree_roots(tree);
+    g_assert(topo->len == snaptree_count(tree));
+    txt = snaptree_render_tree(tree, NULL, TRUE);
+    tsv = snaptree_render_tsv(tree);
     {
         /* Whatever the names hold, one row per snapshot and six columns per row. */
         guint rows = 0, tabs = 0;
@@ -59,17 +59,17 @@ fuzz_ctl_tree(SnapTree *tree)
     }
     for (guint i = 0; i < topo->len; i++) {
         SnapNode *node = g_ptr_array_index(topo, i);
-        g_autoptr(GPtrArray) desc = hier_descendants(tree, node);
-        g_autoptr(GPtrArray) plan = hier_delete_plan(tree, node, HIER_DELETE_CHILDREN);
+        g_autoptr(GPtrArray) desc = snaptree_descendants(tree, node);
+        g_autoptr(GPtrArray) plan = snaptree_delete_plan(tree, node, SNAPTREE_DELETE_CHILDREN);
         g_autoptr(GError) err = NULL;
 
         g_assert(plan->len == desc->len + 1 || plan->len == desc->len);
-        (void) hier_check_cycles(tree, node->def, &err);
+        (void) snaptree_check_cycles(tree, node->def, &err);
     }
     /* Delete the first snapshot (plain): its children move up. */
     if (topo->len) {
-        g_autoptr(GPtrArray) moved = hier_remove(tree, g_ptr_array_index(topo, 0));
-        g_autofree char *after = hier_render_tree(tree, NULL, TRUE);
+        g_autoptr(GPtrArray) moved = snaptree_remove(tree, g_ptr_array_index(topo, 0));
+        g_autofree char *after = snaptree_render_tree(tree, NULL, TRUE);
     }
 }
 
@@ -78,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *) data;
     gsize off = 0;
-    g_autoptr(SnapTree) tree = hier_new();
+    g_autoptr(SnapTree) tree = snaptree_new();
     guint ndocs = 0;
 
     while (off < size && ndocs < 64) {
@@ -104,10 +104,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (def) {
             g_autoptr(GError) err2 = NULL;
 
-            if (!hier_add(tree, def, &err2))
+            if (!snaptree_add(tree, def, &err2))
                 g_assert(err2);
             else if (def->active == 1)
-                tree->current = hier_lookup(tree, def->name);
+                tree->current = snaptree_lookup(tree, def->name);
         }
         off += end;
     }

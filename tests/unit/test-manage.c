@@ -117,7 +117,7 @@ test_create(void)
     g_assert_cmpstr(result, ==, "Domain snapshot s2 created");
     sd = load();
     g_assert_cmpstr(current_name(sd), ==, "s2");
-    g_assert_cmpstr(hier_lookup(sd->snaps, "s2")->def->parent, ==, "s1");
+    g_assert_cmpstr(snaptree_lookup(sd->snaps, "s2")->def->parent, ==, "s1");
     g_assert_true(g_str_has_suffix(vda_path(sd), "/s2.qcow2"));
     g_clear_pointer(&result, g_free);
 
@@ -138,7 +138,7 @@ test_create(void)
     g_assert_null(result);
     g_clear_pointer(&sd, store_domain_free);
     sd = load();
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 2);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 2);
 }
 
 static void
@@ -195,7 +195,7 @@ test_delete(void)
     g_assert_cmpstr(result, ==, "Domain snapshot s2 deleted");
     g_clear_pointer(&result, g_free);
     sd = load();
-    g_assert_null(hier_lookup(sd->snaps, "s2"));
+    g_assert_null(snaptree_lookup(sd->snaps, "s2"));
     g_assert_cmpstr(current_name(sd), ==, "s1");
     g_assert_cmpstr(vda_path(sd), ==, s1_overlay);
     g_clear_pointer(&sd, store_domain_free);
@@ -211,7 +211,7 @@ test_delete(void)
     g_assert_cmpstr(result, ==, "Domain snapshot s3 deleted");
     g_clear_pointer(&result, g_free);
     sd = load();
-    g_assert_null(hier_lookup(sd->snaps, "s3"));
+    g_assert_null(snaptree_lookup(sd->snaps, "s3"));
     g_assert_cmpstr(current_name(sd), ==, "s1");
     g_assert_cmpstr(vda_path(sd), ==, overlay);
     g_assert_true(g_file_test(overlay, G_FILE_TEST_IS_REGULAR));

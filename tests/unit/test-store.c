@@ -210,10 +210,10 @@ test_load_basic(Fixture *f, gconstpointer data)
     put_snap(f, "s3.xml", "s3", "s1", "1");
     sd = load(f);
     g_assert_cmpuint(sd->warnings->len, ==, 0);
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 3);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 3);
     g_assert_nonnull(sd->snaps->current);
     g_assert_cmpstr(sd->snaps->current->def->name, ==, "s3");
-    tree = hier_render_tree(sd->snaps, NULL, TRUE);
+    tree = snaptree_render_tree(sd->snaps, NULL, TRUE);
     g_assert_cmpstr(tree, ==, "s1\n  |\n  +- s2\n  +- s3\n    \n");
 }
 
@@ -225,7 +225,7 @@ test_load_no_snapshot_dir(Fixture *f, gconstpointer data)
 
     g_assert_cmpint(g_rmdir(f->snapdir), ==, 0);
     sd = load(f);
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 0);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 0);
     g_assert_null(sd->snaps->current);
     g_assert_null(store_load_domain(f->store, "nosuch", &error));
     g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
@@ -245,9 +245,9 @@ test_load_every_entry(Fixture *f, gconstpointer data)
     write_file(f->snapdir, ".snapfs.lock", "");
     g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
     sd = load(f);
-    g_assert_nonnull(hier_lookup(sd->snaps, "weird"));
-    g_assert_nonnull(hier_lookup(sd->snaps, "s1"));
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 2);
+    g_assert_nonnull(snaptree_lookup(sd->snaps, "weird"));
+    g_assert_nonnull(snaptree_lookup(sd->snaps, "s1"));
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 2);
     /* A directory cannot be read: skipped with a warning. */
     warn = warnings_of(sd);
     w = rel(f, warn);
@@ -265,7 +265,7 @@ test_load_missing_active(Fixture *f, gconstpointer data)
     put_snap(f, "s1.xml", "s1", NULL, NULL);
     put_snap(f, "s2.xml", "s2", NULL, "1");
     sd = load(f);
-    g_assert_null(hier_lookup(sd->snaps, "s1"));
+    g_assert_null(snaptree_lookup(sd->snaps, "s1"));
     g_assert_cmpstr(sd->snaps->current->def->name, ==, "s2");
     warn = warnings_of(sd);
     w = rel(f, warn);
@@ -283,7 +283,7 @@ test_load_parse_failure(Fixture *f, gconstpointer data)
     write_file(f->snapdir, "empty.xml", "");
     put_snap(f, "s1.xml", "s1", NULL, "1");
     sd = load(f);
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 1);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 1);
     g_assert_cmpuint(sd->warnings->len, ==, 4);
     warn = warnings_of(sd);
     g_assert_nonnull(strstr(warn, "Failed to parse snapshot XML from file '"));
@@ -310,7 +310,7 @@ test_load_too_big(Fixture *f, gconstpointer data)
     g_string_append(big, tail);
     write_file(f->snapdir, "big.xml", big->str);
     sd = load(f);
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 0);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 0);
     warn = warnings_of(sd);
     g_assert_true(g_str_has_prefix(warn, "Failed to read snapshot file "));
     g_assert_nonnull(strstr(warn, "larger than 1048576 bytes"));
@@ -328,7 +328,7 @@ test_load_too_big(Fixture *f, gconstpointer data)
     write_file(f->snapdir, "big.xml", big->str);
     sd = load(f);
     g_assert_cmpuint(sd->warnings->len, ==, 0);
-    g_assert_nonnull(hier_lookup(sd->snaps, "big"));
+    g_assert_nonnull(snaptree_lookup(sd->snaps, "big"));
 }
 
 static void
@@ -358,7 +358,7 @@ test_load_inconsistent(Fixture *f, gconstpointer data)
     put_snap(f, "a.xml", "a", NULL, "0");
     put_snap(f, "b.xml", "b", "gone", "1");
     sd = load(f);
-    orphan = hier_lookup(sd->snaps, "b");
+    orphan = snaptree_lookup(sd->snaps, "b");
     g_assert_nonnull(orphan);
     g_assert_null(orphan->parent);
     g_assert_null(sd->snaps->current);
@@ -374,8 +374,8 @@ test_load_inconsistent(Fixture *f, gconstpointer data)
     g_assert_null(sd->snaps->current);
     warn = warnings_of(sd);
     g_assert_cmpstr(warn, ==, "Snapshots have inconsistent relations for domain vm1\n");
-    g_assert_null(hier_lookup(sd->snaps, "c")->parent);
-    g_assert_true(hier_lookup(sd->snaps, "b")->parent == hier_lookup(sd->snaps, "c"));
+    g_assert_null(snaptree_lookup(sd->snaps, "c")->parent);
+    g_assert_true(snaptree_lookup(sd->snaps, "b")->parent == snaptree_lookup(sd->snaps, "c"));
 }
 
 static void
@@ -388,7 +388,7 @@ test_load_duplicate(Fixture *f, gconstpointer data)
     put_snap(f, "b.xml", "s1", NULL, "1");   /* read second: dropped, current too */
     put_snap(f, "c.xml", "s2", "s1", "0");
     sd = load(f);
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 2);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 2);
     g_assert_null(sd->snaps->current);
     warn = warnings_of(sd);
     g_assert_cmpstr(warn, ==, "domain moment s1 already exists\n");
@@ -417,7 +417,7 @@ test_load_stale_new(Fixture *f, gconstpointer data)
     /* While the lock is held the leftovers may be a writer's: kept. */
     g_assert_true(g_file_test(leftover, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_test(domnew, G_FILE_TEST_EXISTS));
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 1);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 1);
     g_assert_cmpuint(sd->warnings->len, ==, 0);
     store_unlock(lock);
     g_clear_pointer(&sd, store_domain_free);
@@ -427,13 +427,13 @@ test_load_stale_new(Fixture *f, gconstpointer data)
     sd = load(f);
     g_assert_true(g_file_test(leftover, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_test(domnew, G_FILE_TEST_EXISTS));
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 1);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 1);
     g_clear_pointer(&sd, store_domain_free);
     f->store->read_only = FALSE;
 
     sd = load(f);
-    g_assert_cmpuint(hier_count(sd->snaps), ==, 1);
-    g_assert_null(hier_lookup(sd->snaps, "s1")->def->parent);
+    g_assert_cmpuint(snaptree_count(sd->snaps), ==, 1);
+    g_assert_null(snaptree_lookup(sd->snaps, "s1")->def->parent);
     g_assert_cmpstr(sd->snaps->current->def->name, ==, "s1");
     g_assert_cmpuint(sd->warnings->len, ==, 0);
     g_assert_false(g_file_test(leftover, G_FILE_TEST_EXISTS));
@@ -515,7 +515,7 @@ test_write_snapshot_bytes(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         /* s0 is missing: s1 becomes a root. */
         g_assert_cmpuint(sd->warnings->len, ==, 1);
-        again = store_snapshot_file_contents(hier_lookup(sd->snaps, "s1")->def, FALSE);
+        again = store_snapshot_file_contents(snaptree_lookup(sd->snaps, "s1")->def, FALSE);
         g_assert_cmpstr(again, ==, expect_not);
     }
 }
@@ -718,12 +718,12 @@ test_load_light(Fixture *f, gconstpointer data)
     wfull = warnings_of(full);
     wlight = warnings_of(light);
     g_assert_cmpstr(wlight, ==, wfull);
-    g_assert_cmpuint(hier_count(light->snaps), ==, 4);
+    g_assert_cmpuint(snaptree_count(light->snaps), ==, 4);
     g_assert_cmpstr(light->snaps->current->def->name, ==, "s3");
-    nodes = hier_topological(light->snaps);
+    nodes = snaptree_topological(light->snaps);
     for (guint i = 0; i < nodes->len; i++) {
         SnapNode *ln = nodes->pdata[i];
-        SnapNode *fn = hier_lookup(full->snaps, ln->def->name);
+        SnapNode *fn = snaptree_lookup(full->snaps, ln->def->name);
         gboolean cur = light->snaps->current == ln;
         g_autofree char *want = NULL;
         g_autofree char *got = NULL;
@@ -738,7 +738,7 @@ test_load_light(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_nonnull(ln->def->dom);
         g_assert_null(ln->def->light_path);
-        g_assert_true(hier_lookup(light->snaps, fn->def->name) == ln);
+        g_assert_true(snaptree_lookup(light->snaps, fn->def->name) == ln);
         want = store_snapshot_file_contents(fn->def, full->snaps->current == fn);
         got = store_snapshot_file_contents(ln->def, cur);
         g_assert_cmpstr(got, ==, want);
@@ -753,7 +753,7 @@ test_load_light(Fixture *f, gconstpointer data)
     /* Unchanged: a second light load gives the same tree. */
     again = store_load_domain_light(f->store, "vm1", &error);
     g_assert_no_error(error);
-    g_assert_cmpuint(hier_count(again->snaps), ==, 4);
+    g_assert_cmpuint(snaptree_count(again->snaps), ==, 4);
     g_assert_cmpstr(again->snaps->current->def->name, ==, "s3");
     /* Changed: read again (a description appears). */
     s2 = snap_xml(f, "s2", "s1", "0");
@@ -766,12 +766,12 @@ test_load_light(Fixture *f, gconstpointer data)
     write_file(f->snapdir, "s2.xml", s2new);
     changed = store_load_domain_light(f->store, "vm1", &error);
     g_assert_no_error(error);
-    n = hier_lookup(changed->snaps, "s2");
+    n = snaptree_lookup(changed->snaps, "s2");
     g_assert_nonnull(n);
     g_assert_cmpstr(n->def->description, ==, "changed");
     /* A file that no longer holds its snapshot: the upgrade fails, the node stays light. */
     put_snap(f, "s3.xml", "zz", "s1", "0");
-    n = hier_lookup(changed->snaps, "s3");
+    n = snaptree_lookup(changed->snaps, "s3");
     g_assert_false(store_snapshot_full(f->store, "vm1", changed, n, &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
     g_assert_nonnull(n->def->light_path);

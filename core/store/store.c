@@ -105,7 +105,7 @@ store_domain_free(StoreDomain *sd)
     if (!sd)
         return;
     domain_free(sd->def);
-    hier_free(sd->snaps);
+    snaptree_free(sd->snaps);
     if (sd->warnings)
         g_ptr_array_unref(sd->warnings);
     if (sd->pending)
@@ -386,7 +386,7 @@ store_load_domain_mode(Store *store, const char *name, gboolean light, GError **
     gsize len = 0;
 
     sd->warnings = g_ptr_array_new_with_free_func(g_free);
-    sd->snaps = hier_new();
+    sd->snaps = snaptree_new();
     if (!store_check_name(name, error))
         return NULL;
     {
@@ -474,7 +474,7 @@ store_load_domain_mode(Store *store, const char *name, gboolean light, GError **
             }
         }
         cur = def->active > 0;
-        if (!(node = hier_add(sd->snaps, g_steal_pointer(&def), &err))) {
+        if (!(node = snaptree_add(sd->snaps, g_steal_pointer(&def), &err))) {
             store_warn(sd, "%s", err->message);
             continue;
         }
@@ -486,7 +486,7 @@ store_load_domain_mode(Store *store, const char *name, gboolean light, GError **
         }
     }
     sd->snaps->current = current;
-    if (!hier_update_relations(sd->snaps)) {
+    if (!snaptree_update_relations(sd->snaps)) {
         store_warn(sd, "Snapshots have inconsistent relations for domain %s", name);
         sd->snaps->current = NULL;
     }
@@ -542,7 +542,7 @@ store_snapshot_full(Store *store, const char *domain, StoreDomain *sd, SnapNode 
     g_free(full->parent);
     full->parent = g_strdup(def->parent);
     full->active = def->active;
-    hier_replace_def(sd->snaps, node, g_steal_pointer(&full));
+    snaptree_replace_def(sd->snaps, node, g_steal_pointer(&full));
     return TRUE;
 }
 

@@ -1,5 +1,5 @@
-/* job.c: push backups of a domain's disks as a background job (full and incremental, raw and qcow2). */
-#include "job.h"
+/* backup_job.c: push backups of a domain's disks as a background job (full and incremental, raw and qcow2). */
+#include "backup_job.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -300,7 +300,7 @@ job_same_file(const char *a, const char *b)
 static gboolean
 job_find_incremental(JobDisk *d, const StoreDomain *sd, const char *name, GError **error)
 {
-    SnapNode *node = hier_lookup(sd->snaps, name);
+    SnapNode *node = snaptree_lookup(sd->snaps, name);
     const SnapDiskDef *sdisk = NULL;
     const DiskDef *old = NULL;
 

@@ -1,4 +1,4 @@
-/* test-job.c: push backup jobs on real images: full raw/qcow2, incremental, cancel, refusals. */
+/* test-backup_job.c: push backup jobs on real images: full raw/qcow2, incremental, cancel, refusals. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -10,7 +10,7 @@
 #include "chain.h"
 #include "error.h"
 #include "image.h"
-#include "job.h"
+#include "backup_job.h"
 #include "qcow2w.h"
 #include "qcow.h"
 #include "xmlutil.h"

@@ -198,7 +198,7 @@ manage_run(const char *const *argv, GError **error)
 static SnapNode *
 manage_snap_lookup(StoreDomain *sd, const char *name, GError **error)
 {
-    SnapNode *node = hier_lookup(sd->snaps, name);
+    SnapNode *node = snaptree_lookup(sd->snaps, name);
 
     if (!node)
         g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
@@ -966,7 +966,7 @@ manage_create_def(Store *store, const char *domain, SnapshotDef *owned, guint fl
                         NAME_MAX - (int)strlen(".xml"));
             return FALSE;
         }
-        if (hier_lookup(sd->snaps, def->name)) {
+        if (snaptree_lookup(sd->snaps, def->name)) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_EXISTS, "domain moment %s already exists",
                         def->name);
             return FALSE;
@@ -1013,9 +1013,9 @@ manage_create_def(Store *store, const char *domain, SnapshotDef *owned, guint fl
 
     manage_undo_init(&undo);
     if (metadata) {
-        if (!(node = hier_add(sd->snaps, g_steal_pointer(&def), error)))
+        if (!(node = snaptree_add(sd->snaps, g_steal_pointer(&def), error)))
             goto fail;
-        hier_set_parent(sd->snaps, node, old_current);
+        snaptree_set_parent(sd->snaps, node, old_current);
         sd->snaps->current = node;
         if (!manage_write_old_current(store, domain, sd, old_current, &undo, error) ||
             !manage_write_node_undo(store, domain, sd, node, &undo, error))
@@ -1044,14 +1044,14 @@ fail:
 static gboolean
 manage_redefine_prepare(StoreDomain *sd, SnapshotDef *def, GError **error)
 {
-    SnapNode *old = hier_lookup(sd->snaps, def->name);
+    SnapNode *old = snaptree_lookup(sd->snaps, def->name);
     gboolean disk_only = def->state == SNAP_STATE_DISK_SNAPSHOT;   /* as virsh adds it */
 
     if (!snapshot_check_name(def->name, error))
         return FALSE;
     if (!snapshot_check_state(def->state, TRUE, error))   /* qemuSnapshotCreateXMLValidateDef */
         return FALSE;
-    if (!hier_check_cycles(sd->snaps, def, error))
+    if (!snaptree_check_cycles(sd->snaps, def, error))
         return FALSE;
     if (!snapshot_redefine_prep(def, old ? old->def : NULL, sd->def, disk_only, error))
         return FALSE;
@@ -1069,18 +1069,18 @@ manage_redefine_prepare(StoreDomain *sd, SnapshotDef *def, GError **error)
 static SnapNode *
 manage_redefine_apply(StoreDomain *sd, SnapshotDef *def)
 {
-    SnapNode *node = hier_lookup(sd->snaps, def->name);
-    SnapNode *parent = def->parent ? hier_lookup(sd->snaps, def->parent) : NULL;
+    SnapNode *node = snaptree_lookup(sd->snaps, def->name);
+    SnapNode *parent = def->parent ? snaptree_lookup(sd->snaps, def->parent) : NULL;
 
     if (node) {
         if (!def->dom && node->def->dom)
             def->dom = domain_copy(node->def->dom);
-        hier_replace_def(sd->snaps, node, def);
+        snaptree_replace_def(sd->snaps, node, def);
     } else {
-        node = hier_add(sd->snaps, def, NULL);
+        node = snaptree_add(sd->snaps, def, NULL);
         g_assert(node);
     }
-    hier_set_parent(sd->snaps, node, parent);
+    snaptree_set_parent(sd->snaps, node, parent);
     return node;
 }
 
@@ -1091,7 +1091,7 @@ manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, Snapsh
     g_autoptr(SnapshotDef) def = owned;
     g_autofree char *name = g_strdup(def->name);
     SnapNode *old_current = sd->snaps->current;
-    SnapNode *node = hier_lookup(sd->snaps, def->name);
+    SnapNode *node = snaptree_lookup(sd->snaps, def->name);
     ManageUndo undo;
 
     /* The snapshot it replaces is compared in full (and may give its domain). */
@@ -1223,7 +1223,7 @@ manage_import(Store *store, const char *domain, const char *payload, gsize len, 
     }
     g_ptr_array_set_free_func(defs, NULL);
     if (current_name)
-        sd->snaps->current = hier_lookup(sd->snaps, current_name);
+        sd->snaps->current = snaptree_lookup(sd->snaps, current_name);
     manage_undo_init(&undo);
     if (!manage_write_old_current(store, domain, sd, old_current, &undo, error))
         goto fail;
@@ -1299,7 +1299,7 @@ manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, Users
                                             node->def->name);
     const SnapshotDef *def;
     g_autoptr(DomainDef) dom = domain_copy(sd->def);
-    g_autoptr(GPtrArray) all = hier_topological(sd->snaps);
+    g_autoptr(GPtrArray) all = snaptree_topological(sd->snaps);
 
     /* Every snapshot's domain is read: none may still use the image merged away. */
     for (guint i = 0; i < all->len; i++)
@@ -1430,7 +1430,7 @@ manage_delete_metadata(Store *store, const char *domain, StoreDomain *sd, Journa
     g_autoptr(GHashTable) changed = g_hash_table_new(g_direct_hash, g_direct_equal);
     g_autoptr(GPtrArray) removed_names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(DomainDef) newdom = NULL;
-    SnapNode *node = snap ? hier_lookup(sd->snaps, snap) : NULL;
+    SnapNode *node = snap ? snaptree_lookup(sd->snaps, snap) : NULL;
     SnapNode *old_current;
     SnapNode *new_current;
     gboolean moved_current;
@@ -1459,21 +1459,21 @@ manage_delete_metadata(Store *store, const char *domain, StoreDomain *sd, Journa
     }
     old_current = sd->snaps->current;
     for (guint i = 0; names[i]; i++) {
-        SnapNode *v = hier_lookup(sd->snaps, names[i]);
+        SnapNode *v = snaptree_lookup(sd->snaps, names[i]);
         g_autoptr(GPtrArray) moved = NULL;
 
         if (!v)
             continue;
         g_hash_table_remove(changed, v);
         g_ptr_array_add(removed_names, g_strdup(v->def->name));
-        moved = hier_remove(sd->snaps, v);
+        moved = snaptree_remove(sd->snaps, v);
         for (guint j = 0; moved && j < moved->len; j++)
             g_hash_table_add(changed, moved->pdata[j]);
     }
     /* A run stopped after the old current's file went: current goes where it was
      * going. */
-    if (!old_current && after && hier_lookup(sd->snaps, after))
-        sd->snaps->current = hier_lookup(sd->snaps, after);
+    if (!old_current && after && snaptree_lookup(sd->snaps, after))
+        sd->snaps->current = snaptree_lookup(sd->snaps, after);
     new_current = sd->snaps->current != old_current ? sd->snaps->current : NULL;
     moved_current = new_current && g_hash_table_contains(changed, new_current);
     if (new_current)
@@ -1621,7 +1621,7 @@ manage_delete(Store *store, const char *domain, const char *name, guint flags, c
     if (!(node = manage_snap_lookup(sd, name, error)))
         return FALSE;
     if (flags & (MANAGE_DELETE_CHILDREN | MANAGE_DELETE_CHILDREN_ONLY)) {
-        g_autoptr(GPtrArray) desc = hier_descendants(sd->snaps, node);
+        g_autoptr(GPtrArray) desc = snaptree_descendants(sd->snaps, node);
 
         /* Leaves first, so each removal reparents nothing that is also removed. */
         for (guint i = desc->len; i-- > 0;)
@@ -2017,8 +2017,8 @@ manage_create_resume(Store *store, const char *domain, StoreDomain *sd, Journal 
 {
     g_autofree char *snap = journal_get(journal, "snapshot");
     g_autofree char *before = journal_get(journal, "current-before");
-    SnapNode *node = snap ? hier_lookup(sd->snaps, snap) : NULL;
-    SnapNode *old = before ? hier_lookup(sd->snaps, before) : NULL;
+    SnapNode *node = snap ? snaptree_lookup(sd->snaps, snap) : NULL;
+    SnapNode *old = before ? snaptree_lookup(sd->snaps, before) : NULL;
     gboolean used = manage_domain_uses_overlays(sd->def, journal);
 
     if (node || used) {
@@ -2048,7 +2048,7 @@ manage_revert_resume(Store *store, const char *domain, StoreDomain *sd, Journal 
                      GError **error)
 {
     g_autofree char *snap = journal_get(journal, "snapshot");
-    SnapNode *node = snap ? hier_lookup(sd->snaps, snap) : NULL;
+    SnapNode *node = snap ? snaptree_lookup(sd->snaps, snap) : NULL;
     gboolean internal = FALSE;
 
     for (guint i = 0; i < journal_step_count(journal); i++) {
@@ -2272,7 +2272,7 @@ manage_undefine(Store *store, const char *name, guint flags, char **result, GErr
 
     if (!(sd = manage_begin(store, name, MANAGE_METADATA, &lock, error)))
         return FALSE;
-    count = hier_count(sd->snaps);
+    count = snaptree_count(sd->snaps);
     if (count && !with_snapshots) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                     "cannot delete inactive domain with %u snapshots", count);
@@ -2283,7 +2283,7 @@ manage_undefine(Store *store, const char *name, guint flags, char **result, GErr
      * domain with fewer snapshots and no dangling parent, never snapshots without
      * their domain, which a later define of the name would bring back. */
     if (count) {
-        g_autoptr(GPtrArray) order = hier_topological(sd->snaps);
+        g_autoptr(GPtrArray) order = snaptree_topological(sd->snaps);
 
         for (guint i = order->len; i-- > 0;) {
             SnapNode *n = order->pdata[i];

@@ -199,7 +199,7 @@ static void
 users_add_domain(UsersScan *scan, const StoreDomain *sd)
 {
     const char *name = sd->def->name;
-    g_autoptr(GPtrArray) snaps = hier_topological(sd->snaps);
+    g_autoptr(GPtrArray) snaps = snaptree_topological(sd->snaps);
     g_autoptr(GPtrArray) current = g_ptr_array_new_with_free_func(g_free);
 
     domain_add_image_refs(sd->def, current);

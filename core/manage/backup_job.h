@@ -1,4 +1,4 @@
-/* job.h: push backups of a domain's disks as a background job (full and incremental, raw and qcow2). */
+/* backup_job.h: push backups of a domain's disks as a background job (full and incremental, raw and qcow2). */
 #pragma once
 
 #include <glib.h>

@@ -123,12 +123,12 @@ char *snapshot_external_name(const char *path, const char *snapname);
  * of @def against @old (an existing snapshot of the same name, or NULL) and the
  * domain @dom, then check 6 (disk alignment, "missing domain in snapshot") on a
  * copy of @def: @def is not modified. Checks 2-6 in libvirt's order; check 1
- * (parent/cycles) is hier.c's. Sets CORE_ERROR_INVALID / UNSUPPORTED. */
+ * (parent/cycles) is snaptree.c's. Sets CORE_ERROR_INVALID / UNSUPPORTED. */
 gboolean snapshot_redefine_validate(const SnapshotDef *def, const SnapshotDef *old,
                                     const DomainDef *dom, gboolean disk_only_flag,
                                     GError **error);
 
-/* virDomainSnapshotRedefinePrep without the cycle check (hier.c): the checks of
+/* virDomainSnapshotRedefinePrep without the cycle check (snaptree.c): the checks of
  * snapshot_redefine_validate(), then @def's disks aligned in place against
  * def->dom, else old->dom (default location external for a disk-snapshot state or
  * any external memory/disk, else internal), with default overlay names. @def is

@@ -1,5 +1,5 @@
-/* hier.c: the snapshot hierarchy of one domain: links, libvirt's delete rules, virsh's tree. */
-#include "hier.h"
+/* snaptree.c: the snapshot hierarchy of one domain: links, libvirt's delete rules, virsh's tree. */
+#include "snaptree.h"
 
 #include <string.h>
 
@@ -10,7 +10,7 @@
  * a store may hold 100,000 snapshots in one chain, which no recursion survives. */
 
 static void
-hier_node_free(SnapNode *node)
+snaptree_node_free(SnapNode *node)
 {
     if (!node)
         return;
@@ -21,19 +21,19 @@ hier_node_free(SnapNode *node)
 }
 
 SnapTree *
-hier_new(void)
+snaptree_new(void)
 {
     SnapTree *tree = g_new0(SnapTree, 1);
 
     /* Keys point into node->def->name, freed with the node. */
     tree->by_name = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-                                          (GDestroyNotify)hier_node_free);
+                                          (GDestroyNotify)snaptree_node_free);
     tree->roots = g_ptr_array_new();
     return tree;
 }
 
 void
-hier_free(SnapTree *tree)
+snaptree_free(SnapTree *tree)
 {
     if (!tree)
         return;
@@ -45,13 +45,13 @@ hier_free(SnapTree *tree)
 }
 
 guint
-hier_count(const SnapTree *tree)
+snaptree_count(const SnapTree *tree)
 {
     return g_hash_table_size(tree->by_name);
 }
 
 SnapNode *
-hier_lookup(const SnapTree *tree, const char *name)
+snaptree_lookup(const SnapTree *tree, const char *name)
 {
     if (!name)
         return NULL;
@@ -59,7 +59,7 @@ hier_lookup(const SnapTree *tree, const char *name)
 }
 
 int
-hier_name_cmp(const char *a, const char *b)
+snaptree_name_cmp(const char *a, const char *b)
 {
     int r = g_ascii_strcasecmp(a, b);
 
@@ -67,26 +67,26 @@ hier_name_cmp(const char *a, const char *b)
 }
 
 static int
-hier_node_cmp(gconstpointer a, gconstpointer b)
+snaptree_node_cmp(gconstpointer a, gconstpointer b)
 {
     const SnapNode *na = *(SnapNode *const *)a;
     const SnapNode *nb = *(SnapNode *const *)b;
 
-    return hier_name_cmp(na->def->name, nb->def->name);
+    return snaptree_name_cmp(na->def->name, nb->def->name);
 }
 
 /* The list @node sits in: its parent's children, or the roots. */
 static GPtrArray *
-hier_siblings(SnapTree *tree, SnapNode *node)
+snaptree_siblings(SnapTree *tree, SnapNode *node)
 {
     return node->parent ? node->parent->children : tree->roots;
 }
 
 /* O(1): the last sibling takes @node's slot. */
 static void
-hier_unlink(SnapTree *tree, SnapNode *node)
+snaptree_unlink(SnapTree *tree, SnapNode *node)
 {
-    GPtrArray *list = hier_siblings(tree, node);
+    GPtrArray *list = snaptree_siblings(tree, node);
     guint i = node->child_index;
     SnapNode *last;
 
@@ -99,7 +99,7 @@ hier_unlink(SnapTree *tree, SnapNode *node)
 }
 
 static void
-hier_link(SnapTree *tree, SnapNode *node, SnapNode *parent)
+snaptree_link(SnapTree *tree, SnapNode *node, SnapNode *parent)
 {
     GPtrArray *list = parent ? parent->children : tree->roots;
 
@@ -109,7 +109,7 @@ hier_link(SnapTree *tree, SnapNode *node, SnapNode *parent)
 }
 
 SnapNode *
-hier_add(SnapTree *tree, SnapshotDef *def, GError **error)
+snaptree_add(SnapTree *tree, SnapshotDef *def, GError **error)
 {
     g_autoptr(SnapshotDef) owned = def;
     SnapNode *node;
@@ -124,12 +124,12 @@ hier_add(SnapTree *tree, SnapshotDef *def, GError **error)
     node->def = g_steal_pointer(&owned);
     node->children = g_ptr_array_new();
     g_hash_table_insert(tree->by_name, node->def->name, node);
-    hier_link(tree, node, NULL);
+    snaptree_link(tree, node, NULL);
     return node;
 }
 
 void
-hier_replace_def(SnapTree *tree, SnapNode *node, SnapshotDef *def)
+snaptree_replace_def(SnapTree *tree, SnapNode *node, SnapshotDef *def)
 {
     g_assert(def && def->name && strcmp(def->name, node->def->name) == 0);
     g_hash_table_steal(tree->by_name, node->def->name);
@@ -139,9 +139,9 @@ hier_replace_def(SnapTree *tree, SnapNode *node, SnapshotDef *def)
 }
 
 /* Nodes sorted by strcmp of their names: the fixed order in which
- * hier_update_relations() plays libvirt's hash walk. */
+ * snaptree_update_relations() plays libvirt's hash walk. */
 static int
-hier_node_strcmp(gconstpointer a, gconstpointer b)
+snaptree_node_strcmp(gconstpointer a, gconstpointer b)
 {
     const SnapNode *na = *(SnapNode *const *)a;
     const SnapNode *nb = *(SnapNode *const *)b;
@@ -150,9 +150,9 @@ hier_node_strcmp(gconstpointer a, gconstpointer b)
 }
 
 static GPtrArray *
-hier_all_nodes(const SnapTree *tree)
+snaptree_all_nodes(const SnapTree *tree)
 {
-    GPtrArray *all = g_ptr_array_sized_new(hier_count(tree));
+    GPtrArray *all = g_ptr_array_sized_new(snaptree_count(tree));
     GHashTableIter iter;
     gpointer value;
 
@@ -163,9 +163,9 @@ hier_all_nodes(const SnapTree *tree)
 }
 
 gboolean
-hier_update_relations(SnapTree *tree)
+snaptree_update_relations(SnapTree *tree)
 {
-    g_autoptr(GPtrArray) all = hier_all_nodes(tree);
+    g_autoptr(GPtrArray) all = snaptree_all_nodes(tree);
     g_autofree SnapNode **want = NULL;
     g_autofree guint8 *color = NULL;
     g_autoptr(GHashTable) index = g_hash_table_new(NULL, NULL);
@@ -178,7 +178,7 @@ hier_update_relations(SnapTree *tree)
      * parent reaches the object itself. Played in a fixed order (strcmp of the
      * names) that walk makes exactly the last member of each cycle a root, which
      * we compute in O(n) instead of walking up once per object. */
-    g_ptr_array_sort(all, hier_node_strcmp);
+    g_ptr_array_sort(all, snaptree_node_strcmp);
     want = g_new0(SnapNode *, n ? n : 1);
     color = g_new0(guint8, n ? n : 1);
     for (i = 0; i < n; i++) {
@@ -186,7 +186,7 @@ hier_update_relations(SnapTree *tree)
 
         g_hash_table_insert(index, node, GUINT_TO_POINTER(i));
         if (node->def->parent) {
-            want[i] = hier_lookup(tree, node->def->parent);
+            want[i] = snaptree_lookup(tree, node->def->parent);
             if (!want[i]) {
                 g_debug("snapshot %s lacks parent", node->def->name);
                 ok = FALSE;
@@ -234,12 +234,12 @@ hier_update_relations(SnapTree *tree)
     for (i = 0; i < n; i++)
         g_ptr_array_set_size(((SnapNode *)g_ptr_array_index(all, i))->children, 0);
     for (i = 0; i < n; i++)
-        hier_link(tree, g_ptr_array_index(all, i), want[i]);
+        snaptree_link(tree, g_ptr_array_index(all, i), want[i]);
     return ok;
 }
 
 gboolean
-hier_check_cycles(const SnapTree *tree, const SnapshotDef *def, GError **error)
+snaptree_check_cycles(const SnapTree *tree, const SnapshotDef *def, GError **error)
 {
     SnapNode *other;
     guint steps = 0;
@@ -251,31 +251,31 @@ hier_check_cycles(const SnapTree *tree, const SnapshotDef *def, GError **error)
                     "cannot set moment %s as its own parent", def->name);
         return FALSE;
     }
-    if (!(other = hier_lookup(tree, def->parent))) {
+    if (!(other = snaptree_lookup(tree, def->parent))) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
                     "parent %s for moment %s not found", def->parent, def->name);
         return FALSE;
     }
     /* Up by parent names as libvirt does; bounded, since a stored cycle broken
-     * by hier_update_relations() still names its old parent. */
-    while (other->def->parent && steps++ <= hier_count(tree)) {
+     * by snaptree_update_relations() still names its old parent. */
+    while (other->def->parent && steps++ <= snaptree_count(tree)) {
         if (strcmp(other->def->parent, def->name) == 0) {
             g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
                         "parent %s would create cycle to %s", other->def->name, def->name);
             return FALSE;
         }
-        if (!(other = hier_lookup(tree, other->def->parent)))
+        if (!(other = snaptree_lookup(tree, other->def->parent)))
             break;
     }
     return TRUE;
 }
 
 void
-hier_set_parent(SnapTree *tree, SnapNode *node, SnapNode *parent)
+snaptree_set_parent(SnapTree *tree, SnapNode *node, SnapNode *parent)
 {
     g_assert(node != parent);
-    hier_unlink(tree, node);
-    hier_link(tree, node, parent);
+    snaptree_unlink(tree, node);
+    snaptree_link(tree, node, parent);
     if (g_strcmp0(node->def->parent, parent ? parent->def->name : NULL) != 0) {
         g_free(node->def->parent);
         node->def->parent = parent ? g_strdup(parent->def->name) : NULL;
@@ -283,7 +283,7 @@ hier_set_parent(SnapTree *tree, SnapNode *node, SnapNode *parent)
 }
 
 GPtrArray *
-hier_remove(SnapTree *tree, SnapNode *node)
+snaptree_remove(SnapTree *tree, SnapNode *node)
 {
     GPtrArray *moved = g_ptr_array_new();
     SnapNode *parent = node->parent;
@@ -292,39 +292,39 @@ hier_remove(SnapTree *tree, SnapNode *node)
     while (node->children->len > 0) {
         SnapNode *child = g_ptr_array_index(node->children, node->children->len - 1);
 
-        hier_set_parent(tree, child, parent);
+        snaptree_set_parent(tree, child, parent);
         g_ptr_array_add(moved, child);
     }
     /* qemuSnapshotDiscard: current passes to the parent (none for a root). */
     if (tree->current == node)
         tree->current = parent;
-    hier_unlink(tree, node);
+    snaptree_unlink(tree, node);
     g_hash_table_remove(tree->by_name, node->def->name);
     return moved;
 }
 
 static GPtrArray *
-hier_sorted_copy(GPtrArray *list)
+snaptree_sorted_copy(GPtrArray *list)
 {
     GPtrArray *copy = g_ptr_array_copy(list, NULL, NULL);
 
-    g_ptr_array_sort(copy, hier_node_cmp);
+    g_ptr_array_sort(copy, snaptree_node_cmp);
     return copy;
 }
 
 GPtrArray *
-hier_roots(const SnapTree *tree)
+snaptree_roots(const SnapTree *tree)
 {
-    return hier_sorted_copy(tree->roots);
+    return snaptree_sorted_copy(tree->roots);
 }
 
 /* Pre-order walk of the subtrees under @starts (each list sorted by name),
  * appending to @out; @starts themselves included. */
 static void
-hier_preorder(GPtrArray *starts, GPtrArray *out)
+snaptree_preorder(GPtrArray *starts, GPtrArray *out)
 {
     g_autoptr(GPtrArray) stack = g_ptr_array_new();
-    g_autoptr(GPtrArray) sorted = hier_sorted_copy(starts);
+    g_autoptr(GPtrArray) sorted = snaptree_sorted_copy(starts);
     guint i;
 
     for (i = sorted->len; i > 0; i--)
@@ -336,50 +336,50 @@ hier_preorder(GPtrArray *starts, GPtrArray *out)
         g_ptr_array_add(out, node);
         if (node->children->len == 0)
             continue;
-        kids = hier_sorted_copy(node->children);
+        kids = snaptree_sorted_copy(node->children);
         for (i = kids->len; i > 0; i--)
             g_ptr_array_add(stack, g_ptr_array_index(kids, i - 1));
     }
 }
 
 GPtrArray *
-hier_topological(const SnapTree *tree)
+snaptree_topological(const SnapTree *tree)
 {
-    GPtrArray *out = g_ptr_array_sized_new(hier_count(tree));
+    GPtrArray *out = g_ptr_array_sized_new(snaptree_count(tree));
 
-    hier_preorder(tree->roots, out);
+    snaptree_preorder(tree->roots, out);
     return out;
 }
 
 GPtrArray *
-hier_descendants(const SnapTree *tree, SnapNode *node)
+snaptree_descendants(const SnapTree *tree, SnapNode *node)
 {
     GPtrArray *out = g_ptr_array_new();
 
-    hier_preorder(node->children, out);
+    snaptree_preorder(node->children, out);
     return out;
 }
 
 gboolean
-hier_is_leaf(const SnapNode *node)
+snaptree_is_leaf(const SnapNode *node)
 {
     return node->children->len == 0;
 }
 
 GPtrArray *
-hier_delete_plan(const SnapTree *tree, SnapNode *node, guint mode)
+snaptree_delete_plan(const SnapTree *tree, SnapNode *node, guint mode)
 {
     g_autoptr(GPtrArray) desc = NULL;
     GPtrArray *plan = g_ptr_array_new();
     guint i;
 
-    if (mode & (HIER_DELETE_CHILDREN | HIER_DELETE_CHILDREN_ONLY)) {
+    if (mode & (SNAPTREE_DELETE_CHILDREN | SNAPTREE_DELETE_CHILDREN_ONLY)) {
         /* Reversed pre-order: every node comes after all of its descendants. */
-        desc = hier_descendants(tree, node);
+        desc = snaptree_descendants(tree, node);
         for (i = desc->len; i > 0; i--)
             g_ptr_array_add(plan, g_ptr_array_index(desc, i - 1));
     }
-    if (!(mode & HIER_DELETE_CHILDREN_ONLY))
+    if (!(mode & SNAPTREE_DELETE_CHILDREN_ONLY))
         g_ptr_array_add(plan, node);
     return plan;
 }
@@ -390,20 +390,20 @@ typedef struct {
     guint next;
     gboolean root;
     gboolean last;
-} HierFrame;
+} SnapTreeFrame;
 
 /* vshTreePrintInternal() without recursion: one frame per open node. */
 static void
-hier_render_one(GString *out, GString *indent, SnapNode *top, SnapNode *from,
+snaptree_render_one(GString *out, GString *indent, SnapNode *top, SnapNode *from,
                 gboolean descendants)
 {
-    g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(HierFrame));
-    HierFrame frame = { top, NULL, 0, TRUE, TRUE };
+    g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(SnapTreeFrame));
+    SnapTreeFrame frame = { top, NULL, 0, TRUE, TRUE };
     gboolean enter = TRUE;
 
     g_array_append_val(stack, frame);
     while (stack->len > 0) {
-        HierFrame *f = &g_array_index(stack, HierFrame, stack->len - 1);
+        SnapTreeFrame *f = &g_array_index(stack, SnapTreeFrame, stack->len - 1);
 
         if (enter) {
             /* Print this node, then mark its column for its children. */
@@ -416,7 +416,7 @@ hier_render_one(GString *out, GString *indent, SnapNode *top, SnapNode *from,
                 g_string_append(indent, f->last ? "  " : "| ");
             /* With --from and no --descendants only the direct children show. */
             if (f->node->children->len > 0 && (descendants || f->node == from))
-                f->kids = hier_sorted_copy(f->node->children);
+                f->kids = snaptree_sorted_copy(f->node->children);
             if (f->kids) {
                 g_string_append_len(out, indent->str, indent->len);
                 g_string_append(out, "  |\n");
@@ -425,7 +425,7 @@ hier_render_one(GString *out, GString *indent, SnapNode *top, SnapNode *from,
             enter = FALSE;
         }
         if (f->kids && f->next < f->kids->len) {
-            HierFrame child = { g_ptr_array_index(f->kids, f->next), NULL, 0, FALSE,
+            SnapTreeFrame child = { g_ptr_array_index(f->kids, f->next), NULL, 0, FALSE,
                                 f->next + 1 == f->kids->len };
 
             f->next++;
@@ -448,26 +448,26 @@ hier_render_one(GString *out, GString *indent, SnapNode *top, SnapNode *from,
 }
 
 char *
-hier_render_tree(const SnapTree *tree, SnapNode *from, gboolean descendants)
+snaptree_render_tree(const SnapTree *tree, SnapNode *from, gboolean descendants)
 {
     g_autoptr(GString) indent = g_string_new(NULL);
     GString *out = g_string_new(NULL);
 
     if (from) {
-        hier_render_one(out, indent, from, from, descendants);
+        snaptree_render_one(out, indent, from, from, descendants);
     } else {
-        g_autoptr(GPtrArray) roots = hier_roots(tree);
+        g_autoptr(GPtrArray) roots = snaptree_roots(tree);
 
         for (guint i = 0; i < roots->len; i++)
-            hier_render_one(out, indent, g_ptr_array_index(roots, i), NULL, TRUE);
+            snaptree_render_one(out, indent, g_ptr_array_index(roots, i), NULL, TRUE);
     }
     return g_string_free(out, FALSE);
 }
 
 char *
-hier_render_tsv(const SnapTree *tree)
+snaptree_render_tsv(const SnapTree *tree)
 {
-    g_autoptr(GPtrArray) order = hier_topological(tree);
+    g_autoptr(GPtrArray) order = snaptree_topological(tree);
     GString *out = g_string_new(NULL);
 
     for (guint i = 0; i < order->len; i++) {

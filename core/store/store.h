@@ -4,7 +4,7 @@
 #include <glib.h>
 
 #include "domain.h"
-#include "hier.h"
+#include "snaptree.h"
 #include "live.h"
 
 G_BEGIN_DECLS
