@@ -16,9 +16,7 @@
 
 #include <libxml/parser.h>
 
-#include "backup_job.h"
-#include "live.h"
-#include "manage.h"
+#include "files.h"
 #include "ops.h"
 #include "util.h"
 
@@ -146,26 +144,6 @@ fs_guard_dev(const char *dev)
         util_guard_mount_dev(makedev(maj, min));
 }
 
-/* Says at mount what snapfs knows of the host: a libvirt daemon in charge of the store makes
- * every change through the mount fail, so the user learns it here and how to reach it. */
-static void
-fs_log_live(const LiveHost *live)
-{
-    g_autofree char *uri = NULL;
-    g_autofree char *who = NULL;
-    pid_t pid = 0;
-
-    if (live->run_dir)
-        g_debug("libvirt's status files: %s", live->run_dir);
-    else
-        g_debug("no libvirt status directory is known for this store (-o run_dir)");
-    if (live_host_daemon(live, &uri, &pid)) {
-        who = pid ? g_strdup_printf(" (pid %d)", (int)pid) : g_strdup("");
-        g_message("a libvirt daemon%s is in charge of this store: snapfs shows it and "
-                  "refuses changes; make them with virsh -c %s", who, uri);
-    }
-}
-
 /* Stopping. SIGTERM, SIGINT and SIGHUP only wake the stopper thread, which stops
  * the pushers while the loop still answers the READs a pusher may be waiting for,
  * and then ends the loop. (libfuse's own handlers end the loop at once, and its
@@ -254,8 +232,7 @@ main(int argc, char **argv)
     struct fuse_cmdline_opts cmd = { 0 };
     FsOptions o = { .readahead_kb = FS_READAHEAD_KB };
     g_autoptr(GError) error = NULL;
-    g_autoptr(LiveHost) live = NULL;   /* freed after the store that borrows it */
-    g_autoptr(Store) store = NULL;
+    g_autoptr(Backend) backend = NULL;
     struct fuse_session *se = NULL;
     FsState fs = { 0 };
     FsStopper stopper = { .fs = &fs };
@@ -313,25 +290,16 @@ main(int argc, char **argv)
             o.run_dir = abs;
         }
     }
-    if (!(store = store_open(o.store, o.config_dir, o.snapshot_dir, &error))) {
-        fprintf(stderr, "%s: cannot use store '%s': %s\n", argv[0], o.store, error->message);
-        goto out;
-    }
-    store->read_only = o.read_only;   /* loading then changes nothing on disk either */
-    live = live_host_new(store->config_dir, o.run_dir);
-    store->live = live;
     {
-        /* Changes of images a crash interrupted are finished or undone before the
-         * tree is shown (the journals say how); an unresolved one is shown as such. */
-        g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func(g_free);
+        FilesOptions fo = { .root = o.store, .config_dir = o.config_dir,
+                            .snapshot_dir = o.snapshot_dir, .run_dir = o.run_dir,
+                            .read_only = o.read_only, .live = TRUE };
 
-        manage_recover(store, resolved, failed);
-        backup_job_recover(store, resolved, failed);
-        for (guint i = 0; i < resolved->len; i++)
-            g_message("%s", (char *)resolved->pdata[i]);
-        for (guint i = 0; i < failed->len; i++)
-            g_warning("%s", (char *)failed->pdata[i]);
+        if (!(backend = files_backend_new(&fo, &error))) {
+            fprintf(stderr, "%s: cannot use store '%s': %s\n", argv[0], o.store,
+                    error->message);
+            goto out;
+        }
     }
     if (access("/dev/fuse", R_OK | W_OK) != 0) {
         fprintf(stderr, "%s: cannot use /dev/fuse: %s (is the fuse module loaded and "
@@ -360,14 +328,14 @@ main(int argc, char **argv)
     fuse_opt_add_arg(&args, "-osubtype=snapfs");
 
     xmlInitParser();   /* once, before threads: libxml2's lazy setup is not thread-safe */
-    fs.store = store;
+    fs.backend = backend;
     fs.push = !o.no_push;
     fs.readahead_kb = o.readahead_kb;
     /* Long kernel cache timeouts: the poller invalidates what changes (within
      * ~0.3 s of a change in the store), and every change made through the mount
      * invalidates at once. */
     fs.timeout = 60.0;
-    fs.view = view_new(store, !o.poll);
+    fs.view = view_new(backend, !o.poll);
     fs.inodes = inode_table_new();
     g_mutex_init(&fs.files_lock);
     g_mutex_init(&fs.push_lock);
@@ -398,7 +366,6 @@ main(int argc, char **argv)
         if (dev && o.readahead_kb)
             fs_set_readahead(dev, o.readahead_kb);
     }
-    fs_log_live(live);
     if (fuse_daemonize(cmd.foreground) != 0)
         goto out_unmount;
     fs_poller_start(&fs);   /* after daemonizing: fork keeps only the calling thread */

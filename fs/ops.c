@@ -842,7 +842,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             fuse_reply_err(req, EACCES);   /* write-only: the outcome is in ctl/result */
             return;
         }
-        if (fs->store->read_only) {
+        if (fs->backend->read_only) {
             fuse_reply_err(req, EROFS);
             return;
         }
@@ -855,7 +855,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        fuse_reply_err(req, fs->store->read_only ? EROFS : EACCES);
+        fuse_reply_err(req, fs->backend->read_only ? EROFS : EACCES);
         return;
     }
     if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0) {
@@ -1060,7 +1060,7 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
         fs_reply_error(req, error);
         return;
     }
-    if (fs->store->read_only) {
+    if (fs->backend->read_only) {
         fuse_reply_err(req, EROFS);
         return;
     }
@@ -1083,7 +1083,7 @@ fs_dirop_parent(FsState *fs, fuse_ino_t parent, ViewKind kind, ViewNode **pnode,
 {
     if (!(*pnode = fs_node(fs, parent, error)))
         return fs_errno_from_error(*error);
-    if (fs->store->read_only)
+    if (fs->backend->read_only)
         return EROFS;
     if ((*pnode)->kind != kind)
         return EPERM;
@@ -1103,7 +1103,7 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
         fuse_reply_err(req, err);
         return;
     }
-    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CREATE, .dom = pnode->dom, .name = name },
+    if (!ctl_run(fs->view, &(BackendOp){ .op = BACKEND_OP_CREATE, .dom = pnode->dom, .name = name },
                  &error)) {
         fs_reply_error(req, error);
         return;
@@ -1125,8 +1125,8 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, err);
         return;
     }
-    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_DELETE, .dom = pnode->dom, .name = name,
-                                          .flags = MANAGE_DELETE_METADATA_ONLY }, &error)) {
+    if (!ctl_run(fs->view, &(BackendOp){ .op = BACKEND_OP_DELETE, .dom = pnode->dom, .name = name,
+                                          .flags = BACKEND_DELETE_METADATA_ONLY }, &error)) {
         fs_reply_error(req, error);
         return;
     }
@@ -1186,7 +1186,7 @@ fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char 
             fuse_reply_err(req, EEXIST);   /* ln -sfn goes on with a temporary name */
             return;
         }
-        if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom,
+        if (!ctl_run(fs->view, &(BackendOp){ .op = BACKEND_OP_CURRENT, .dom = pnode->dom,
                                               .name = *snap ? snap : NULL }, &error)) {
             fs_reply_error(req, error);
             return;
@@ -1224,7 +1224,7 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
         fs_reply_error(req, error);
         return;
     }
-    if (fs->store->read_only) {
+    if (fs->backend->read_only) {
         fuse_reply_err(req, EROFS);
         return;
     }
@@ -1238,7 +1238,7 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
         return;
     }
     snap = fs_current_target(pnode->dom, target);
-    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom,
+    if (!ctl_run(fs->view, &(BackendOp){ .op = BACKEND_OP_CURRENT, .dom = pnode->dom,
                                           .name = *snap ? snap : NULL }, &error)) {
         /* The temporary link stays, as a failed rename leaves its source. */
         view_templink_add(fs->view, pnode->dom, name, target, NULL);
@@ -1283,7 +1283,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, EPERM);
         return;
     }
-    if (!ctl_run(fs->view, &(CtlRequest){ .op = GUARD_OP_CURRENT, .dom = pnode->dom }, &error)) {
+    if (!ctl_run(fs->view, &(BackendOp){ .op = BACKEND_OP_CURRENT, .dom = pnode->dom }, &error)) {
         fs_reply_error(req, error);
         return;
     }
@@ -1362,7 +1362,7 @@ fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
     sv.f_frsize = 4096;
     sv.f_namemax = 255;
     sv.f_files = inode_count(fs->inodes);
-    sv.f_flag = ST_NOSUID | ST_NODEV | (fs->store->read_only ? ST_RDONLY : 0);
+    sv.f_flag = ST_NOSUID | ST_NODEV | (fs->backend->read_only ? ST_RDONLY : 0);
     fuse_reply_statfs(req, &sv);
 }
 

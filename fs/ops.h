@@ -10,7 +10,7 @@
 G_BEGIN_DECLS
 
 typedef struct {
-    Store *store;
+    Backend *backend;
     View *view;
     InodeTable *inodes;
     gboolean push;         /* data read in order is pushed ahead into the page cache */

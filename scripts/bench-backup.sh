@@ -6,10 +6,10 @@
 # Builds a store with one domain whose disk is base.qcow2 <- mid.qcow2 <- top.qcow2
 # (each layer writes 30-50% of the disk's 64 KiB clusters, in random 256 KiB
 # extents, random patterns), then times, RUNS times each, with a warm page cache:
-#   engine raw     a full raw backup by core/manage/backup_job.c (a small driver compiled here
+#   engine raw     a full raw backup by core/files/backup_job.c (a small driver compiled here
 #                  against BUILD_DIR's static libraries: no mount needed)
 #   qemu raw       qemu-img convert -O raw of the chain
-#   engine qcow2   a full qcow2 backup by core/manage/backup_job.c
+#   engine qcow2   a full qcow2 backup by core/files/backup_job.c
 #   qemu qcow2     qemu-img convert -O qcow2 of the chain
 # and prints the medians and the ratios engine/qemu (below 1: the engine is faster).
 # The engine fsyncs its target (it must, before the rename); qemu-img convert does

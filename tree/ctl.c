@@ -4,8 +4,6 @@
 #include <string.h>
 
 #include "error.h"
-#include "guard.h"
-#include "manage.h"
 #include "util.h"
 #include "xmlutil.h"
 
@@ -68,23 +66,23 @@ ctl_writer_domain(const CtlWriter *w)
 /* The control files' names, and the operation each one asks for. */
 static const struct {
     const char *name;
-    GuardOp op;
+    BackendOpKind op;
 } ctl_ops[] = {
-    { "create", GUARD_OP_CREATE },
-    { "create-no-metadata", GUARD_OP_CREATE_NO_METADATA },
-    { "redefine", GUARD_OP_REDEFINE },
-    { "redefine-current", GUARD_OP_REDEFINE_CURRENT },
-    { "import", GUARD_OP_IMPORT },
-    { "current", GUARD_OP_CURRENT },
-    { "revert", GUARD_OP_REVERT },
-    { "delete", GUARD_OP_DELETE },
-    { "genid", GUARD_OP_GENID },
-    { "backup", GUARD_OP_BACKUP },
-    { "define", GUARD_OP_DEFINE },
-    { "undefine", GUARD_OP_UNDEFINE },
+    { "create", BACKEND_OP_CREATE },
+    { "create-no-metadata", BACKEND_OP_CREATE_NO_METADATA },
+    { "redefine", BACKEND_OP_REDEFINE },
+    { "redefine-current", BACKEND_OP_REDEFINE_CURRENT },
+    { "import", BACKEND_OP_IMPORT },
+    { "current", BACKEND_OP_CURRENT },
+    { "revert", BACKEND_OP_REVERT },
+    { "delete", BACKEND_OP_DELETE },
+    { "genid", BACKEND_OP_GENID },
+    { "backup", BACKEND_OP_BACKUP },
+    { "define", BACKEND_OP_DEFINE },
+    { "undefine", BACKEND_OP_UNDEFINE },
 };
 
-static GuardOp
+static BackendOpKind
 ctl_op_of(const char *name)
 {
     for (guint i = 0; i < G_N_ELEMENTS(ctl_ops); i++)
@@ -94,7 +92,7 @@ ctl_op_of(const char *name)
 }
 
 static const char *
-ctl_op_name(GuardOp op)
+ctl_op_name(BackendOpKind op)
 {
     for (guint i = 0; i < G_N_ELEMENTS(ctl_ops); i++)
         if (ctl_ops[i].op == op)
@@ -107,11 +105,11 @@ static gboolean
 ctl_delete_option(const char *w, guint *flags, GError **error)
 {
     if (strcmp(w, "--children") == 0)
-        *flags |= MANAGE_DELETE_CHILDREN;
+        *flags |= BACKEND_DELETE_CHILDREN;
     else if (strcmp(w, "--children-only") == 0)
-        *flags |= MANAGE_DELETE_CHILDREN_ONLY;
+        *flags |= BACKEND_DELETE_CHILDREN_ONLY;
     else if (strcmp(w, "--metadata") == 0)
-        *flags |= MANAGE_DELETE_METADATA_ONLY;
+        *flags |= BACKEND_DELETE_METADATA_ONLY;
     else if (strcmp(w, "--") != 0) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID, "unknown option '%s'", w);
         return FALSE;
@@ -195,7 +193,7 @@ ctl_parse_undefine(const char *args, char **name, guint *flags, GError **error)
         if (!*words[i])
             continue;
         if (strcmp(words[i], "--snapshots-metadata") == 0) {
-            *flags |= MANAGE_UNDEFINE_SNAPSHOTS_METADATA;
+            *flags |= BACKEND_UNDEFINE_SNAPSHOTS_METADATA;
         } else if (g_str_has_prefix(words[i], "--") || *name) {
             if (!bad)
                 g_set_error(&bad, CORE_ERROR, CORE_ERROR_INVALID, "unexpected argument '%s'",
@@ -213,87 +211,32 @@ ctl_parse_undefine(const char *args, char **name, guint *flags, GError **error)
     return TRUE;
 }
 
-/* Runs @req; @invalid: why the request as written cannot run (reported after the guard,
- * which refuses first what it refuses). */
+/* Runs @req; @invalid: why the request as written cannot run (reported after the
+ * backend's check, which refuses first what it refuses). */
 static gboolean
-ctl_execute(View *view, const CtlRequest *req, const GError *invalid, GError **error)
+ctl_execute(View *view, const BackendOp *req, const GError *invalid, GError **error)
 {
-    Store *store = view_store(view);
+    Backend *backend = view_backend(view);
     const char *dom = req->dom;
     const char *op = ctl_op_name(req->op);
     g_autofree char *result = NULL;
     gboolean ok;
 
-    if (store->read_only) {
+    if (backend->read_only) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_ROFS, "read-only mount");
-        view_set_result(view, dom, FALSE, (*error)->message);
-        return FALSE;
-    }
-    /* A running domain or a libvirt daemon owns what this would change: refused before
-     * anything is touched (a backup cancel changes nothing and is let through). */
-    if (!(req->op == GUARD_OP_BACKUP && req->cancel)) {
-        g_autofree char *defined = req->op == GUARD_OP_DEFINE
-                                       ? guard_define_name(req->xml, req->len) : NULL;
-        const char *name = req->op == GUARD_OP_DEFINE ? defined
-                           : req->op == GUARD_OP_UNDEFINE ? req->name : dom;
-        gboolean named = req->op == GUARD_OP_CURRENT || req->op == GUARD_OP_REVERT ||
-                         req->op == GUARD_OP_DELETE;
-
-        if (!guard_check(store, store->live, req->op, name, named ? req->name : NULL, error)) {
-            view_set_result(view, dom, FALSE, (*error)->message);
-            g_message("%s%s%s refused: %s", dom ? dom : "", dom ? "/" : "", op,
-                      (*error)->message);
-            return FALSE;
-        }
-    }
-    if (invalid) {
-        g_propagate_error(error, g_error_copy(invalid));
         ok = FALSE;
+    } else if (invalid) {
+        /* A backup cancel changes nothing: nothing to refuse. */
+        ok = (req->op == BACKEND_OP_BACKUP && req->cancel) || backend_check(backend, req, error);
+        if (ok) {
+            g_propagate_error(error, g_error_copy(invalid));
+            ok = FALSE;
+        }
+    } else if (req->op == BACKEND_OP_BACKUP) {
+        ok = req->cancel ? view_backup_cancel(view, dom, &result, error)
+                         : view_backup_start(view, dom, req->xml, req->len, &result, error);
     } else {
-        switch (req->op) {
-        case GUARD_OP_DEFINE:
-            ok = manage_define(store, req->xml, req->len, &result, error);
-            break;
-        case GUARD_OP_UNDEFINE:
-            ok = manage_undefine(store, req->name, req->flags, &result, error);
-            break;
-        case GUARD_OP_BACKUP:
-            ok = req->cancel ? view_backup_cancel(view, dom, &result, error)
-                             : view_backup_start(view, dom, req->xml, req->len, &result, error);
-            break;
-        case GUARD_OP_CREATE:
-        case GUARD_OP_CREATE_NO_METADATA: {
-            guint flags = req->op == GUARD_OP_CREATE ? 0 : MANAGE_CREATE_NO_METADATA;
-
-            ok = req->xml ? manage_create(store, dom, req->xml, req->len, flags, &result, error)
-                          : manage_create_named(store, dom, req->name, flags, &result, error);
-            break;
-        }
-        case GUARD_OP_REDEFINE:
-        case GUARD_OP_REDEFINE_CURRENT:
-            ok = manage_create(store, dom, req->xml, req->len,
-                               MANAGE_CREATE_REDEFINE | (req->op == GUARD_OP_REDEFINE_CURRENT
-                                                             ? MANAGE_CREATE_CURRENT : 0),
-                               &result, error);
-            break;
-        case GUARD_OP_IMPORT:
-            ok = manage_import(store, dom, req->xml, req->len, &result, error);
-            break;
-        case GUARD_OP_CURRENT:
-            ok = manage_set_current(store, dom, req->name, &result, error);
-            break;
-        case GUARD_OP_REVERT:
-            ok = manage_revert(store, dom, req->name, &result, error);
-            break;
-        case GUARD_OP_DELETE:
-            ok = manage_delete(store, dom, req->name, req->flags, &result, error);
-            break;
-        case GUARD_OP_GENID:
-            ok = manage_genid(store, dom, req->name, &result, error);
-            break;
-        default:
-            g_assert_not_reached();
-        }
+        ok = backend_apply(backend, req, &result, error);
     }
     view_set_result(view, dom, ok, ok ? result : (*error)->message);
     if (ok)
@@ -306,7 +249,7 @@ ctl_execute(View *view, const CtlRequest *req, const GError *invalid, GError **e
 }
 
 gboolean
-ctl_run(View *view, const CtlRequest *req, GError **error)
+ctl_run(View *view, const BackendOp *req, GError **error)
 {
     return ctl_execute(view, req, NULL, error);
 }
@@ -317,27 +260,27 @@ static gboolean
 ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsize len,
           GError **error)
 {
-    CtlRequest req = { .op = ctl_op_of(op), .dom = dom };
+    BackendOp req = { .op = ctl_op_of(op), .dom = dom };
     g_autofree char *text = NULL;
     g_autofree char *name = NULL;
     g_autoptr(GError) invalid = NULL;
 
     switch (req.op) {
-    case GUARD_OP_DEFINE:
-    case GUARD_OP_REDEFINE:
-    case GUARD_OP_REDEFINE_CURRENT:
-    case GUARD_OP_IMPORT:
+    case BACKEND_OP_DEFINE:
+    case BACKEND_OP_REDEFINE:
+    case BACKEND_OP_REDEFINE_CURRENT:
+    case BACKEND_OP_IMPORT:
         req.xml = payload;
         req.len = len;
         break;
-    case GUARD_OP_BACKUP:
+    case BACKEND_OP_BACKUP:
         text = g_strstrip(g_strndup(payload, len));
         req.cancel = strcmp(text, "cancel") == 0;
         req.xml = payload;
         req.len = len;
         break;
-    case GUARD_OP_CREATE:
-    case GUARD_OP_CREATE_NO_METADATA:
+    case BACKEND_OP_CREATE:
+    case BACKEND_OP_CREATE_NO_METADATA:
         /* a bare name: an external disk-only snapshot with defaults */
         if (xmlutil_is_document(payload, len)) {
             req.xml = payload;
@@ -346,22 +289,22 @@ ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsiz
             req.name = text = g_strndup(payload, len);
         }
         break;
-    case GUARD_OP_UNDEFINE:
+    case BACKEND_OP_UNDEFINE:
         text = g_strndup(payload, len);
         ctl_parse_undefine(text, &name, &req.flags, &invalid);
         req.name = name;
         break;
-    case GUARD_OP_DELETE:
+    case BACKEND_OP_DELETE:
         /* a two-line delete ends with its name, trailing blanks included */
         text = g_strndup(payload, len);
         ctl_parse_delete(text, &name, &req.flags, &invalid);
         req.name = name;
         break;
-    case GUARD_OP_CURRENT:
-    case GUARD_OP_REVERT:
-    case GUARD_OP_GENID:
+    case BACKEND_OP_CURRENT:
+    case BACKEND_OP_REVERT:
+    case BACKEND_OP_GENID:
         text = g_strchomp(g_strndup(payload, len));
-        req.name = req.op == GUARD_OP_CURRENT && !*text ? NULL : text;
+        req.name = req.op == BACKEND_OP_CURRENT && !*text ? NULL : text;
         break;
     }
     return ctl_execute(view, &req, invalid, error);

@@ -1,9 +1,9 @@
-/* ctl.h: the control-file protocol: buffered writes, payload completion, dispatch to core/manage. */
+/* ctl.h: the control-file protocol: buffered writes, payload completion, one typed backend operation per request. */
 #pragma once
 
 #include <glib.h>
 
-#include "guard.h"
+#include "backend.h"
 #include "view.h"
 
 G_BEGIN_DECLS
@@ -33,22 +33,8 @@ gboolean ctl_writer_flush(CtlWriter *w, View *view, gboolean final, gboolean *ch
 /* The domain the writer's control file belongs to (NULL: the top ctl/). */
 const char *ctl_writer_domain(const CtlWriter *w);
 
-/* One operation, typed: what a write to a control file asks for once parsed, or what
- * mkdir, rmdir, ln -sfn and rm of a link ask for. */
-typedef struct {
-    GuardOp op;
-    const char *dom;     /* NULL: define, undefine (the top ctl/) */
-    const char *name;    /* the snapshot of current (NULL clears it), revert, delete and of
-                          * create without @xml (external, disk-only, defaults); the domain
-                          * of undefine; the value of genid ("new" or a GUID) */
-    const char *xml;     /* the document of create, redefine, import, define and backup */
-    gsize len;
-    guint flags;         /* ManageDeleteFlags (delete), ManageUndefineFlags (undefine) */
-    gboolean cancel;     /* backup: cancel the running one */
-} CtlRequest;
-
 /* Runs @req as a write to its control file would (the read-only mount, the guard, the
  * operation); sets ctl/result and logs what was done or why not. */
-gboolean ctl_run(View *view, const CtlRequest *req, GError **error);
+gboolean ctl_run(View *view, const BackendOp *req, GError **error);
 
 G_END_DECLS

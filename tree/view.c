@@ -1,4 +1,4 @@
-/* view.c: the mounted tree computed from the store: names, attributes, file contents. */
+/* view.c: the mounted tree computed from a backend's domains: names, attributes, file contents. */
 #include "view.h"
 
 #include <errno.h>
@@ -6,10 +6,9 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "backup_job.h"
-#include "watch.h"
+#include "util.h"
 
-/* How often a domain's store files are re-examined when inotify cannot watch them:
+/* How often a domain is re-examined when the backend cannot watch it:
  * changes made by another process show up within this time (plus the kernel's 1 s
  * attribute timeout). Watched domains are re-examined only after an event. */
 #define VIEW_RECHECK_US (300 * G_TIME_SPAN_MILLISECOND)
@@ -24,11 +23,10 @@
 typedef struct {
     gatomicrefcount ref;
     char *name;
-    Store *store;                 /* the view's: snapshots are read in full on demand */
-    StoreDomain *sd;              /* NULL: the domain failed to load (error kept); loaded
+    Backend *backend;             /* the view's: snapshots are read in full on demand */
+    BackendDomain *sd;              /* NULL: the domain failed to load (error kept); loaded
                                      light, see view_snap_full() */
     char *load_error;
-    struct timespec mtime;        /* of the config file: times of domain-level nodes */
     GHashTable *sizes;            /* key of a generated file -> ViewContentMeta */
     GHashTable *chains;           /* "SNAP/TARGET" or "/TARGET" -> Chain *, resolved outside
                                      the lock (view_req_prepare), never removed */
@@ -38,7 +36,7 @@ typedef struct {
 /* A domain as the view tracks it: when to look at its files again, and its version. */
 typedef struct {
     char *name;
-    StoreWatch *watch;            /* the view's, or NULL */
+    Backend *watch;               /* the view's backend when it watches, or NULL */
     ViewVersion *ver;             /* the last load (one reference) */
     guint64 stamp;
     gboolean watched;             /* inotify reports its changes: re-examined when dirty */
@@ -70,13 +68,13 @@ struct View {
     GMutex lock;                  /* guards everything below */
     GHashTable *results;          /* domain name ("" = top) -> char * */
     GHashTable *templinks;        /* "DOM/NAME" -> target */
-    GHashTable *jobs;             /* domain name -> BackupJob * (running or last) */
+    GHashTable *jobs;             /* domain name -> BackendJob * (running or last) */
     GHashTable *starting;         /* names of domains whose backup is being started */
     GHashTable *reloaded;         /* names of domains reloaded on access since the last
                                      poll: the kernel's caches of them are stale */
-    Store *store;
-    StoreWatch *watch;            /* NULL: inotify unavailable, everything is polled */
-    GHashTable *changed;          /* scratch set for watch_drain() */
+    Backend *backend;
+    gboolean watching;            /* FALSE: the backend cannot watch, everything is polled */
+    GHashTable *changed;          /* scratch set for backend_watch_drain() */
     gboolean list_dirty;          /* an event in the config directory since the listing */
     gboolean list_failed;         /* the last listing failed: retried as when polled */
     uid_t uid;
@@ -152,13 +150,13 @@ view_dirent_free(ViewDirent *ent)
 }
 
 static ViewVersion *
-view_version_new(Store *store, const char *name)
+view_version_new(Backend *backend, const char *name)
 {
     ViewVersion *ver = g_new0(ViewVersion, 1);
 
     g_atomic_ref_count_init(&ver->ref);
     ver->name = g_strdup(name);
-    ver->store = store;
+    ver->backend = backend;
     ver->chains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify)chain_free);
     ver->sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -181,7 +179,7 @@ view_version_unref(ViewVersion *ver)
         return;
     g_free(ver->name);
     g_queue_clear_full(&ver->full, (GDestroyNotify)view_full_free);
-    store_domain_free(ver->sd);
+    backend_domain_free(ver->sd);
     g_free(ver->load_error);
     g_hash_table_unref(ver->chains);
     g_hash_table_unref(ver->sizes);
@@ -190,7 +188,7 @@ view_version_unref(ViewVersion *ver)
 
 /* What an unfinished journalled change does to snapshot @snap (NULL: none). */
 static const char *
-view_pending(const StoreDomain *sd, const char *snap)
+view_pending(const BackendDomain *sd, const char *snap)
 {
     if (!snap || !sd || !sd->pending)
         return NULL;
@@ -203,19 +201,19 @@ view_domain_free(ViewDomain *vd)
     if (!vd)
         return;
     if (vd->watch)
-        watch_forget(vd->watch, vd->name);
+        backend_watch_forget(vd->watch, vd->name);
     g_free(vd->name);
     view_version_unref(vd->ver);
     g_free(vd);
 }
 
 View *
-view_new(Store *store, gboolean watch)
+view_new(Backend *backend, gboolean watch)
 {
     View *view = g_new0(View, 1);
 
     g_mutex_init(&view->lock);
-    view->store = store;
+    view->backend = backend;
     view->uid = getuid();
     view->gid = getgid();
     view->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -224,14 +222,14 @@ view_new(Store *store, gboolean watch)
     view->results = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     view->templinks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     view->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                       (GDestroyNotify)backup_job_free);
+                                       (GDestroyNotify)backend->klass->job_free);
     view->starting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     view->reloaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     view->changed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     {
         g_autoptr(GError) error = NULL;
 
-        if (watch && !(view->watch = watch_new(store, &error)))
+        if (watch && !(view->watching = backend_watch(backend, &error)))
             g_message("%s: changes made by other processes are found by polling",
                       error->message);
     }
@@ -253,7 +251,6 @@ view_free(View *view)
     g_hash_table_unref(view->starting);
     g_hash_table_unref(view->reloaded);
     g_hash_table_unref(view->changed);
-    watch_free(view->watch);   /* after the domains, which forget their watches */
     g_mutex_clear(&view->lock);
     g_free(view);
 }
@@ -293,9 +290,9 @@ view_sync_watch(View *view)
     GHashTableIter it;
     gpointer k;
 
-    if (!view->watch)
+    if (!view->watching)
         return;
-    if (watch_drain(view->watch, view->changed))
+    if (backend_watch_drain(view->backend, view->changed))
         view_dirty_all(view);
     g_hash_table_iter_init(&it, view->changed);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
@@ -313,7 +310,7 @@ view_sync_watch(View *view)
 static gboolean
 view_list_watched(View *view)
 {
-    return view->watch && watch_list_watched(view->watch) && !view->list_failed;
+    return view->watching && backend_watch_list(view->backend) && !view->list_failed;
 }
 
 /* Whether the domain list has to be read again (after view_sync_watch()). */
@@ -348,10 +345,10 @@ view_refresh_list(View *view)
         return;
     view->list_checked_us = now;
     view->list_dirty = FALSE;
-    stamp = store_list_stamp(view->store);
+    stamp = backend_list_stamp(view->backend);
     if (stamp == view->list_stamp && view->domain_names->len)
         return;
-    if (!(names = store_list_domains(view->store, &error))) {
+    if (!(names = backend_list_domains(view->backend, &error))) {
         g_warning("cannot list domains: %s", error->message);
         view->list_failed = TRUE;   /* tried again in VIEW_RECHECK_US */
         view->list_dirty = TRUE;
@@ -386,8 +383,8 @@ view_stamp_domain(View *view, const char *name, gboolean *watched, gint64 *reche
     gint64 start = g_get_monotonic_time();
     guint64 stamp;
 
-    *watched = view->watch && watch_domain(view->watch, name);
-    stamp = store_domain_stamp(view->store, name);
+    *watched = view->watching && backend_watch_domain(view->backend, name);
+    stamp = backend_domain_stamp(view->backend, name);
     *recheck_us = CLAMP((g_get_monotonic_time() - start) * 20, VIEW_RECHECK_US,
                         VIEW_RECHECK_MAX_US);
     return stamp;
@@ -429,7 +426,7 @@ view_domain_get(View *view, const char *name, GError **error)
     if (!vd) {
         vd = g_new0(ViewDomain, 1);
         vd->name = g_strdup(name);
-        vd->watch = view->watch;
+        vd->watch = view->watching ? view->backend : NULL;
         vd->watched = watched;
         vd->recheck_us = recheck_us;
         g_hash_table_insert(view->domains, vd->name, vd);
@@ -439,22 +436,13 @@ view_domain_get(View *view, const char *name, GError **error)
     vd->reload = FALSE;
     /* Requests still working on the old version keep it until they end. */
     g_clear_pointer(&vd->ver, view_version_unref);
-    vd->ver = ver = view_version_new(view->store, name);
-    if (!(ver->sd = store_load_domain_light(view->store, name, &local))) {
+    vd->ver = ver = view_version_new(view->backend, name);
+    if (!(ver->sd = backend_load_domain(view->backend, name, &local))) {
         g_warning("cannot load domain '%s': %s", name, local->message);
         ver->load_error = g_strdup(local->message);
     } else {
         for (guint i = 0; i < ver->sd->warnings->len; i++)
             g_message("domain '%s': %s", name, (const char *)ver->sd->warnings->pdata[i]);
-    }
-    {
-        g_autofree char *path = store_domain_path(view->store, name);
-        struct stat st;
-
-        if (stat(path, &st) == 0)
-            ver->mtime = st.st_mtim;
-        else
-            ver->mtime = view->mount_time;
     }
     return ver;
 }
@@ -546,7 +534,7 @@ view_snap_full(ViewReq *r, SnapNode *sn, GError **error)
 
     if (!path)
         return TRUE;
-    if (store_snapshot_full(ver->store, ver->name, ver->sd, sn, &local)) {
+    if (backend_snapshot_full(ver->backend, ver->name, ver->sd, sn, &local)) {
         ViewFull *f = g_new0(ViewFull, 1);
 
         f->node = sn;
@@ -555,7 +543,7 @@ view_snap_full(ViewReq *r, SnapNode *sn, GError **error)
         while (g_queue_get_length(&ver->full) > VIEW_FULL_MAX) {
             ViewFull *old = g_queue_pop_head(&ver->full);
 
-            store_snapshot_light(old->node, old->path);
+            backend_snapshot_light(ver->backend, old->node, old->path);
             view_full_free(old);
         }
         return TRUE;
@@ -802,18 +790,23 @@ view_domain_shallow(const ViewNode *node)
                          node->kind == VIEW_CTL_FILE);
 }
 
-/* Times of domain-level nodes: the config file's mtime, from the load or a stat. */
+/* Times of domain-level nodes: when the definition last changed, from the load or, for
+ * a domain not loaded, from the backend. */
+static struct timespec
+view_version_mtime(View *view, const ViewVersion *ver)
+{
+    return ver->sd ? ver->sd->mtime : view->mount_time;
+}
+
 static struct timespec
 view_domain_mtime(View *view, const char *dom)
 {
     ViewDomain *vd = g_hash_table_lookup(view->domains, dom);
-    g_autofree char *path = NULL;
-    struct stat st;
+    struct timespec t;
 
     if (vd && vd->ver)
-        return vd->ver->mtime;
-    path = store_domain_path(view->store, dom);
-    return stat(path, &st) == 0 ? st.st_mtim : view->mount_time;
+        return view_version_mtime(view, vd->ver);
+    return backend_domain_mtime(view->backend, dom, &t) ? t : view->mount_time;
 }
 
 /* Checks that @node exists in @r's version of its domain. Lock held. */
@@ -1037,21 +1030,17 @@ view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
             util_uuid_format(def->genid, uuid);
             s = def->has_genid ? g_strdup_printf("%s\n", uuid) : g_strdup("");
         } else if (strcmp(node->leaf, "job") == 0) {
-            BackupJob *job = g_hash_table_lookup(view->jobs, node->dom);
+            BackendJob *job = g_hash_table_lookup(view->jobs, node->dom);
 
-            s = job ? backup_job_describe(job) : g_strdup("");
+            s = job ? backend_job_describe(view->backend, job) : g_strdup("");
         } else if (strcmp(node->leaf, "backup.xml") == 0) {
-            BackupJob *job = g_hash_table_lookup(view->jobs, node->dom);
+            BackendJob *job = g_hash_table_lookup(view->jobs, node->dom);
 
-            s = job ? backup_job_xml(job) : g_strdup("");
+            s = job ? backend_job_xml(view->backend, job) : g_strdup("");
         } else if (strcmp(node->leaf, "state") == 0) {
-            /* From libvirt's status file at each open: a domain starts and stops without
-             * a change to the store. */
-            LiveState state = view->store->live ? live_domain_state(view->store->live,
-                                                                    node->dom, NULL)
-                                                : LIVE_STATE_SHUTOFF;
-
-            s = g_strdup_printf("%s\n", live_state_name(state));
+            /* Asked at each open: a domain starts and stops without a change of its
+             * definition. */
+            s = g_strdup_printf("%s\n", backend_domain_state(view->backend, node->dom));
         } else if (strcmp(node->leaf, "tree") == 0) {
             /* Plain virsh ends every command's output with one more newline:
              * `virsh snapshot-list NAME --tree` is this file byte for byte. */
@@ -1553,7 +1542,7 @@ view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image
         }
     } else if (node->kind != VIEW_ROOT && node->dom) {
         vd = r->ver;   /* view_exists() took it */
-        t = vd->mtime;
+        t = view_version_mtime(view, vd);
         if (node->snap && vd->sd) {
             SnapNode *sn = snaptree_lookup(vd->sd->snaps, node->snap);
 
@@ -1705,7 +1694,7 @@ view_open_data(View *view, const ViewNode *node, guint64 *version, GError **erro
         ChainLayer *layer = chain->layers->pdata[index];
 
         if ((layer->src->type == STORAGE_TYPE_FILE || layer->src->type == STORAGE_TYPE_BLOCK) &&
-            layer->src->path && !live_image_check(layer->src->path, LIVE_IMAGE_USED, error))
+            layer->src->path && !backend_image_stable(view->backend, layer->src->path, error))
             return NULL;
     }
     *version = v;
@@ -1754,10 +1743,10 @@ view_templink_take(View *view, const char *dom, const char *name)
     return target;
 }
 
-Store *
-view_store(View *view)
+Backend *
+view_backend(View *view)
 {
-    return view->store;
+    return view->backend;
 }
 
 void
@@ -1787,8 +1776,8 @@ gboolean
 view_backup_start(View *view, const char *dom, const char *xml, gsize len, char **result,
                   GError **error)
 {
-    BackupJob *job;
-    BackupJob *previous;
+    BackendJob *job;
+    BackendJob *previous;
 
     /* Starting checks the chains and opens the images, which can wait on the
      * outside: the domain is marked as starting under the lock and the job started
@@ -1802,7 +1791,7 @@ view_backup_start(View *view, const char *dom, const char *xml, gsize len, char 
     /* Only a start replaces a domain's job, and this one is the only start of @dom. */
     previous = g_hash_table_lookup(view->jobs, dom);
     g_mutex_unlock(&view->lock);
-    job = backup_job_start(view->store, dom, xml, len, previous, error);
+    job = backend_job_start(view->backend, dom, xml, len, previous, error);
     g_mutex_lock(&view->lock);
     g_hash_table_remove(view->starting, dom);
     if (job)
@@ -1818,14 +1807,14 @@ gboolean
 view_backup_cancel(View *view, const char *dom, char **result, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
-    BackupJob *job = g_hash_table_lookup(view->jobs, dom);
+    BackendJob *job = g_hash_table_lookup(view->jobs, dom);
 
-    if (!job || !backup_job_is_running(job)) {
+    if (!job || !backend_job_running(view->backend, job)) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
                     "no backup job is running for domain '%s'", dom);
         return FALSE;
     }
-    backup_job_cancel(job);
+    backend_job_cancel(view->backend, job);
     *result = g_strdup_printf("Backup of domain '%s' cancelled", dom);
     return TRUE;
 }
@@ -1849,12 +1838,12 @@ view_poll(View *view)
     }
     /* No event says that a parent directory moved: a watched directory that is not
      * the one at its path any more makes everything dirty. */
-    if (view->watch && watch_check(view->watch))
+    if (view->watching && backend_watch_check(view->backend))
         view_dirty_all(view);
     view_sync_watch(view);
     /* The list's own re-check time is left alone: only a change resets it. */
     if (view->list_stamp && (!view_list_watched(view) || view->list_dirty)) {
-        if (store_list_stamp(view->store) != view->list_stamp) {
+        if (backend_list_stamp(view->backend) != view->list_stamp) {
             view->list_checked_us = 0;    /* the next access lists again */
             view->list_stamp = 0;
             view->list_dirty = TRUE;

@@ -6,7 +6,7 @@
 
 #include "chain.h"
 #include "image.h"
-#include "store.h"
+#include "backend.h"
 
 G_BEGIN_DECLS
 
@@ -53,9 +53,10 @@ typedef struct {
 
 void view_dirent_free(ViewDirent *ent);
 
-/* @watch: other processes' changes to the store are found by inotify (falling back
- * to polling where it cannot watch); FALSE: by polling only, every 300-900 ms. */
-View *view_new(Store *store, gboolean watch);
+/* The tree of @backend's domains (borrowed: it outlives the view). @watch: changes made
+ * outside are found by the backend's watch (falling back to polling where it cannot
+ * watch); FALSE: by polling only, every 300-900 ms. */
+View *view_new(Backend *backend, gboolean watch);
 void view_free(View *view);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(View, view_free)
 
@@ -98,12 +99,12 @@ gboolean view_templink_add(View *view, const char *dom, const char *name, const 
                            GError **error);
 char *view_templink_take(View *view, const char *dom, const char *name);   /* owned target */
 
-/* Backup jobs, one per domain (core/manage/backup_job.h). */
+/* Backup jobs, one per domain (the backend's). */
 gboolean view_backup_start(View *view, const char *dom, const char *xml, gsize len,
                            char **result, GError **error);
 gboolean view_backup_cancel(View *view, const char *dom, char **result, GError **error);
 
-Store *view_store(View *view);
+Backend *view_backend(View *view);
 
 /* Re-examines the store as an access would (each loaded domain whose re-check
  * interval has passed, and the domain list): domains that changed are dropped, to

@@ -78,7 +78,7 @@ while ! awk -v ino=":$ino\$" '$2 == "OFDLCK" && $6 ~ ino && $7 == 201 { found = 
     kill -0 "$holder" || fail "qemu-io exited"
     sleep 0.1
 done
-# The image a qemu writes is refused before qemu-img runs (core/manage/guard.c; live.sh has qemu-img
+# The image a qemu writes is refused before qemu-img runs (core/files/guard.c; live.sh has qemu-img
 # itself failing on a lock the checks let through).
 busy="^error: domain 'lk' is busy: image '$img/lk.qcow2' is in use: a running qemu writes it"
 expect_fail 'Device or resource busy' bash -c "echo i1 > '$mnt/lk/ctl/delete'"

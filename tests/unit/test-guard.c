@@ -111,23 +111,23 @@ release(Holder *h)
 /* guard_check() with the domain and snapshot that a control file's @payload names (as
  * tree/ctl.c parses them: undefine's first word, define's <name>, revert's line). */
 static gboolean
-check(const LiveHost *host, GuardOp op, const char *dom, const char *payload, GError **error)
+check(const LiveHost *host, BackendOpKind op, const char *dom, const char *payload, GError **error)
 {
     g_autoptr(Store) store = store_open(root, NULL, NULL, NULL);
     g_autofree char *name = NULL;
     g_autofree char *snap = NULL;
 
     g_assert_nonnull(store);
-    if (op == GUARD_OP_DEFINE) {
+    if (op == BACKEND_OP_DEFINE) {
         name = guard_define_name(payload, strlen(payload));
-    } else if (op == GUARD_OP_UNDEFINE) {
+    } else if (op == BACKEND_OP_UNDEFINE) {
         g_auto(GStrv) words = g_strsplit(payload, " ", 2);
 
         name = g_strdup(words[0]);
     } else {
         name = g_strdup(dom);
     }
-    if (op == GUARD_OP_REVERT || op == GUARD_OP_CURRENT)
+    if (op == BACKEND_OP_REVERT || op == BACKEND_OP_CURRENT)
         snap = g_strchomp(g_strdup(payload));
     return guard_check(store, host, op, name, snap, error);
 }
@@ -138,11 +138,11 @@ test_free(void)
     g_autoptr(LiveHost) host = live_host_new(root, run);
     g_autoptr(GError) error = NULL;
 
-    g_assert_true(check(host, GUARD_OP_CREATE, "vm", "s1", &error));
+    g_assert_true(check(host, BACKEND_OP_CREATE, "vm", "s1", &error));
     g_assert_no_error(error);
-    g_assert_true(check(NULL, GUARD_OP_CREATE, "vm", "s1", &error));   /* nothing checked */
-    g_assert_true(check(host, GUARD_OP_CREATE, "nosuch", "s1", &error));   /* create says */
-    g_assert_true(check(host, GUARD_OP_UNDEFINE, NULL, "../x --snapshots-metadata", &error));
+    g_assert_true(check(NULL, BACKEND_OP_CREATE, "vm", "s1", &error));   /* nothing checked */
+    g_assert_true(check(host, BACKEND_OP_CREATE, "nosuch", "s1", &error));   /* create says */
+    g_assert_true(check(host, BACKEND_OP_UNDEFINE, NULL, "../x --snapshots-metadata", &error));
     g_assert_no_error(error);
 }
 
@@ -170,7 +170,7 @@ test_running(void)
                              "</domstatus>\n", (int)q);
     write_file(xml, status);
 
-    g_assert_false(check(host, GUARD_OP_REVERT, "vm", "s1\n", &error));
+    g_assert_false(check(host, BACKEND_OP_REVERT, "vm", "s1\n", &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
     want = g_strdup_printf("domain 'vm' is paused (qemu pid %d) and no libvirt daemon answers "
                            "for it: shut it down first, or start its daemon and use virsh "
@@ -178,21 +178,21 @@ test_running(void)
     g_assert_cmpstr(error->message, ==, want);
     g_clear_error(&error);
     /* undefine and define name the domain in their payload */
-    g_assert_false(check(host, GUARD_OP_UNDEFINE, NULL, "vm --snapshots-metadata", &error));
+    g_assert_false(check(host, BACKEND_OP_UNDEFINE, NULL, "vm --snapshots-metadata", &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
     g_clear_error(&error);
-    g_assert_false(check(host, GUARD_OP_DEFINE, NULL,
+    g_assert_false(check(host, BACKEND_OP_DEFINE, NULL,
                          "<domain type='qemu'><name>vm</name><memory>65536</memory>"
                          "<os><type>hvm</type></os></domain>", &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
     g_clear_error(&error);
     /* another domain is not affected */
-    g_assert_true(check(host, GUARD_OP_UNDEFINE, NULL, "other", &error));
+    g_assert_true(check(host, BACKEND_OP_UNDEFINE, NULL, "other", &error));
     g_assert_no_error(error);
 
     kill(q, SIGTERM);
     g_assert_cmpint(waitpid(q, &st, 0), ==, q);
-    g_assert_true(check(host, GUARD_OP_REVERT, "vm", "s1\n", &error));   /* stale file */
+    g_assert_true(check(host, BACKEND_OP_REVERT, "vm", "s1\n", &error));   /* stale file */
     g_assert_no_error(error);
 }
 
@@ -212,14 +212,14 @@ test_daemon(void)
     g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
     g_assert_cmpint(listen(fd, 1), ==, 0);
 
-    g_assert_false(check(host, GUARD_OP_GENID, "vm", "new\n", &error));
+    g_assert_false(check(host, BACKEND_OP_GENID, "vm", "new\n", &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
     want = g_strdup_printf("a libvirt daemon is in charge of this store: it would ignore this "
                            "change and overwrite it; use virsh -c qemu+unix:///session?socket=%s "
                            "edit vm", sock);
     g_assert_cmpstr(error->message, ==, want);
     g_clear_error(&error);
-    g_assert_true(check(host, GUARD_OP_BACKUP, "vm", "<domainbackup/>", &error));
+    g_assert_true(check(host, BACKEND_OP_BACKUP, "vm", "<domainbackup/>", &error));
     g_assert_no_error(error);
     close(fd);
 }
@@ -235,31 +235,31 @@ test_images(void)
 
     g_assert_cmpint(host->layout, ==, LIVE_LAYOUT_NONE);
     h = hold("top.qcow2", FALSE);                  /* a qemu started by hand runs vm */
-    g_assert_false(check(host, GUARD_OP_CREATE, "vm", "s1", &error));
+    g_assert_false(check(host, BACKEND_OP_CREATE, "vm", "s1", &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
     want = g_strdup_printf("domain 'vm' is busy: image '%s' is in use: a running qemu writes it "
                            "(it holds qemu's write lock); stop that process first", top);
     g_assert_cmpstr(error->message, ==, want);
     g_clear_error(&error);
-    g_assert_false(check(host, GUARD_OP_BACKUP, "vm", "<domainbackup/>", &error));
+    g_assert_false(check(host, BACKEND_OP_BACKUP, "vm", "<domainbackup/>", &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
     g_clear_error(&error);
     release(&h);
 
     h = hold("top.qcow2", TRUE);                   /* read, not written: no backup refusal */
-    g_assert_false(check(host, GUARD_OP_CREATE, "vm", "s1", &error));
+    g_assert_false(check(host, BACKEND_OP_CREATE, "vm", "s1", &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
     g_clear_error(&error);
-    g_assert_true(check(host, GUARD_OP_BACKUP, "vm", "<domainbackup/>", &error));
+    g_assert_true(check(host, BACKEND_OP_BACKUP, "vm", "<domainbackup/>", &error));
     g_assert_no_error(error);
     release(&h);
 
     h = hold("base.qcow2", TRUE);                  /* a shared base another VM reads */
-    g_assert_true(check(host, GUARD_OP_CREATE, "vm", "s1", &error));
+    g_assert_true(check(host, BACKEND_OP_CREATE, "vm", "s1", &error));
     g_assert_no_error(error);
     release(&h);
     h = hold("base.qcow2", FALSE);                 /* a base someone writes */
-    g_assert_false(check(host, GUARD_OP_GENID, "vm", "new", &error));
+    g_assert_false(check(host, BACKEND_OP_GENID, "vm", "new", &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
     release(&h);
 }

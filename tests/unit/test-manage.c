@@ -58,24 +58,24 @@ teardown(void)
 }
 
 /* The domain as loaded now. */
-static StoreDomain *
+static BackendDomain *
 load(void)
 {
     g_autoptr(GError) error = NULL;
-    StoreDomain *sd = store_load_domain(store, "vm", &error);
+    BackendDomain *sd = store_load_domain(store, "vm", &error);
 
     g_assert_no_error(error);
     return sd;
 }
 
 static const char *
-current_name(StoreDomain *sd)
+current_name(BackendDomain *sd)
 {
     return sd->snaps->current ? sd->snaps->current->def->name : NULL;
 }
 
 static const char *
-vda_path(StoreDomain *sd)
+vda_path(BackendDomain *sd)
 {
     return ((DiskDef *)sd->def->disks->pdata[0])->src->path;
 }
@@ -99,7 +99,7 @@ test_create(void)
     g_autoptr(GError) error = NULL;
     g_autofree char *result = NULL;
     g_autofree char *base = g_build_filename(img, "vm.qcow2", NULL);
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *xml = g_strdup_printf("<domainsnapshot><name>s2</name><disks>"
                                            "<disk name='vda' snapshot='external'>"
                                            "<source file='%s/s2.qcow2'/></disk></disks>"
@@ -110,7 +110,7 @@ test_create(void)
     g_assert_cmpstr(current_name(sd), ==, "s1");
     g_assert_cmpstr(vda_path(sd), !=, base);             /* the domain is on the overlay */
     g_assert_true(g_file_test(vda_path(sd), G_FILE_TEST_IS_REGULAR));
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
 
     g_assert_true(manage_create(store, "vm", xml, strlen(xml), 0, &result, &error));
     g_assert_no_error(error);
@@ -136,7 +136,7 @@ test_create(void)
     g_assert_cmpstr(error->message, ==, "snapshot name must be one line");
     g_clear_error(&error);
     g_assert_null(result);
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
     sd = load();
     g_assert_cmpuint(snaptree_count(sd->snaps), ==, 2);
 }
@@ -146,7 +146,7 @@ test_current(void)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *result = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
 
     create("s1");
     create("s2");
@@ -155,7 +155,7 @@ test_current(void)
     g_assert_cmpstr(result, ==, "Snapshot s1 set as current");
     sd = load();
     g_assert_cmpstr(current_name(sd), ==, "s1");
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
     g_clear_pointer(&result, g_free);
 
     g_assert_false(manage_set_current(store, "vm", "nosuch", &result, &error));
@@ -179,14 +179,14 @@ test_delete(void)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *result = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *overlay = NULL;
     g_autofree char *s1_overlay = NULL;
 
     create("s1");
     sd = load();
     s1_overlay = g_strdup(vda_path(sd));
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
     create("s2");
 
     /* an external snapshot with its images: its overlay is merged, current moves up */
@@ -198,14 +198,14 @@ test_delete(void)
     g_assert_null(snaptree_lookup(sd->snaps, "s2"));
     g_assert_cmpstr(current_name(sd), ==, "s1");
     g_assert_cmpstr(vda_path(sd), ==, s1_overlay);
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
 
     /* metadata only (rmdir): the images stay */
     create("s3");
     sd = load();
     overlay = g_strdup(vda_path(sd));
-    g_clear_pointer(&sd, store_domain_free);
-    g_assert_true(manage_delete(store, "vm", "s3", MANAGE_DELETE_METADATA_ONLY, &result,
+    g_clear_pointer(&sd, backend_domain_free);
+    g_assert_true(manage_delete(store, "vm", "s3", BACKEND_DELETE_METADATA_ONLY, &result,
                                 &error));
     g_assert_no_error(error);
     g_assert_cmpstr(result, ==, "Domain snapshot s3 deleted");
@@ -220,7 +220,7 @@ test_delete(void)
     g_assert_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND);
     g_clear_error(&error);
     g_assert_false(manage_delete(store, "vm", "s1",
-                                 MANAGE_DELETE_CHILDREN | MANAGE_DELETE_CHILDREN_ONLY,
+                                 BACKEND_DELETE_CHILDREN | BACKEND_DELETE_CHILDREN_ONLY,
                                  &result, &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
     g_assert_null(result);
@@ -231,7 +231,7 @@ test_revert(void)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *result = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
 
     create("s1");
     create("s2");
@@ -261,7 +261,7 @@ test_undefine(void)
     g_assert_false(manage_undefine(store, "nosuch", 0, &result, &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND);
     g_clear_error(&error);
-    g_assert_true(manage_undefine(store, "vm", MANAGE_UNDEFINE_SNAPSHOTS_METADATA, &result,
+    g_assert_true(manage_undefine(store, "vm", BACKEND_UNDEFINE_SNAPSHOTS_METADATA, &result,
                                   &error));
     g_assert_no_error(error);
     g_assert_cmpstr(result, ==, "Domain 'vm' has been undefined");
@@ -354,7 +354,7 @@ test_busy(void)
     g_assert_false(manage_revert(store, "vm", "s1", &result, &error));
     assert_busy(error);
     g_clear_error(&error);
-    g_assert_false(manage_delete(store, "vm", "s2", MANAGE_DELETE_METADATA_ONLY, &result,
+    g_assert_false(manage_delete(store, "vm", "s2", BACKEND_DELETE_METADATA_ONLY, &result,
                                  &error));
     assert_busy(error);
     g_clear_error(&error);
@@ -393,7 +393,7 @@ test_busy(void)
     g_assert_false(manage_genid(store, "vm", "new", &result, &error));
     assert_busy(error);
     g_clear_error(&error);
-    g_assert_false(manage_undefine(store, "vm", MANAGE_UNDEFINE_SNAPSHOTS_METADATA, &result,
+    g_assert_false(manage_undefine(store, "vm", BACKEND_UNDEFINE_SNAPSHOTS_METADATA, &result,
                                    &error));
     assert_busy(error);
     g_clear_error(&error);

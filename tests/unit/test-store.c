@@ -108,11 +108,11 @@ put_snap(Fixture *f, const char *file, const char *name, const char *parent, con
     write_file(f->snapdir, file, xml);
 }
 
-static StoreDomain *
+static BackendDomain *
 load(Fixture *f)
 {
     g_autoptr(GError) error = NULL;
-    StoreDomain *sd = store_load_domain(f->store, "vm1", &error);
+    BackendDomain *sd = store_load_domain(f->store, "vm1", &error);
 
     g_assert_no_error(error);
     g_assert_nonnull(sd);
@@ -121,7 +121,7 @@ load(Fixture *f)
 }
 
 static char *
-warnings_of(StoreDomain *sd)
+warnings_of(BackendDomain *sd)
 {
     GString *s = g_string_new(NULL);
 
@@ -202,7 +202,7 @@ test_list_domains(Fixture *f, gconstpointer data)
 static void
 test_load_basic(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *tree = NULL;
 
     put_snap(f, "s1.xml", "s1", NULL, "0");
@@ -220,7 +220,7 @@ test_load_basic(Fixture *f, gconstpointer data)
 static void
 test_load_no_snapshot_dir(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autoptr(GError) error = NULL;
 
     g_assert_cmpint(g_rmdir(f->snapdir), ==, 0);
@@ -235,7 +235,7 @@ test_load_no_snapshot_dir(Fixture *f, gconstpointer data)
 static void
 test_load_every_entry(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *sub = g_build_filename(f->snapdir, "subdir", NULL);
     g_autofree char *warn = NULL;
     g_autofree char *w = NULL;
@@ -258,7 +258,7 @@ test_load_every_entry(Fixture *f, gconstpointer data)
 static void
 test_load_missing_active(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *warn = NULL;
     g_autofree char *w = NULL;
 
@@ -276,7 +276,7 @@ test_load_missing_active(Fixture *f, gconstpointer data)
 static void
 test_load_parse_failure(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *warn = NULL;
 
     write_file(f->snapdir, "bad.xml", "<domainsnapshot><name>x</name");
@@ -295,7 +295,7 @@ test_load_parse_failure(Fixture *f, gconstpointer data)
 static void
 test_load_too_big(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *xml = snap_xml(f, "big", NULL, "0");
     g_autoptr(GString) big = g_string_new(NULL);
     g_autofree char *warn = NULL;
@@ -316,7 +316,7 @@ test_load_too_big(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(warn, "larger than 1048576 bytes"));
 
     /* Exactly 1 MiB is still read. */
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
     g_string_truncate(big, 0);
     g_string_append_len(big, xml, tail - xml);
     g_string_append(big, "<!--");
@@ -334,7 +334,7 @@ test_load_too_big(Fixture *f, gconstpointer data)
 static void
 test_load_too_many_current(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *warn = NULL;
 
     put_snap(f, "a.xml", "a", NULL, "1");
@@ -351,7 +351,7 @@ test_load_too_many_current(Fixture *f, gconstpointer data)
 static void
 test_load_inconsistent(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *warn = NULL;
     SnapNode *orphan;
 
@@ -366,7 +366,7 @@ test_load_inconsistent(Fixture *f, gconstpointer data)
     g_assert_cmpstr(warn, ==, "Snapshots have inconsistent relations for domain vm1\n");
 
     /* A cycle does the same. */
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
     g_clear_pointer(&warn, g_free);
     put_snap(f, "b.xml", "b", "c", "1");
     put_snap(f, "c.xml", "c", "b", "0");
@@ -381,7 +381,7 @@ test_load_inconsistent(Fixture *f, gconstpointer data)
 static void
 test_load_duplicate(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *warn = NULL;
 
     put_snap(f, "a.xml", "s1", NULL, "0");
@@ -399,7 +399,7 @@ test_load_duplicate(Fixture *f, gconstpointer data)
 static void
 test_load_stale_new(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *leftover = g_build_filename(f->snapdir, "s1.xml.new", NULL);
     g_autofree char *other = g_build_filename(f->snapdir, "s2.xml.new", NULL);
@@ -420,7 +420,7 @@ test_load_stale_new(Fixture *f, gconstpointer data)
     g_assert_cmpuint(snaptree_count(sd->snaps), ==, 1);
     g_assert_cmpuint(sd->warnings->len, ==, 0);
     store_unlock(lock);
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
 
     /* A read-only store never changes anything. */
     f->store->read_only = TRUE;
@@ -428,7 +428,7 @@ test_load_stale_new(Fixture *f, gconstpointer data)
     g_assert_true(g_file_test(leftover, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_test(domnew, G_FILE_TEST_EXISTS));
     g_assert_cmpuint(snaptree_count(sd->snaps), ==, 1);
-    g_clear_pointer(&sd, store_domain_free);
+    g_clear_pointer(&sd, backend_domain_free);
     f->store->read_only = FALSE;
 
     sd = load(f);
@@ -506,7 +506,7 @@ test_write_snapshot_bytes(Fixture *f, gconstpointer data)
 
     /* What we write, we load back identically. */
     {
-        g_autoptr(StoreDomain) sd = NULL;
+        g_autoptr(BackendDomain) sd = NULL;
         g_autofree char *again = NULL;
         g_autofree char *qemu = g_build_filename(f->root, "qemu", NULL);
 
@@ -545,7 +545,7 @@ test_write_domain_bytes(Fixture *f, gconstpointer data)
     g_assert_cmpint(st.st_mode & 07777, ==, 0600);
     /* The header is a comment: the file loads back. */
     {
-        g_autoptr(StoreDomain) sd = load(f);
+        g_autoptr(BackendDomain) sd = load(f);
 
         g_assert_cmpuint(sd->warnings->len, ==, 0);
     }
@@ -695,10 +695,10 @@ test_stamps(Fixture *f, gconstpointer data)
 static void
 test_load_light(Fixture *f, gconstpointer data)
 {
-    g_autoptr(StoreDomain) full = NULL;
-    g_autoptr(StoreDomain) light = NULL;
-    g_autoptr(StoreDomain) again = NULL;
-    g_autoptr(StoreDomain) changed = NULL;
+    g_autoptr(BackendDomain) full = NULL;
+    g_autoptr(BackendDomain) light = NULL;
+    g_autoptr(BackendDomain) again = NULL;
+    g_autoptr(BackendDomain) changed = NULL;
     g_autoptr(GPtrArray) nodes = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *wfull = NULL;

@@ -10,13 +10,13 @@
 
 #include "ctl.h"
 #include "error.h"
-#include "store.h"
+#include "files.h"
 #include "view.h"
 
 static char *store_dir;   /* made once by scripts/mkstore.sh */
 
 typedef struct {
-    Store *store;
+    Backend *backend;
     View *view;
 } Fixture;
 
@@ -25,16 +25,16 @@ fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
 
-    f->store = store_open(store_dir, NULL, NULL, &error);
+    f->backend = files_backend_new(&(FilesOptions){ .root = store_dir }, &error);
     g_assert_no_error(error);
-    f->view = view_new(f->store, TRUE);
+    f->view = view_new(f->backend, TRUE);
 }
 
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
     view_free(f->view);
-    store_free(f->store);
+    backend_free(f->backend);
 }
 
 /* The node at @path ("db/snapshots/s2"; "" is the root), asserted to exist. */

@@ -298,7 +298,7 @@ job_same_file(const char *a, const char *b)
 /* Where the chain of @dd meets S's image: S must be an external snapshot of the
  * disk whose <domain> names an image of the current chain. */
 static gboolean
-job_find_incremental(JobDisk *d, const StoreDomain *sd, const char *name, GError **error)
+job_find_incremental(JobDisk *d, const BackendDomain *sd, const char *name, GError **error)
 {
     SnapNode *node = snaptree_lookup(sd->snaps, name);
     const SnapDiskDef *sdisk = NULL;
@@ -366,7 +366,7 @@ job_target_is_device(const struct stat *st, const char *target, GError **error)
 
 /* Everything about one disk that can fail before the thread starts. */
 static JobDisk *
-job_disk_prepare(const BackupDiskDef *bd, const StoreDomain *sd, GError **error)
+job_disk_prepare(const BackupDiskDef *bd, const BackendDomain *sd, GError **error)
 {
     g_autoptr(JobDisk) d = g_new0(JobDisk, 1);
     const DiskDef *dd = domain_disk_by_name(sd->def, bd->name);
@@ -858,7 +858,7 @@ job_start(Store *store, const char *domain, BackupDef *def_owned, GError **error
 {
     BackupJob *job = NULL;
     g_autoptr(BackupDef) def = def_owned;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autoptr(GError) local = NULL;
     /* before disks: freed after them, so the journal goes after the files */
     g_autoptr(JobParts) parts = NULL;

@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "backend.h"
 #include "domain.h"
 #include "snaptree.h"
 #include "live.h"
@@ -23,16 +24,6 @@ typedef struct {
     GHashTable *light;    /* domain -> (file name -> StoreLight *): what light loads parsed */
 } Store;
 
-/* One domain as loaded: its definition and snapshot hierarchy. */
-typedef struct {
-    DomainDef *def;
-    SnapTree *snaps;
-    GPtrArray *warnings;  /* char *: what loading skipped and why (libvirt's log texts) */
-    /* Snapshot name -> what an unfinished journalled change of images does to it
-     * ("deleting (interrupted)", "creating (in progress)"...); NULL when none. */
-    GHashTable *pending;
-} StoreDomain;
-
 /* @root: STORE (uses root/qemu and root/qemu/snapshot) unless @config_dir /
  * @snapshot_dir override (with no @root and no @snapshot_dir: config_dir/snapshot).
  * Fails with G_FILE_ERROR_NOENT when the config dir is missing. The snapshot dir may
@@ -41,9 +32,6 @@ Store *store_open(const char *root, const char *config_dir, const char *snapshot
                   GError **error);
 void store_free(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_free)
-
-void store_domain_free(StoreDomain *sd);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreDomain, store_domain_free)
 
 /* Domain names (from config_dir/NAME.xml), sorted. Owned. */
 GPtrArray *store_list_domains(Store *store, GError **error);
@@ -59,7 +47,7 @@ GPtrArray *store_list_domains(Store *store, GError **error);
  * claiming to be current for domain %s"; "Snapshots have inconsistent relations for
  * domain %s". Errors: the config file cannot be read (G_FILE_ERROR) or parsed, or
  * the snapshot directory exists but cannot be listed. */
-StoreDomain *store_load_domain(Store *store, const char *name, GError **error);
+BackendDomain *store_load_domain(Store *store, const char *name, GError **error);
 
 /* libvirt's header + secure XML + fsync/rename/dir fsync, mode 0600. */
 gboolean store_write_domain(Store *store, const DomainDef *def, GError **error);
@@ -92,12 +80,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreLock, store_unlock)
  * it changes (inode, size, mtime or ctime), and its light definition kept in @store.
  * For control operations, which read the domains of the few snapshots they touch:
  * store_snapshot_full() before using dom/inactive_dom or writing a definition. */
-StoreDomain *store_load_domain_light(Store *store, const char *name, GError **error);
+BackendDomain *store_load_domain_light(Store *store, const char *name, GError **error);
 
 /* Makes @node of @sd (loaded light from @domain) full: reads its file again; keeps
  * the parent and current flag the tree gave it. No-op for a full one. Fails when
  * the file is gone or no longer this snapshot. */
-gboolean store_snapshot_full(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+gboolean store_snapshot_full(Store *store, const char *domain, BackendDomain *sd, SnapNode *node,
                              GError **error);
 
 /* Makes @node light again (its file @path, as it was loaded from): drops its domains,

@@ -99,20 +99,6 @@ store_free(Store *store)
     g_free(store);
 }
 
-void
-store_domain_free(StoreDomain *sd)
-{
-    if (!sd)
-        return;
-    domain_free(sd->def);
-    snaptree_free(sd->snaps);
-    if (sd->warnings)
-        g_ptr_array_unref(sd->warnings);
-    if (sd->pending)
-        g_hash_table_unref(sd->pending);
-    g_free(sd);
-}
-
 char *
 store_domain_path(Store *store, const char *domain)
 {
@@ -235,7 +221,7 @@ store_lock_held(Store *store)
  * the change is "in progress" while a process holds the store lock (changes hold
  * it throughout), else "interrupted" until the next change or mount resolves it. */
 static void
-store_load_pending(Store *store, const char *name, StoreDomain *sd)
+store_load_pending(Store *store, const char *name, BackendDomain *sd)
 {
     g_autofree char *path = journal_path(store->snapshot_dir, name);
     g_autoptr(Journal) journal = journal_load(path, NULL);
@@ -286,10 +272,10 @@ store_unlock(StoreLock *lock)
 }
 
 static void
-store_warn(StoreDomain *sd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+store_warn(BackendDomain *sd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 static void
-store_warn(StoreDomain *sd, const char *fmt, ...)
+store_warn(BackendDomain *sd, const char *fmt, ...)
 {
     va_list ap;
     char *msg;
@@ -371,10 +357,10 @@ store_make_light(SnapshotDef *def, const char *path)
     def->light_path = g_strdup(path);
 }
 
-static StoreDomain *
+static BackendDomain *
 store_load_domain_mode(Store *store, const char *name, gboolean light, GError **error)
 {
-    g_autoptr(StoreDomain) sd = g_new0(StoreDomain, 1);
+    g_autoptr(BackendDomain) sd = g_new0(BackendDomain, 1);
     g_autofree char *dompath = store_domain_path(store, name);
     g_autofree char *snapdir = store_snapshot_dir_of(store, name);
     g_autofree char *buf = NULL;
@@ -498,13 +484,13 @@ store_load_domain_mode(Store *store, const char *name, gboolean light, GError **
     return g_steal_pointer(&sd);
 }
 
-StoreDomain *
+BackendDomain *
 store_load_domain(Store *store, const char *name, GError **error)
 {
     return store_load_domain_mode(store, name, FALSE, error);
 }
 
-StoreDomain *
+BackendDomain *
 store_load_domain_light(Store *store, const char *name, GError **error)
 {
     return store_load_domain_mode(store, name, TRUE, error);
@@ -518,7 +504,7 @@ store_snapshot_light(SnapNode *node, const char *path)
 }
 
 gboolean
-store_snapshot_full(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+store_snapshot_full(Store *store, const char *domain, BackendDomain *sd, SnapNode *node,
                     GError **error)
 {
     g_autoptr(SnapshotDef) full = NULL;

@@ -4,26 +4,11 @@
 
 #include <glib.h>
 
+#include "backend.h"
 #include "live.h"
 #include "store.h"
 
 G_BEGIN_DECLS
-
-/* What a control operation does, named for the virsh command that does it through libvirt. */
-typedef enum {
-    GUARD_OP_CREATE,             /* snapshot-create-as DOM NAME --disk-only */
-    GUARD_OP_CREATE_NO_METADATA, /* snapshot-create-as DOM NAME --disk-only --no-metadata */
-    GUARD_OP_REDEFINE,           /* snapshot-create DOM FILE --redefine */
-    GUARD_OP_REDEFINE_CURRENT,   /* snapshot-create DOM FILE --redefine --current */
-    GUARD_OP_IMPORT,             /* snapshot-create DOM FILE --redefine, one per snapshot */
-    GUARD_OP_CURRENT,            /* snapshot-current DOM SNAP */
-    GUARD_OP_REVERT,             /* snapshot-revert DOM SNAP */
-    GUARD_OP_DELETE,             /* snapshot-delete DOM SNAP */
-    GUARD_OP_GENID,              /* edit DOM */
-    GUARD_OP_DEFINE,             /* define FILE */
-    GUARD_OP_UNDEFINE,           /* undefine DOM */
-    GUARD_OP_BACKUP,             /* backup-begin DOM: reads the images, changes no metadata */
-} GuardOp;
 
 /* TRUE when @op on @domain may go ahead on a host described by @host (NULL: nothing is
  * checked). @domain: the domain changed (for define the name its document gives, see
@@ -41,7 +26,7 @@ typedef enum {
  * The message says what is running and what to use instead (virsh with the daemon's URI).
  * An image that cannot be probed, and a domain that does not exist, pass: the operation
  * reports them. */
-gboolean guard_check(Store *store, const LiveHost *host, GuardOp op, const char *domain,
+gboolean guard_check(Store *store, const LiveHost *host, BackendOpKind op, const char *domain,
                      const char *snap, GError **error);
 
 /* The <name> of domain XML @xml, for guard_check() of a define; NULL when it does not parse

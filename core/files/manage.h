@@ -5,6 +5,7 @@
 
 #include <glib.h>
 
+#include "backend.h"
 #include "store.h"
 
 G_BEGIN_DECLS
@@ -16,18 +17,6 @@ typedef enum {
     MANAGE_CREATE_NO_METADATA = 1 << 2,
     MANAGE_CREATE_DISK_ONLY = 1 << 4,
 } ManageCreateFlags;
-
-/* virDomainSnapshotDelete flags. */
-typedef enum {
-    MANAGE_DELETE_CHILDREN = 1 << 0,
-    MANAGE_DELETE_METADATA_ONLY = 1 << 1,
-    MANAGE_DELETE_CHILDREN_ONLY = 1 << 2,
-} ManageDeleteFlags;
-
-/* virDomainUndefineFlags flags snapfs uses. */
-typedef enum {
-    MANAGE_UNDEFINE_SNAPSHOTS_METADATA = 1 << 0,
-} ManageUndefineFlags;
 
 /* Every function: takes the store lock, loads the domain fresh, validates, applies
  * (images first, then metadata, each file atomically), releases the lock. On
@@ -57,7 +46,7 @@ gboolean manage_import(Store *store, const char *domain, const char *payload, gs
 gboolean manage_set_current(Store *store, const char *domain, const char *snap,
                             char **result, GError **error);
 
-/* Deletes snapshot @snap; @flags: ManageDeleteFlags (CHILDREN and CHILDREN_ONLY exclude
+/* Deletes snapshot @snap; @flags: BackendDeleteFlags (CHILDREN and CHILDREN_ONLY exclude
  * each other). */
 gboolean manage_delete(Store *store, const char *domain, const char *snap, guint flags,
                        char **result, GError **error);
@@ -73,7 +62,7 @@ gboolean manage_genid(Store *store, const char *domain, const char *arg, char **
 gboolean manage_define(Store *store, const char *xml, gsize len, char **result,
                        GError **error);
 
-/* Undefines domain @name; @flags: ManageUndefineFlags (without SNAPSHOTS_METADATA a domain
+/* Undefines domain @name; @flags: BackendUndefineFlags (without SNAPSHOTS_METADATA a domain
  * with snapshots is refused). */
 gboolean manage_undefine(Store *store, const char *name, guint flags, char **result,
                          GError **error);

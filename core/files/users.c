@@ -196,7 +196,7 @@ users_add_refs(UsersScan *scan, UsersKind kind, const char *domain, const char *
 }
 
 static void
-users_add_domain(UsersScan *scan, const StoreDomain *sd)
+users_add_domain(UsersScan *scan, const BackendDomain *sd)
 {
     const char *name = sd->def->name;
     g_autoptr(GPtrArray) snaps = snaptree_topological(sd->snaps);
@@ -234,7 +234,7 @@ users_scan(Store *store, GError **error)
     scan->strings = g_string_chunk_new(4096);
     for (guint i = 0; i < names->len; i++) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(StoreDomain) sd = store_load_domain_light(store, names->pdata[i], &local);
+        g_autoptr(BackendDomain) sd = store_load_domain_light(store, names->pdata[i], &local);
 
         if (!sd) {
             g_debug("image users: domain '%s' left out: %s", (char *)names->pdata[i],

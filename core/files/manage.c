@@ -40,14 +40,14 @@ typedef enum {
  * undoing a change of it that a crash interrupted: nothing changes a domain whose
  * journal is not resolved. A change that writes images is refused while a backup reads
  * them; the lock, held until the change is done, keeps a backup from beginning meanwhile. */
-static StoreDomain *
+static BackendDomain *
 manage_begin(Store *store, const char *domain, ManageWrites writes, StoreLock **lock,
              GError **error)
 {
     g_autoptr(GError) local = NULL;
     /* Light: a stat per unchanged snapshot file, not a parse (the shell loop of
      * redefines grows linearly); the snapshots used below are made full on demand. */
-    StoreDomain *sd = NULL;
+    BackendDomain *sd = NULL;
 
     if (!(*lock = store_lock(store, error)))
         return NULL;
@@ -196,7 +196,7 @@ manage_run(const char *const *argv, GError **error)
 }
 
 static SnapNode *
-manage_snap_lookup(StoreDomain *sd, const char *name, GError **error)
+manage_snap_lookup(BackendDomain *sd, const char *name, GError **error)
 {
     SnapNode *node = snaptree_lookup(sd->snaps, name);
 
@@ -235,7 +235,7 @@ void (*manage_test_write_hook)(Store *store, const char *domain, const char *sna
 
 /* Writes @node's metadata with its current flag as the tree says. */
 static gboolean
-manage_write_node(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+manage_write_node(Store *store, const char *domain, BackendDomain *sd, SnapNode *node,
                   GError **error)
 {
     if (!store_snapshot_full(store, domain, sd, node, error))
@@ -335,7 +335,7 @@ manage_undo_clear(ManageUndo *u)
 
 /* Saves the old file of @name, then writes @node. */
 static gboolean
-manage_write_node_undo(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+manage_write_node_undo(Store *store, const char *domain, BackendDomain *sd, SnapNode *node,
                        ManageUndo *undo, GError **error)
 {
     g_autofree char *path = store_snapshot_path(store, domain, node->def->name);
@@ -368,7 +368,7 @@ manage_remove_snapshot_undo(Store *store, const char *domain, const char *name, 
  * flag from it; a crash between the two writes then leaves no current snapshot, never
  * two files claiming it. Call it before writing the new current's file. */
 static gboolean
-manage_write_old_current(Store *store, const char *domain, StoreDomain *sd, SnapNode *old,
+manage_write_old_current(Store *store, const char *domain, BackendDomain *sd, SnapNode *old,
                          ManageUndo *undo, GError **error)
 {
     if (!old || old == sd->snaps->current)
@@ -858,7 +858,7 @@ manage_domain_on_overlays(const DomainDef *dom, const SnapshotDef *def)
 }
 
 static gboolean
-manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, SnapshotDef *def,
+manage_redefine_locked(Store *store, const char *domain, BackendDomain *sd, SnapshotDef *def,
                        guint flags, char **result, GError **error);
 
 static gboolean manage_create_def(Store *store, const char *domain, SnapshotDef *owned,
@@ -888,7 +888,7 @@ manage_create(Store *store, const char *domain, const char *xml, gsize len, guin
               char **result, GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autoptr(SnapshotDef) def = NULL;
 
     if (!manage_create_check_flags(flags, error))
@@ -938,7 +938,7 @@ manage_create_def(Store *store, const char *domain, SnapshotDef *owned, guint fl
                   char **result, GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autoptr(SnapshotDef) def = owned;
     g_autoptr(DomainDef) newdom = NULL;
     g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
@@ -1042,7 +1042,7 @@ fail:
 /* ---- redefine ----------------------------------------------------------- */
 
 static gboolean
-manage_redefine_prepare(StoreDomain *sd, SnapshotDef *def, GError **error)
+manage_redefine_prepare(BackendDomain *sd, SnapshotDef *def, GError **error)
 {
     SnapNode *old = snaptree_lookup(sd->snaps, def->name);
     gboolean disk_only = def->state == SNAP_STATE_DISK_SNAPSHOT;   /* as virsh adds it */
@@ -1067,7 +1067,7 @@ manage_redefine_prepare(StoreDomain *sd, SnapshotDef *def, GError **error)
  * name (keeping its domain when @def has none; its children stay attached) or adds
  * it. Returns the node. */
 static SnapNode *
-manage_redefine_apply(StoreDomain *sd, SnapshotDef *def)
+manage_redefine_apply(BackendDomain *sd, SnapshotDef *def)
 {
     SnapNode *node = snaptree_lookup(sd->snaps, def->name);
     SnapNode *parent = def->parent ? snaptree_lookup(sd->snaps, def->parent) : NULL;
@@ -1085,7 +1085,7 @@ manage_redefine_apply(StoreDomain *sd, SnapshotDef *def)
 }
 
 static gboolean
-manage_redefine_locked(Store *store, const char *domain, StoreDomain *sd, SnapshotDef *owned,
+manage_redefine_locked(Store *store, const char *domain, BackendDomain *sd, SnapshotDef *owned,
                        guint flags, char **result, GError **error)
 {
     g_autoptr(SnapshotDef) def = owned;
@@ -1122,7 +1122,7 @@ manage_import(Store *store, const char *domain, const char *payload, gsize len, 
               GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autoptr(GPtrArray) defs = g_ptr_array_new_with_free_func((GDestroyNotify)snapshot_def_free);
     g_autoptr(GHashTable) by_name = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GPtrArray) order = g_ptr_array_new();
@@ -1249,7 +1249,7 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
                    GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     SnapNode *node = NULL;
     SnapNode *old;
     ManageUndo undo;
@@ -1292,7 +1292,7 @@ manage_is_external(const SnapshotDef *def)
  * @journal a commit of each overlay into the image below; @to_unlink receives the
  * overlays, removed once the metadata no longer names them. */
 static gboolean
-manage_delete_external_data(Store *store, StoreDomain *sd, SnapNode *node, UsersScan **scan,
+manage_delete_external_data(Store *store, BackendDomain *sd, SnapNode *node, UsersScan **scan,
                             Journal *journal, GPtrArray *to_unlink, GError **error)
 {
     g_autofree char *what = g_strdup_printf("cannot delete the data of external snapshot %s",
@@ -1421,7 +1421,7 @@ manage_current_after(SnapNode *current, GPtrArray *victims)
  * images the commit steps merged into. Works from whatever an interrupted run left:
  * files already rewritten are rewritten again with the same contents. */
 static gboolean
-manage_delete_metadata(Store *store, const char *domain, StoreDomain *sd, Journal *journal,
+manage_delete_metadata(Store *store, const char *domain, BackendDomain *sd, Journal *journal,
                        GError **error)
 {
     g_auto(GStrv) names = journal_get_list(journal, "victims");
@@ -1537,7 +1537,7 @@ manage_internal_delete_step(const char *snap, const char *image, guint before, G
  * any image changed removes the journal (nothing changed); later, the journal stays
  * and the next load or change of the domain runs it again. */
 static gboolean
-manage_delete_run(Store *store, const char *domain, StoreDomain *sd, Journal *journal,
+manage_delete_run(Store *store, const char *domain, BackendDomain *sd, Journal *journal,
                   gboolean durable, GError **error)
 {
     gboolean changed_any = FALSE;
@@ -1598,7 +1598,7 @@ manage_delete(Store *store, const char *domain, const char *name, guint flags, c
               GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *path = NULL;
     g_autoptr(GPtrArray) victims = g_ptr_array_new();
     g_autoptr(GPtrArray) to_unlink = g_ptr_array_new_with_free_func(g_free);
@@ -1610,7 +1610,7 @@ manage_delete(Store *store, const char *domain, const char *name, guint flags, c
     SnapNode *node;
     SnapNode *after;
 
-    if ((flags & MANAGE_DELETE_CHILDREN) && (flags & MANAGE_DELETE_CHILDREN_ONLY)) {
+    if ((flags & BACKEND_DELETE_CHILDREN) && (flags & BACKEND_DELETE_CHILDREN_ONLY)) {
         g_set_error_literal(error, CORE_ERROR, CORE_ERROR_INVALID,
                             "Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and "
                             "'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive");
@@ -1620,18 +1620,18 @@ manage_delete(Store *store, const char *domain, const char *name, guint flags, c
         return FALSE;
     if (!(node = manage_snap_lookup(sd, name, error)))
         return FALSE;
-    if (flags & (MANAGE_DELETE_CHILDREN | MANAGE_DELETE_CHILDREN_ONLY)) {
+    if (flags & (BACKEND_DELETE_CHILDREN | BACKEND_DELETE_CHILDREN_ONLY)) {
         g_autoptr(GPtrArray) desc = snaptree_descendants(sd->snaps, node);
 
         /* Leaves first, so each removal reparents nothing that is also removed. */
         for (guint i = desc->len; i-- > 0;)
             g_ptr_array_add(victims, desc->pdata[i]);
     }
-    if (!(flags & MANAGE_DELETE_CHILDREN_ONLY))
+    if (!(flags & BACKEND_DELETE_CHILDREN_ONLY))
         g_ptr_array_add(victims, node);
     path = journal_path(store->snapshot_dir, domain);
     journal = journal_new(path, "delete");
-    images = !(flags & MANAGE_DELETE_METADATA_ONLY);
+    images = !(flags & BACKEND_DELETE_METADATA_ONLY);
 
     if (images) {
         guint ext = 0, in = 0;
@@ -1639,14 +1639,14 @@ manage_delete(Store *store, const char *domain, const char *name, guint flags, c
         for (guint i = 0; i < victims->len; i++) {
             SnapNode *v = victims->pdata[i];
 
-            if (v == node && !(flags & MANAGE_DELETE_CHILDREN_ONLY))
+            if (v == node && !(flags & BACKEND_DELETE_CHILDREN_ONLY))
                 continue;
             if (manage_is_external(v->def))
                 ext++;
             else
                 in++;
         }
-        if (manage_is_external(node->def) && (flags & MANAGE_DELETE_CHILDREN)) {
+        if (manage_is_external(node->def) && (flags & BACKEND_DELETE_CHILDREN)) {
             g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                                 "deletion of external disk snapshots with children not supported");
             return FALSE;
@@ -1683,7 +1683,7 @@ manage_delete(Store *store, const char *domain, const char *name, guint flags, c
                     return FALSE;
             }
         }
-        if (!(flags & MANAGE_DELETE_CHILDREN_ONLY) && manage_is_external(node->def) &&
+        if (!(flags & BACKEND_DELETE_CHILDREN_ONLY) && manage_is_external(node->def) &&
             !manage_delete_external_data(store, sd, node, &scan, journal, to_unlink, error))
             return FALSE;
         /* Internal snapshots: qemu-img snapshot -d in the images they live in;
@@ -1752,7 +1752,7 @@ manage_delete(Store *store, const char *domain, const char *name, guint flags, c
         return FALSE;
     if (!manage_delete_run(store, domain, sd, journal, images, error))
         return FALSE;
-    *result = flags & MANAGE_DELETE_CHILDREN_ONLY
+    *result = flags & BACKEND_DELETE_CHILDREN_ONLY
                   ? g_strdup_printf("Domain snapshot %s children deleted", name)
                   : g_strdup_printf("Domain snapshot %s deleted", name);
     return TRUE;
@@ -1801,7 +1801,7 @@ manage_revert_domain(const SnapshotDef *def, const char *domain)
 /* The metadata of a revert: @newdom (NULL: the domain stays), then @node current,
  * old current first. On failure the files are as they were. */
 static gboolean
-manage_revert_metadata(Store *store, const char *domain, StoreDomain *sd, SnapNode *node,
+manage_revert_metadata(Store *store, const char *domain, BackendDomain *sd, SnapNode *node,
                        DomainDef *newdom, GError **error)
 {
     SnapNode *old_current = sd->snaps->current;
@@ -1830,7 +1830,7 @@ gboolean
 manage_revert(Store *store, const char *domain, const char *snap, char **result, GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autoptr(DomainDef) newdom = NULL;
     g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(UsersScan) scan = NULL;
@@ -2012,7 +2012,7 @@ manage_undo_image_steps(const DomainDef *dom, Journal *journal, GError **error)
 /* An interrupted create: finished when its metadata (or the domain on its overlays)
  * was written, else undone, with current given back to the snapshot that had it. */
 static gboolean
-manage_create_resume(Store *store, const char *domain, StoreDomain *sd, Journal *journal,
+manage_create_resume(Store *store, const char *domain, BackendDomain *sd, Journal *journal,
                      GError **error)
 {
     g_autofree char *snap = journal_get(journal, "snapshot");
@@ -2044,7 +2044,7 @@ manage_create_resume(Store *store, const char *domain, StoreDomain *sd, Journal 
  * undone; the disks not reverted yet are); an external one is finished when the
  * domain was written on its overlays, else its overlays go. */
 static gboolean
-manage_revert_resume(Store *store, const char *domain, StoreDomain *sd, Journal *journal,
+manage_revert_resume(Store *store, const char *domain, BackendDomain *sd, Journal *journal,
                      GError **error)
 {
     g_autofree char *snap = journal_get(journal, "snapshot");
@@ -2095,7 +2095,7 @@ manage_resume(Store *store, const char *domain, char **done, GError **error)
 {
     g_autofree char *path = journal_path(store->snapshot_dir, domain);
     g_autoptr(Journal) journal = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *op = NULL;
     g_autofree char *snap = NULL;
     gboolean ok;
@@ -2188,7 +2188,7 @@ gboolean
 manage_genid(Store *store, const char *domain, const char *arg, char **result, GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
+    g_autoptr(BackendDomain) sd = NULL;
     g_autofree char *value = manage_bare_value(arg, strlen(arg), "genid", error);
     guint8 genid[UTIL_UUID_LEN];
     char str[UTIL_UUID_STRLEN + 1];
@@ -2237,7 +2237,7 @@ manage_define(Store *store, const char *xml, gsize len, char **result, GError **
         return FALSE;
     /* virDomainObjListAdd: same name with another uuid, or same uuid with another name. */
     for (guint i = 0; i < names->len; i++) {
-        g_autoptr(StoreDomain) other = store_load_domain(store, names->pdata[i], NULL);
+        g_autoptr(BackendDomain) other = store_load_domain(store, names->pdata[i], NULL);
 
         if (!other)
             continue;
@@ -2266,8 +2266,8 @@ gboolean
 manage_undefine(Store *store, const char *name, guint flags, char **result, GError **error)
 {
     g_autoptr(StoreLock) lock = NULL;
-    g_autoptr(StoreDomain) sd = NULL;
-    gboolean with_snapshots = (flags & MANAGE_UNDEFINE_SNAPSHOTS_METADATA) != 0;
+    g_autoptr(BackendDomain) sd = NULL;
+    gboolean with_snapshots = (flags & BACKEND_UNDEFINE_SNAPSHOTS_METADATA) != 0;
     guint count;
 
     if (!(sd = manage_begin(store, name, MANAGE_METADATA, &lock, error)))

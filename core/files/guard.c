@@ -13,7 +13,7 @@
 /* "virsh [-c URI] COMMAND": what does @op through libvirt, on @domain and @snap (placeholders
  * where they are unknown). Owned. */
 static char *
-guard_virsh(GuardOp op, const char *uri, const char *domain, const char *snap)
+guard_virsh(BackendOpKind op, const char *uri, const char *domain, const char *snap)
 {
     g_autoptr(GString) s = g_string_new("virsh ");
     const char *d = domain ? domain : "DOMAIN";
@@ -22,40 +22,40 @@ guard_virsh(GuardOp op, const char *uri, const char *domain, const char *snap)
     if (uri)
         g_string_append_printf(s, "-c %s ", uri);
     switch (op) {
-    case GUARD_OP_CREATE:
+    case BACKEND_OP_CREATE:
         g_string_append_printf(s, "snapshot-create-as %s NAME --disk-only", d);
         break;
-    case GUARD_OP_CREATE_NO_METADATA:
+    case BACKEND_OP_CREATE_NO_METADATA:
         g_string_append_printf(s, "snapshot-create-as %s NAME --disk-only --no-metadata", d);
         break;
-    case GUARD_OP_REDEFINE:
+    case BACKEND_OP_REDEFINE:
         g_string_append_printf(s, "snapshot-create %s FILE --redefine", d);
         break;
-    case GUARD_OP_REDEFINE_CURRENT:
+    case BACKEND_OP_REDEFINE_CURRENT:
         g_string_append_printf(s, "snapshot-create %s FILE --redefine --current", d);
         break;
-    case GUARD_OP_IMPORT:
+    case BACKEND_OP_IMPORT:
         g_string_append_printf(s, "snapshot-create %s FILE --redefine (once per snapshot)", d);
         break;
-    case GUARD_OP_CURRENT:
+    case BACKEND_OP_CURRENT:
         g_string_append_printf(s, "snapshot-current %s %s", d, n);
         break;
-    case GUARD_OP_REVERT:
+    case BACKEND_OP_REVERT:
         g_string_append_printf(s, "snapshot-revert %s %s", d, n);
         break;
-    case GUARD_OP_DELETE:
+    case BACKEND_OP_DELETE:
         g_string_append_printf(s, "snapshot-delete %s %s", d, n);
         break;
-    case GUARD_OP_GENID:
+    case BACKEND_OP_GENID:
         g_string_append_printf(s, "edit %s", d);
         break;
-    case GUARD_OP_DEFINE:
+    case BACKEND_OP_DEFINE:
         g_string_append(s, "define FILE");
         break;
-    case GUARD_OP_UNDEFINE:
+    case BACKEND_OP_UNDEFINE:
         g_string_append_printf(s, "undefine %s", d);
         break;
-    case GUARD_OP_BACKUP:
+    case BACKEND_OP_BACKUP:
         g_string_append_printf(s, "backup-begin %s", d);
         break;
     }
@@ -140,14 +140,14 @@ guard_is_file_name(const char *name)
  * revert and delete write or remove, so they must be unused too. A backup needs nothing
  * written. Only the two files are read: this runs before every change. */
 static gboolean
-guard_check_images(Store *store, const char *domain, const char *snap, GuardOp op,
+guard_check_images(Store *store, const char *domain, const char *snap, BackendOpKind op,
                    GError **error)
 {
     g_autofree char *dom_path = NULL;
     g_autoptr(DomainDef) dom = NULL;
     g_autofree char *snap_path = NULL;
     g_autoptr(SnapshotDef) def = NULL;
-    LiveImageUse top = op == GUARD_OP_BACKUP ? LIVE_IMAGE_USED : LIVE_IMAGE_FREE;
+    LiveImageUse top = op == BACKEND_OP_BACKUP ? LIVE_IMAGE_USED : LIVE_IMAGE_FREE;
 
     if (!guard_is_file_name(domain))
         return TRUE;                       /* no such domain: the operation says so */
@@ -170,7 +170,7 @@ guard_check_images(Store *store, const char *domain, const char *snap, GuardOp o
 }
 
 gboolean
-guard_check(Store *store, const LiveHost *host, GuardOp op, const char *name, const char *snap,
+guard_check(Store *store, const LiveHost *host, BackendOpKind op, const char *name, const char *snap,
             GError **error)
 {
     g_autofree char *uri = NULL;
@@ -196,7 +196,7 @@ guard_check(Store *store, const LiveHost *host, GuardOp op, const char *name, co
                         live_state_name(state), (int)qemu, virsh);
         return FALSE;
     }
-    if (daemon && op != GUARD_OP_BACKUP) {
+    if (daemon && op != BACKEND_OP_BACKUP) {
         g_autofree char *who = daemon_pid ? g_strdup_printf(" (pid %d)", (int)daemon_pid)
                                           : g_strdup("");
 
