@@ -1750,8 +1750,14 @@ manage_delete(Store *store, const char *domain, const char *name, guint flags, c
     images = images && journal_step_count(journal) > 1;
     if (images && !journal_write(journal, error))
         return FALSE;
-    if (!manage_delete_run(store, domain, sd, journal, images, error))
+    if (!manage_delete_run(store, domain, sd, journal, images, error)) {
+        /* The journal stays when a step had changed something: the delete is half
+         * done, and the user learns that it goes on by itself. */
+        if (images && g_file_test(journal_get_path(journal), G_FILE_TEST_EXISTS))
+            g_prefix_error(error, "delete of %s stopped part-way (the next change of domain "
+                           "'%s' finishes it): ", name, domain);
         return FALSE;
+    }
     *result = flags & BACKEND_DELETE_CHILDREN_ONLY
                   ? g_strdup_printf("Domain snapshot %s children deleted", name)
                   : g_strdup_printf("Domain snapshot %s deleted", name);

@@ -174,6 +174,38 @@ for round in $(seq "${JOURNAL_ROUNDS:-20}"); do
     umount_fs
 done
 
+# ---- a delete whose second commit fails says that it finishes at the next change ---------
+cat > "$work/fakebin/qemu-img-b" <<SH
+#!/bin/sh
+[ "\$1" = commit ] && case "\$*" in *pw-b.s1*) echo "qemu-img: vdb commit refused by the test" >&2; exit 1 ;; esac
+exec $(command -v qemu-img) "\$@"
+SH
+mkdir -p "$work/failb"
+mv "$work/fakebin/qemu-img-b" "$work/failb/qemu-img"
+chmod +x "$work/failb/qemu-img"
+qemu-img create -q -f qcow2 "$img/pw-a.qcow2" 16M
+qemu-img create -q -f qcow2 "$img/pw-b.qcow2" 16M
+PATH=$work/failb:$PATH mount_fs
+define pw "$(fdisk vda "$img/pw-a.qcow2")$(fdisk vdb "$img/pw-b.qcow2")"
+echo s1 > "$mnt/pw/ctl/create" || fail "create pw/s1: $(cat "$mnt/pw/ctl/result")"
+qemu-io -f qcow2 -c 'write -P 0x33 0 1M' "$img/pw-a.s1" > /dev/null
+qemu-io -f qcow2 -c 'write -P 0x44 0 1M' "$img/pw-b.s1" > /dev/null
+expect_fail 'Input/output error' bash -c "echo s1 > '$mnt/pw/ctl/delete'"
+grep -q "^error: delete of s1 stopped part-way (the next change of domain 'pw' finishes it): .*vdb commit refused by the test" \
+    "$mnt/pw/ctl/result" || fail "part-way delete: $(cat "$mnt/pw/ctl/result")"
+check test -f "$jdir/pw"
+umount_fs
+mount_fs
+grep -q "domain 'pw': resolved the interrupted delete of snapshot 's1'" "$work/log" ||
+    fail "the part-way delete was not finished at mount"
+check test ! -e "$jdir/pw"
+check test ! -e "$mnt/pw/snapshots/s1"
+check test "$(cat "$mnt/pw/disks/vda/source")" = "$img/pw-a.qcow2"
+check test "$(cat "$mnt/pw/disks/vdb/source")" = "$img/pw-b.qcow2"
+qemu-io -f qcow2 -r -c 'read -P 0x44 0 1M' "$img/pw-b.qcow2" | grep -q 'read 1048576' ||
+    fail "vdb's overlay was not merged"
+umount_fs
+
 # ---- a backup killed mid-way leaves no temporary file ------------------------------------
 mount_fs
 seen=0
