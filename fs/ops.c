@@ -7,7 +7,7 @@
 #include <sys/statvfs.h>
 
 #include "ctl.h"
-#include "errno.h"
+#include "fserror.h"
 #include "manage.h"
 
 /* Largest request the kernel may send: big reads are what makes cp fast. */

@@ -7,7 +7,7 @@ G_BEGIN_DECLS
 
 #define CORE_ERROR core_error_quark()
 
-/* Keep this small: fs/errno.c maps each code to one errno. */
+/* Keep this small: fs/fserror.c maps each code to one errno. */
 typedef enum {
     CORE_ERROR_PARSE,        /* not the XML we expect (EINVAL) */
     CORE_ERROR_INVALID,      /* breaks a rule (EINVAL) */

@@ -1,5 +1,5 @@
-/* errno.c: the single mapping from GError to errno. */
-#include "errno.h"
+/* fserror.c: the single mapping from GError to errno. */
+#include "fserror.h"
 
 #include <errno.h>
 

@@ -1,4 +1,4 @@
-/* errno.h: GError -> errno at the FUSE boundary, and the one error reply. */
+/* fserror.h: GError -> errno at the FUSE boundary, and the one error reply. */
 #pragma once
 
 #define FUSE_USE_VERSION 314
