@@ -22,4 +22,8 @@ typedef enum {
 
 GQuark core_error_quark(void);
 
+/* Sets CORE_ERROR_INVALID with a printf-style message; returns FALSE, so a parser
+ * can `return core_error_invalid(error, ...)`. */
+gboolean core_error_invalid(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 G_END_DECLS

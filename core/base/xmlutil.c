@@ -174,6 +174,46 @@ xmlutil_child(xmlNode *node, const char *name)
     return NULL;
 }
 
+gboolean
+xmlutil_is_element(xmlNode *node, const char *name)
+{
+    return node && node->type == XML_ELEMENT_NODE &&
+           xmlStrEqual(node->name, (const xmlChar *)name);
+}
+
+void
+xmlutil_reorder_attrs(xmlNode *node, const char *const *first)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func(xmlFree);
+
+    for (xmlAttr *a = node->properties; a; a = a->next) {
+        if (a->ns)
+            continue;
+        g_ptr_array_add(names, g_strdup((const char *)a->name));
+        g_ptr_array_add(values, xmlNodeListGetString(node->doc, a->children, 1));
+    }
+    for (guint i = 0; i < names->len; i++)
+        xmlUnsetProp(node, (const xmlChar *)names->pdata[i]);
+    for (guint f = 0; first[f]; f++)
+        for (guint i = 0; i < names->len; i++)
+            if (strcmp(names->pdata[i], first[f]) == 0)
+                xmlSetProp(node, (const xmlChar *)names->pdata[i],
+                           values->pdata[i] ? values->pdata[i] : (const xmlChar *)"");
+    for (guint i = 0; i < names->len; i++)
+        if (!g_strv_contains(first, names->pdata[i]))
+            xmlSetProp(node, (const xmlChar *)names->pdata[i],
+                       values->pdata[i] ? values->pdata[i] : (const xmlChar *)"");
+}
+
+gboolean
+xmlutil_bad_attr(GError **error, int code, xmlNode *node, const char *attr, const char *value)
+{
+    g_set_error(error, CORE_ERROR, code, "Invalid value for attribute '%s' in element '%s': '%s'.",
+                attr, (const char *)node->name, value);
+    return FALSE;
+}
+
 guint
 xmlutil_count_children(xmlNode *node, const char *name)
 {

@@ -38,6 +38,15 @@ gboolean xmlutil_parse_ll(const char *str, gint64 *out);
 char *xmlutil_text(xmlNode *node);                  /* content of @node, NULL when empty */
 xmlNode *xmlutil_child(xmlNode *node, const char *name);    /* first element child named @name */
 guint xmlutil_count_children(xmlNode *node, const char *name);
+gboolean xmlutil_is_element(xmlNode *node, const char *name); /* an element named @name */
+/* Moves the attributes named in @first (NULL-terminated) to the front, in that
+ * order, keeping the others after them in document order (libvirt prints its own
+ * attributes first). */
+void xmlutil_reorder_attrs(xmlNode *node, const char *const *first);
+/* Sets @code (a CoreError) with virXMLPropEnum's text for a value of @attr in @node
+ * that it does not accept ("Invalid value for attribute ... : '%s'."); returns FALSE. */
+gboolean xmlutil_bad_attr(GError **error, int code, xmlNode *node, const char *attr,
+                          const char *value);
 char *xmlutil_child_text(xmlNode *node, const char *name);  /* text of first child @name */
 
 /* Appends @text escaped as libvirt's virBufferEscapeString does (&lt; &gt; &amp;

@@ -62,15 +62,6 @@ backup_def_free(BackupDef *def)
 
 /* ---- parse ---- */
 
-/* virXMLPropTristateBool / virXMLPropEnum's error text. */
-static void
-backup_set_invalid_attr(GError **error, const char *attr, xmlNode *node, const char *value)
-{
-    g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                "Invalid value for attribute '%s' in element '%s': '%s'.",
-                attr, (const char *)node->name, value);
-}
-
 /* yes/no attribute: -1 absent, 0 no, 1 yes; FALSE on a bad value. */
 static gboolean
 backup_prop_yesno(xmlNode *node, const char *attr, int *out, GError **error)
@@ -85,25 +76,18 @@ backup_prop_yesno(xmlNode *node, const char *attr, int *out, GError **error)
     } else if (g_str_equal(v, "no")) {
         *out = 0;
     } else {
-        backup_set_invalid_attr(error, attr, node, v);
+        xmlutil_bad_attr(error, CORE_ERROR_INVALID, node, attr, v);
         return FALSE;
     }
     return TRUE;
 }
 
-/* virStorageFileFormat names ("none" is refused like an unknown one). */
+/* virStorageFileFormat names ("none" is refused like an unknown one): a backup
+ * target also takes luks. */
 static gboolean
 backup_format_known(const char *fmt)
 {
-    static const char *const formats[] = {
-        "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
-        "ploop", "cow", "qcow", "qcow2", "qed", "vmdk", "luks",
-    };
-
-    for (guint i = 0; i < G_N_ELEMENTS(formats); i++)
-        if (g_str_equal(formats[i], fmt))
-            return TRUE;
-    return FALSE;
+    return storage_format_is_known(fmt) || g_str_equal(fmt, "luks");
 }
 
 /* virDomainStorageNetworkParseHost plus the <server> checks of
@@ -242,7 +226,7 @@ backup_parse_disk(xmlNode *node, gboolean push, guint flags, GError **error)
         } else if (g_str_equal(mode, "incremental")) {
             disk->backupmode = BACKUP_DISK_MODE_INCREMENTAL;
         } else if (*mode) {
-            backup_set_invalid_attr(error, "backupmode", node, mode);
+            xmlutil_bad_attr(error, CORE_ERROR_INVALID, node, "backupmode", mode);
             return NULL;
         }
     }
@@ -263,7 +247,7 @@ backup_parse_disk(xmlNode *node, gboolean push, guint flags, GError **error)
         for (guint i = 0; i < G_N_ELEMENTS(states); i++)
             ok |= g_str_equal(states[i], state);
         if (!ok) {
-            backup_set_invalid_attr(error, "state", node, state);
+            xmlutil_bad_attr(error, CORE_ERROR_INVALID, node, "state", state);
             return NULL;
         }
         if (*state)

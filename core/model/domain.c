@@ -17,34 +17,6 @@
 /* ------------------------------------------------------------------ */
 /* Enumerations */
 
-static const char *const storage_type_names[] = {
-    [STORAGE_TYPE_NONE] = "none",
-    [STORAGE_TYPE_FILE] = "file",
-    [STORAGE_TYPE_BLOCK] = "block",
-    [STORAGE_TYPE_DIR] = "dir",
-    [STORAGE_TYPE_NETWORK] = "network",
-    [STORAGE_TYPE_VOLUME] = "volume",
-    [STORAGE_TYPE_NVME] = "nvme",
-    [STORAGE_TYPE_VHOST_USER] = "vhostuser",
-};
-
-/* virStorageFileFormat in libvirt 9.0, without "none". */
-static const char *const storage_formats[] = {
-    "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
-    "ploop", "cow", "qcow", "qcow2", "qed", "vmdk", NULL,
-};
-
-/* virStorageNetProtocol with virStorageSourceNetworkDefaultPort. */
-static const struct {
-    const char *name;
-    guint port;
-} storage_protocols[] = {
-    { "nbd", 10809 }, { "rbd", 0 },      { "sheepdog", 7000 }, { "gluster", 24007 },
-    { "iscsi", 3260 }, { "http", 80 },   { "https", 443 },     { "ftp", 21 },
-    { "ftps", 990 },   { "tftp", 69 },   { "ssh", 22 },        { "vxhs", 9999 },
-    { "nfs", 0 },
-};
-
 /* virDomainVirtType. */
 static const char *const domain_virt_types[] = {
     "none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware",
@@ -61,235 +33,6 @@ domain_str_in(const char *str, const char *const *list)
         if (strcmp(str, list[i]) == 0)
             return TRUE;
     return FALSE;
-}
-
-const char *
-storage_type_to_string(StorageType type)
-{
-    if (type == STORAGE_TYPE_NONE || (guint)type >= G_N_ELEMENTS(storage_type_names))
-        return "";
-    return storage_type_names[type];
-}
-
-int
-storage_type_from_string(const char *str)
-{
-    for (guint i = 0; str && i < G_N_ELEMENTS(storage_type_names); i++)
-        if (strcmp(str, storage_type_names[i]) == 0)
-            return (int)i;
-    return -1;
-}
-
-gboolean
-storage_format_is_known(const char *format)
-{
-    return domain_str_in(format, storage_formats);
-}
-
-const char *
-storage_source_path_attr(StorageType type)
-{
-    switch (type) {
-    case STORAGE_TYPE_FILE:
-        return "file";
-    case STORAGE_TYPE_BLOCK:
-        return "dev";
-    case STORAGE_TYPE_DIR:
-        return "dir";
-    default:
-        return NULL;
-    }
-}
-
-gboolean
-storage_source_is_empty(const StorageSource *src)
-{
-    if (!src || src->type == STORAGE_TYPE_NONE)
-        return TRUE;
-    if (storage_source_path_attr(src->type) && !src->path)
-        return TRUE;
-    return src->type == STORAGE_TYPE_NETWORK && !src->protocol;
-}
-
-gboolean
-storage_protocol_is_known(const char *protocol)
-{
-    for (guint i = 0; protocol && i < G_N_ELEMENTS(storage_protocols); i++)
-        if (strcmp(protocol, storage_protocols[i].name) == 0)
-            return TRUE;
-    return FALSE;
-}
-
-guint
-storage_source_default_port(const char *protocol)
-{
-    for (guint i = 0; protocol && i < G_N_ELEMENTS(storage_protocols); i++)
-        if (strcmp(protocol, storage_protocols[i].name) == 0)
-            return storage_protocols[i].port;
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* StorageSource */
-
-static void
-net_host_free(gpointer data)
-{
-    NetHost *h = data;
-
-    if (!h)
-        return;
-    g_free(h->name);
-    g_free(h->transport);
-    g_free(h->socket);
-    g_free(h);
-}
-
-static NetHost *
-net_host_copy(const NetHost *h)
-{
-    NetHost *c = g_new0(NetHost, 1);
-
-    c->name = g_strdup(h->name);
-    c->port = h->port;
-    c->transport = g_strdup(h->transport);
-    c->socket = g_strdup(h->socket);
-    return c;
-}
-
-StorageSource *
-storage_source_new(void)
-{
-    StorageSource *src = g_new0(StorageSource, 1);
-
-    src->hosts = g_ptr_array_new_with_free_func(net_host_free);
-    return src;
-}
-
-void
-storage_source_free(StorageSource *src)
-{
-    /* Iterative: probed chains may be long. */
-    while (src) {
-        StorageSource *next = src->backing;
-
-        g_free(src->format);
-        g_free(src->path);
-        g_free(src->protocol);
-        g_free(src->name);
-        if (src->hosts)
-            g_ptr_array_unref(src->hosts);
-        g_free(src->rel_path);
-        g_free(src->pool);
-        g_free(src);
-        src = next;
-    }
-}
-
-static StorageSource *
-storage_source_copy_one(const StorageSource *src)
-{
-    StorageSource *c = storage_source_new();
-
-    c->type = src->type;
-    c->format = g_strdup(src->format);
-    c->path = g_strdup(src->path);
-    c->protocol = g_strdup(src->protocol);
-    c->name = g_strdup(src->name);
-    for (guint i = 0; src->hosts && i < src->hosts->len; i++)
-        g_ptr_array_add(c->hosts, net_host_copy(src->hosts->pdata[i]));
-    c->rel_path = g_strdup(src->rel_path);
-    c->index = src->index;
-    c->readonly = src->readonly;
-    c->backing_terminated = src->backing_terminated;
-    c->detected = src->detected;
-    c->pool = g_strdup(src->pool);
-    return c;
-}
-
-StorageSource *
-storage_source_copy(const StorageSource *src)
-{
-    StorageSource *head = NULL;
-    StorageSource **tail = &head;
-
-    for (; src; src = src->backing) {
-        *tail = storage_source_copy_one(src);
-        tail = &(*tail)->backing;
-    }
-    return head;
-}
-
-static void
-storage_describe_host(GString *s, const NetHost *h)
-{
-    if (!h->name)
-        return;
-    if (strchr(h->name, ':'))
-        g_string_append_printf(s, "[%s]", h->name);
-    else
-        g_string_append(s, h->name);
-    if (h->port)
-        g_string_append_printf(s, ":%u", h->port);
-}
-
-static char *
-storage_source_describe_network(const StorageSource *src)
-{
-    const NetHost *host = src->hosts->len ? src->hosts->pdata[0] : NULL;
-    const char *name = src->name ? src->name : "";
-    GString *s = g_string_new(NULL);
-
-    if (g_strcmp0(src->protocol, "rbd") == 0) {
-        /* qemu's legacy rbd:pool/image[:mon_host=h1\:port\;h2] spelling */
-        g_string_append_printf(s, "rbd:%s", name);
-        for (guint i = 0; i < src->hosts->len; i++) {
-            const NetHost *h = src->hosts->pdata[i];
-
-            g_string_append(s, i ? "\\;" : ":mon_host=");
-            g_string_append(s, h->name ? h->name : "");
-            if (h->port)
-                g_string_append_printf(s, "\\:%u", h->port);
-        }
-        return g_string_free(s, FALSE);
-    }
-    g_string_append(s, src->protocol ? src->protocol : "");
-    if (host && host->transport)
-        g_string_append_printf(s, "+%s", host->transport);
-    g_string_append(s, "://");
-    if (host && g_strcmp0(host->transport, "unix") != 0)
-        storage_describe_host(s, host);
-    while (*name == '/')
-        name++;
-    if (*name)
-        g_string_append_printf(s, "/%s", name);
-    if (host && host->socket)
-        g_string_append_printf(s, "?socket=%s", host->socket);
-    return g_string_free(s, FALSE);
-}
-
-char *
-storage_source_describe(const StorageSource *src)
-{
-    switch (src->type) {
-    case STORAGE_TYPE_NETWORK:
-        return storage_source_describe_network(src);
-    case STORAGE_TYPE_VOLUME:
-        return g_strdup_printf("%s/%s", src->pool ? src->pool : "", src->name ? src->name : "");
-    case STORAGE_TYPE_NVME:
-        return g_strdup_printf("nvme:namespace=%s", src->name ? src->name : "");
-    case STORAGE_TYPE_VHOST_USER: {
-        const NetHost *h = src->hosts->len ? src->hosts->pdata[0] : NULL;
-
-        return g_strdup_printf("vhost-user:%s", h && h->socket ? h->socket : "");
-    }
-    case STORAGE_TYPE_NONE:
-    case STORAGE_TYPE_FILE:
-    case STORAGE_TYPE_BLOCK:
-    case STORAGE_TYPE_DIR:
-    default:
-        return g_strdup(src->path ? src->path : "");
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,270 +83,8 @@ domain_node_unset_prop(xmlNode *node, const char *name)
     xmlUnsetProp(node, (const xmlChar *)name);
 }
 
-static gboolean
-domain_is_element(xmlNode *node, const char *name)
-{
-    return node && node->type == XML_ELEMENT_NODE &&
-           xmlStrEqual(node->name, (const xmlChar *)name);
-}
-
-/* Moves the attributes named in @first (NULL-terminated) to the front, in that
- * order, keeping the others after them in document order (as libvirt prints
- * its own attributes first). */
-static void
-domain_reorder_attrs(xmlNode *node, const char *const *first)
-{
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func(xmlFree);
-
-    for (xmlAttr *a = node->properties; a; a = a->next) {
-        if (a->ns)
-            continue;
-        g_ptr_array_add(names, g_strdup((const char *)a->name));
-        g_ptr_array_add(values, xmlNodeListGetString(node->doc, a->children, 1));
-    }
-    for (guint i = 0; i < names->len; i++)
-        xmlUnsetProp(node, (const xmlChar *)names->pdata[i]);
-    for (guint f = 0; first[f]; f++)
-        for (guint i = 0; i < names->len; i++)
-            if (strcmp(names->pdata[i], first[f]) == 0)
-                xmlSetProp(node, (const xmlChar *)names->pdata[i],
-                           values->pdata[i] ? values->pdata[i] : (const xmlChar *)"");
-    for (guint i = 0; i < names->len; i++)
-        if (!domain_str_in(names->pdata[i], first))
-            xmlSetProp(node, (const xmlChar *)names->pdata[i],
-                       values->pdata[i] ? values->pdata[i] : (const xmlChar *)"");
-}
-
-static gboolean
-domain_invalid(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static gboolean
-domain_invalid(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    g_propagate_error(error, g_error_new_valist(CORE_ERROR, CORE_ERROR_INVALID, fmt, ap));
-    va_end(ap);
-    return FALSE;
-}
-
-static gboolean
-domain_bad_enum(GError **error, xmlNode *node, const char *attr, const char *value)
-{
-    return domain_invalid(error, "Invalid value for attribute '%s' in element '%s': '%s'.", attr,
-                          (const char *)node->name, value);
-}
-
 /* ------------------------------------------------------------------ */
-/* Parsing storage sources */
-
-/* virDomainStorageNetworkParseHost; rewrites the element canonically (libvirt
- * prints name, port, transport unless tcp, socket; unix hosts lose name/port). */
-static gboolean
-domain_host_parse(xmlNode *node, const char *protocol, StorageSource *src, GError **error)
-{
-    static const char *const transports[] = { "tcp", "unix", "rdma", NULL };
-    g_autofree char *transport = xmlutil_prop(node, "transport");
-    g_autofree char *socket = xmlutil_prop(node, "socket");
-    g_autofree char *port = NULL;
-    NetHost *h;
-    char portbuf[16];
-
-    if (transport && !domain_str_in(transport, transports))
-        return domain_invalid(error, "unknown protocol transport type '%s'", transport);
-    if (g_strcmp0(transport, "tcp") == 0)
-        g_clear_pointer(&transport, g_free);
-    h = g_new0(NetHost, 1);
-    g_ptr_array_add(src->hosts, h);
-    h->transport = g_steal_pointer(&transport);
-    if (g_strcmp0(h->transport, "unix") == 0) {
-        if (!socket)
-            return domain_invalid(error, "missing socket for unix transport");
-        h->socket = g_steal_pointer(&socket);
-    } else {
-        if (socket)
-            return domain_invalid(error, "transport '%s' does not support socket attribute",
-                                  h->transport ? h->transport : "tcp");
-        if (!(h->name = xmlutil_prop(node, "name")))
-            return domain_invalid(error, "missing name for host");
-        if ((port = xmlutil_prop(node, "port"))) {
-            if (!xmlutil_parse_uip(port, &h->port))
-                return domain_invalid(error, "failed to parse port number '%s'", port);
-            if (h->port > G_MAXUINT16)
-                return domain_invalid(error, "port '%s' out of range", port);
-        }
-        /* virStorageSourceNetworkAssignDefaultPorts: tcp only */
-        if (!h->transport && h->port == 0)
-            h->port = storage_source_default_port(protocol);
-    }
-    while (node->properties)
-        xmlRemoveProp(node->properties);
-    if (h->name)
-        domain_node_set_prop(node, "name", h->name);
-    if (h->port) {
-        g_snprintf(portbuf, sizeof(portbuf), "%u", h->port);
-        domain_node_set_prop(node, "port", portbuf);
-    }
-    if (h->transport)
-        domain_node_set_prop(node, "transport", h->transport);
-    if (h->socket)
-        domain_node_set_prop(node, "socket", h->socket);
-    return TRUE;
-}
-
-/* TRUE when @s holds a control character or one of @bad. */
-static gboolean
-domain_has_chars(const char *s, const char *bad)
-{
-    for (; *s; s++)
-        if ((guchar)*s < 0x20 || strchr(bad, *s))
-            return TRUE;
-    return FALSE;
-}
-
-/* virDomainStorageNetCookiesParse and virStorageSourceNetCookiesValidate: every
- * <cookie> needs a name and a value (first pass), then each in turn must use
- * only the characters RFC 6265 allows and must not repeat a later name. A value
- * may be in double quotes. */
-static gboolean
-domain_cookies_check(xmlNode *cookies, GError **error)
-{
-    static const char name_bad[] = "()<>@,;:\\\"/[]?={} \t";
-    static const char value_bad[] = " ,;\\\"";
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func(g_free);
-
-    for (xmlNode *c = cookies->children; c; c = c->next) {
-        g_autofree char *name = NULL;
-        xmlChar *content;
-
-        if (!domain_is_element(c, "cookie"))
-            continue;
-        if (!(name = xmlutil_prop(c, "name")))
-            return domain_invalid(error, "missing cookie name");
-        content = xmlNodeGetContent(c);
-        if (!content || !*content) {
-            xmlFree(content);
-            return domain_invalid(error, "missing value for cookie '%s'", name);
-        }
-        g_ptr_array_add(values, g_strdup((const char *)content));
-        g_ptr_array_add(names, g_steal_pointer(&name));
-        xmlFree(content);
-    }
-    for (guint i = 0; i < names->len; i++) {
-        const char *name = names->pdata[i];
-        g_autofree char *value = g_strdup(values->pdata[i]);
-        const char *check = value;
-        gsize len = strlen(value);
-
-        if (domain_has_chars(name, name_bad))
-            return domain_invalid(error, "cookie name '%s' contains invalid characters", name);
-        /* as libvirt: a lone '"' counts as a quoted empty value */
-        if (value[0] == '"' && value[len - 1] == '"') {
-            value[len - 1] = '\0';
-            check = len > 1 ? value + 1 : "";
-        }
-        if (domain_has_chars(check, value_bad))
-            return domain_invalid(error, "value of cookie '%s' contains invalid characters",
-                                  name);
-        for (guint j = i + 1; j < names->len; j++)
-            if (strcmp(name, names->pdata[j]) == 0)
-                return domain_invalid(error, "duplicate cookie '%s'", name);
-    }
-    return TRUE;
-}
-
-/* virDomainDiskSourceNetworkParse */
-static gboolean
-domain_network_parse(xmlNode *node, StorageSource *src, GError **error)
-{
-    xmlNode *cookies;
-
-    /* virXMLPropEnum(VIR_XML_PROP_REQUIRED) in 9.0 */
-    if (!(src->protocol = xmlutil_prop(node, "protocol")))
-        return domain_invalid(error, "Missing required attribute '%s' in element '%s'",
-                              "protocol", (const char *)node->name);
-    if (strcmp(src->protocol, "none") == 0)
-        return domain_invalid(error,
-                              "Invalid value for attribute '%s' in element '%s': "
-                              "Zero is not permitted", "protocol", (const char *)node->name);
-    if (!storage_protocol_is_known(src->protocol))
-        return domain_bad_enum(error, node, "protocol", src->protocol);
-    src->name = xmlutil_prop(node, "name");
-    if (!src->name && strcmp(src->protocol, "nbd") != 0)
-        return domain_invalid(error, "missing name for disk source");
-    if (src->name && (strcmp(src->protocol, "gluster") == 0 || strcmp(src->protocol, "rbd") == 0)) {
-        const char *slash = strchr(src->name, '/');
-
-        if (!slash || slash == src->name)
-            return domain_invalid(error,
-                                  "can't split path '%s' into pool name and image name",
-                                  src->name);
-    }
-    for (xmlNode *c = node->children; c; c = c->next)
-        if (domain_is_element(c, "host") && !domain_host_parse(c, src->protocol, src, error))
-            return FALSE;
-    if ((strcmp(src->protocol, "http") == 0 || strcmp(src->protocol, "https") == 0) &&
-        (cookies = xmlutil_child(node, "cookies")) && !domain_cookies_check(cookies, error))
-        return FALSE;
-    domain_reorder_attrs(node, (const char *const[]){ "protocol", "name", NULL });
-    return TRUE;
-}
-
-/* virDomainStorageSourceParse: the <source> element for @src->type. */
-static gboolean
-domain_source_parse(xmlNode *node, StorageSource *src, GError **error)
-{
-    switch (src->type) {
-    case STORAGE_TYPE_FILE:
-    case STORAGE_TYPE_BLOCK:
-    case STORAGE_TYPE_DIR:
-        src->path = xmlutil_prop(node, storage_source_path_attr(src->type));
-        break;
-    case STORAGE_TYPE_NETWORK:
-        return domain_network_parse(node, src, error);
-    case STORAGE_TYPE_VOLUME:
-        src->pool = xmlutil_prop(node, "pool");
-        src->name = xmlutil_prop(node, "volume");
-        if (!src->pool != !src->name)
-            return domain_invalid(error, "'pool' and 'volume' must be specified together "
-                                  "for 'pool' type source");
-        break;
-    case STORAGE_TYPE_NVME: {
-        g_autofree char *type = xmlutil_prop(node, "type");
-
-        if (!type)
-            return domain_invalid(error, "missing 'type' attribute to disk source");
-        if (!(src->name = xmlutil_prop(node, "namespace")))
-            return domain_invalid(error, "missing 'namespace' attribute to disk source");
-        if (!xmlutil_child(node, "address"))
-            return domain_invalid(error, "NVMe disk source is missing address");
-        break;
-    }
-    case STORAGE_TYPE_VHOST_USER: {
-        g_autofree char *type = xmlutil_prop(node, "type");
-        NetHost *h;
-
-        if (!type)
-            return domain_invalid(error, "missing 'type' attribute for vhostuser disk source");
-        if (strcmp(type, "unix") != 0)
-            return domain_invalid(error, "invalid 'type' attribute for vhostuser disk source");
-        h = g_new0(NetHost, 1);
-        h->transport = g_strdup("unix");
-        h->socket = xmlutil_prop(node, "path");
-        g_ptr_array_add(src->hosts, h);
-        if (!h->socket)
-            return domain_invalid(error, "missing 'path' attribute for vhostuser disk source");
-        break;
-    }
-    case STORAGE_TYPE_NONE:
-    default:
-        break;
-    }
-    return TRUE;
-}
+/* Backing chains */
 
 /* Puts <format>, <source>, <backingStore> first, in libvirt's output order. */
 static void
@@ -651,22 +132,22 @@ domain_backing_parse(xmlNode *parent, StorageSource *src, guint flags, GError **
     if (xmlutil_child(bs, "format"))
         format = xmlutil_prop(xmlutil_child(bs, "format"), "type");
     if (!format)
-        return domain_invalid(error, "missing disk backing store format");
+        return core_error_invalid(error, "missing disk backing store format");
     if (!(source = xmlutil_child(bs, "source")))
-        return domain_invalid(error, "missing disk backing store source");
+        return core_error_invalid(error, "missing disk backing store source");
     if ((t = storage_type_from_string(type)) <= 0)
-        return domain_invalid(error, "unknown storage source type '%s'", type);
+        return core_error_invalid(error, "unknown storage source type '%s'", type);
     if (!storage_format_is_known(format))
-        return domain_invalid(error, "unknown storage source format '%s'", format);
+        return core_error_invalid(error, "unknown storage source format '%s'", format);
     back = storage_source_new();
     back->type = (StorageType)t;
     back->format = g_steal_pointer(&format);
     back->readonly = TRUE;   /* backing stores are always read-only */
     if (idx && !xmlutil_parse_uip(idx, &back->index))
-        return domain_invalid(error, "invalid storage source index '%s'", idx);
+        return core_error_invalid(error, "invalid storage source index '%s'", idx);
     if (!(flags & DOMAIN_PARSE_LIVE))
         domain_node_unset_prop(source, "index");
-    if (!domain_source_parse(source, back, error) ||
+    if (!storage_source_parse(source, back, STORAGE_PARSE_DEFAULT_PORTS, error) ||
         !domain_backing_parse(bs, back, flags, error))
         return FALSE;
     domain_backing_reorder(bs);
@@ -743,29 +224,29 @@ domain_disk_parse(xmlNode *node, guint flags, GError **error)
     disk->node = node;
     disk->src = storage_source_new();
     if (type && (t = storage_type_from_string(type)) <= 0) {
-        domain_bad_enum(error, node, "type", type);
+        xmlutil_bad_attr(error, CORE_ERROR_INVALID, node, "type", type);
         goto fail;
     }
     disk->src->type = (StorageType)t;
     if (!(disk->device = xmlutil_prop(node, "device")))
         disk->device = g_strdup("disk");
     else if (!domain_str_in(disk->device, disk_devices)) {
-        domain_bad_enum(error, node, "device", disk->device);
+        xmlutil_bad_attr(error, CORE_ERROR_INVALID, node, "device", disk->device);
         goto fail;
     }
     disk->snapshot = xmlutil_prop(node, "snapshot");
     if (disk->snapshot && !domain_str_in(disk->snapshot, disk_snapshot_modes)) {
-        domain_bad_enum(error, node, "snapshot", disk->snapshot);
+        xmlutil_bad_attr(error, CORE_ERROR_INVALID, node, "snapshot", disk->snapshot);
         goto fail;
     }
     if (source) {
-        if (!domain_source_parse(source, disk->src, error))
+        if (!storage_source_parse(source, disk->src, STORAGE_PARSE_DEFAULT_PORTS, error))
             goto fail;
         if (flags & DOMAIN_PARSE_LIVE) {
             g_autofree char *idx = xmlutil_prop(source, "index");
 
             if (idx && !xmlutil_parse_uip(idx, &disk->src->index)) {
-                domain_invalid(error, "invalid disk index '%s'", idx);
+                core_error_invalid(error, "invalid disk index '%s'", idx);
                 goto fail;
             }
         } else {
@@ -781,7 +262,7 @@ domain_disk_parse(xmlNode *node, guint flags, GError **error)
             disk->src->format = g_strdup("raw");
             domain_node_set_prop(driver, "type", "raw");
         } else if (!storage_format_is_known(disk->src->format)) {
-            domain_invalid(error, "unknown driver format value '%s'", disk->src->format);
+            core_error_invalid(error, "unknown driver format value '%s'", disk->src->format);
             goto fail;
         }
     }
@@ -796,9 +277,9 @@ domain_disk_parse(xmlNode *node, guint flags, GError **error)
     }
     if (!disk->dst) {
         if (disk->src->path)
-            domain_invalid(error, "missing target information for device %s", disk->src->path);
+            core_error_invalid(error, "missing target information for device %s", disk->src->path);
         else
-            domain_invalid(error, "missing target information");
+            core_error_invalid(error, "missing target information");
         goto fail;
     }
     disk->readonly = xmlutil_child(node, "readonly") != NULL;
@@ -808,7 +289,7 @@ domain_disk_parse(xmlNode *node, guint flags, GError **error)
         domain_node_set_prop(node, "type", "file");
     if (!xmlHasProp(node, (const xmlChar *)"device"))
         domain_node_set_prop(node, "device", "disk");
-    domain_reorder_attrs(node, (const char *const[]){ "type", "device", NULL });
+    xmlutil_reorder_attrs(node, (const char *const[]){ "type", "device", NULL });
     if (source && domain_source_is_empty(source, disk->src))
         domain_node_remove(source);
     return disk;
@@ -915,10 +396,10 @@ domain_parse_ids(DomainDef *def, xmlNode *root, guint flags, gboolean legacy, GE
 
     def->name = xmlutil_child_text(root, "name");
     if (!def->name && !legacy)
-        return domain_invalid(error, "missing name information");
+        return core_error_invalid(error, "missing name information");
     if (uuid) {
         if (!util_uuid_parse(uuid, def->uuid))
-            return domain_invalid(error, "malformed uuid element");
+            return core_error_invalid(error, "malformed uuid element");
         def->has_uuid = TRUE;
     } else if (flags & DOMAIN_PARSE_NO_UUID_OK) {
         util_uuid_generate(def->uuid);
@@ -928,13 +409,13 @@ domain_parse_ids(DomainDef *def, xmlNode *root, guint flags, gboolean legacy, GE
             xmlAddChild(root, uuid_node);
         }
     } else {
-        return domain_invalid(error, "missing UUID");
+        return core_error_invalid(error, "missing UUID");
     }
     util_uuid_format(def->uuid, buf);
     domain_node_set_text(uuid_node, buf);
 
     if (ngenid > 1)
-        return domain_invalid(error, "element 'genid' can only appear once");
+        return core_error_invalid(error, "element 'genid' can only appear once");
     if (ngenid == 1) {
         xmlNode *node = xmlutil_child(root, "genid");
         g_autofree char *text = xmlutil_text(node);
@@ -942,7 +423,7 @@ domain_parse_ids(DomainDef *def, xmlNode *root, guint flags, gboolean legacy, GE
         if (!text)
             util_uuid_generate(def->genid);   /* <genid/>: generated at parse time */
         else if (!util_uuid_parse(text, def->genid))
-            return domain_invalid(error, "malformed genid element");
+            return core_error_invalid(error, "malformed genid element");
         def->has_genid = TRUE;
         util_uuid_format(def->genid, buf);
         domain_node_set_text(node, buf);
@@ -987,14 +468,14 @@ domain_graphics_check(xmlNode *node, GError **error)
         if (!domain_valid_to_field(&p, '-') || !domain_valid_to_field(&p, '-') ||
             !domain_valid_to_field(&p, 'T') || !domain_valid_to_field(&p, ':') ||
             !domain_valid_to_field(&p, ':') || !domain_valid_to_field(&p, '\0'))
-            return domain_invalid(error, "cannot parse password validity time '%s', expect "
-                                  "YYYY-MM-DDTHH:MM:SS", valid_to);
+            return core_error_invalid(error, "cannot parse password validity time '%s', expect "
+                                      "YYYY-MM-DDTHH:MM:SS", valid_to);
     }
     if ((connected = xmlutil_prop_raw(node, "connected"))) {
         if (!domain_str_in(connected, connected_values))
-            return domain_invalid(error, "unknown connected value %s", connected);
+            return core_error_invalid(error, "unknown connected value %s", connected);
         if (strcmp(type, "vnc") == 0 && strcmp(connected, "keep") != 0)
-            return domain_invalid(error, "VNC supports connected='keep' only");
+            return core_error_invalid(error, "VNC supports connected='keep' only");
     }
     return TRUE;
 }
@@ -1019,15 +500,15 @@ domain_parse_doc(xmlDoc *doc, guint flags, GError **error)
         g_autofree char *ostype = os ? xmlutil_child_text(os, "type") : NULL;
 
         if (!def->type) {
-            domain_invalid(error, "missing domain type attribute");
+            core_error_invalid(error, "missing domain type attribute");
             return NULL;
         }
         if (!domain_str_in(def->type, domain_virt_types)) {
-            domain_invalid(error, "invalid domain type %s", def->type);
+            core_error_invalid(error, "invalid domain type %s", def->type);
             return NULL;
         }
         if (!ostype) {
-            domain_invalid(error, "an os <type> must be specified");
+            core_error_invalid(error, "an os <type> must be specified");
             return NULL;
         }
     }
@@ -1039,7 +520,7 @@ domain_parse_doc(xmlDoc *doc, guint flags, GError **error)
     if (!def->description)
         domain_node_remove(xmlutil_child(root, "description"));
     if ((vcpu = xmlutil_child_text(root, "vcpu")) && !xmlutil_parse_uip(vcpu, &def->vcpus_max)) {
-        domain_invalid(error, "maximum vcpus count must be an integer");
+        core_error_invalid(error, "maximum vcpus count must be an integer");
         return NULL;
     }
     def->memory_kib = domain_parse_memory(xmlutil_child(root, "memory"));
@@ -1053,7 +534,7 @@ domain_parse_doc(xmlDoc *doc, guint flags, GError **error)
     for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next) {
         DiskDef *disk;
 
-        if (!domain_is_element(c, "disk"))
+        if (!xmlutil_is_element(c, "disk"))
             continue;
         if (!(disk = domain_disk_parse(c, flags, error)))
             return NULL;
@@ -1061,7 +542,7 @@ domain_parse_doc(xmlDoc *doc, guint flags, GError **error)
     }
     /* libvirt parses <graphics> after every disk */
     for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next)
-        if (domain_is_element(c, "graphics") && !domain_graphics_check(c, error))
+        if (xmlutil_is_element(c, "graphics") && !domain_graphics_check(c, error))
             return NULL;
     return g_steal_pointer(&def);
 }
@@ -1099,7 +580,7 @@ domain_disk_nodes(xmlNode *root)
     xmlNode *devices = xmlutil_child(root, "devices");
 
     for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next)
-        if (domain_is_element(c, "disk"))
+        if (xmlutil_is_element(c, "disk"))
             g_ptr_array_add(nodes, c);
     return nodes;
 }
@@ -1198,7 +679,7 @@ domain_strip(const DomainDef *def, xmlNode *root, guint flags)
         domain_strip_disk(nodes->pdata[i], def->disks->pdata[i], flags);
     if (!(flags & DOMAIN_FORMAT_SECURE)) {
         for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next)
-            if (domain_is_element(c, "graphics"))
+            if (xmlutil_is_element(c, "graphics"))
                 domain_node_unset_prop(c, "passwd");
     }
 }
@@ -1601,50 +1082,50 @@ domain_check_abi(const DomainDef *src, const DomainDef *dst, GError **error)
 
     /* Messages print the target first, as libvirt does. */
     if (g_strcmp0(src->type, dst->type) != 0)
-        return domain_invalid(error, "Target domain virt type %s does not match source %s",
-                              dst->type ? dst->type : "", src->type ? src->type : "");
+        return core_error_invalid(error, "Target domain virt type %s does not match source %s",
+                                  dst->type ? dst->type : "", src->type ? src->type : "");
     if (memcmp(src->uuid, dst->uuid, UTIL_UUID_LEN) != 0) {
         util_uuid_format(dst->uuid, a);
         util_uuid_format(src->uuid, b);
-        return domain_invalid(error, "Target domain uuid %s does not match source %s", a, b);
+        return core_error_invalid(error, "Target domain uuid %s does not match source %s", a, b);
     }
     if (src->has_genid != dst->has_genid)
-        return domain_invalid(error, "Target domain requested genid does not match source");
+        return core_error_invalid(error, "Target domain requested genid does not match source");
     if (src->has_genid && memcmp(src->genid, dst->genid, UTIL_UUID_LEN) != 0) {
         util_uuid_format(dst->genid, a);
         util_uuid_format(src->genid, b);
-        return domain_invalid(error, "Target domain genid %s does not match source %s", a, b);
+        return core_error_invalid(error, "Target domain genid %s does not match source %s", a, b);
     }
     if (g_strcmp0(src->name, dst->name) != 0)
-        return domain_invalid(error, "Target domain name '%s' does not match source '%s'",
-                              dst->name ? dst->name : "", src->name ? src->name : "");
+        return core_error_invalid(error, "Target domain name '%s' does not match source '%s'",
+                                  dst->name ? dst->name : "", src->name ? src->name : "");
     if (src->memory_kib != dst->memory_kib)
-        return domain_invalid(error, "Target domain max memory %lld does not match source %lld",
-                              (long long)dst->memory_kib, (long long)src->memory_kib);
+        return core_error_invalid(error, "Target domain max memory %lld does not match source %lld",
+                                  (long long)dst->memory_kib, (long long)src->memory_kib);
     if (src->current_memory_kib != dst->current_memory_kib)
-        return domain_invalid(error,
-                              "Target domain current memory %lld does not match source %lld",
-                              (long long)dst->current_memory_kib,
-                              (long long)src->current_memory_kib);
+        return core_error_invalid(error,
+                                  "Target domain current memory %lld does not match source %lld",
+                                  (long long)dst->current_memory_kib,
+                                  (long long)src->current_memory_kib);
     if (src->vcpus_max != dst->vcpus_max)
-        return domain_invalid(error, "Target domain vCPU max %zu does not match source %zu",
-                              (size_t)dst->vcpus_max, (size_t)src->vcpus_max);
+        return core_error_invalid(error, "Target domain vCPU max %zu does not match source %zu",
+                                  (size_t)dst->vcpus_max, (size_t)src->vcpus_max);
     if (src->disks->len != dst->disks->len)
-        return domain_invalid(error, "Target domain disk count %zu does not match source %zu",
-                              (size_t)dst->disks->len, (size_t)src->disks->len);
+        return core_error_invalid(error, "Target domain disk count %zu does not match source %zu",
+                                  (size_t)dst->disks->len, (size_t)src->disks->len);
     for (guint i = 0; i < src->disks->len; i++) {
         const DiskDef *s = src->disks->pdata[i];
         const DiskDef *d = dst->disks->pdata[i];
 
         if (g_strcmp0(s->device, d->device) != 0)
-            return domain_invalid(error, "Target disk device %s does not match source %s",
-                                  d->device, s->device);
+            return core_error_invalid(error, "Target disk device %s does not match source %s",
+                                      d->device, s->device);
         if (g_strcmp0(s->bus, d->bus) != 0)
-            return domain_invalid(error, "Target disk bus %s does not match source %s",
-                                  d->bus ? d->bus : "", s->bus ? s->bus : "");
+            return core_error_invalid(error, "Target disk bus %s does not match source %s",
+                                      d->bus ? d->bus : "", s->bus ? s->bus : "");
         if (g_strcmp0(s->dst, d->dst) != 0)
-            return domain_invalid(error, "Target disk %s does not match source %s", d->dst,
-                                  s->dst);
+            return core_error_invalid(error, "Target disk %s does not match source %s", d->dst,
+                                      s->dst);
     }
     return TRUE;
 }

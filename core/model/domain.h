@@ -4,74 +4,10 @@
 #include <glib.h>
 #include <libxml/tree.h>
 
+#include "storage.h"
 #include "util.h"
 
 G_BEGIN_DECLS
-
-typedef enum {
-    STORAGE_TYPE_NONE = 0,   /* libvirt's VIR_STORAGE_TYPE_NONE: unknown / empty */
-    STORAGE_TYPE_FILE,
-    STORAGE_TYPE_BLOCK,
-    STORAGE_TYPE_DIR,
-    STORAGE_TYPE_NETWORK,
-    STORAGE_TYPE_VOLUME,
-    STORAGE_TYPE_NVME,
-    STORAGE_TYPE_VHOST_USER,
-} StorageType;
-
-const char *storage_type_to_string(StorageType type);  /* "file", "block", ... "" for NONE */
-int storage_type_from_string(const char *str);         /* -1 when unknown */
-
-typedef struct {
-    char *name;        /* hostname or address; NULL for unix */
-    guint port;        /* 0 = none; defaults are filled in by the parser */
-    char *transport;   /* NULL = tcp; "tcp", "unix", "rdma" */
-    char *socket;      /* unix socket path */
-} NetHost;
-
-typedef struct StorageSource StorageSource;
-struct StorageSource {
-    StorageType type;
-    char *format;            /* "qcow2", "raw" ...; NULL = not given */
-    char *path;              /* file= / dev= / dir=; NULL for network */
-    char *protocol;          /* network: nbd, rbd, gluster, http ... */
-    char *name;              /* network: volume/image name */
-    GPtrArray *hosts;        /* NetHost *, network only; never NULL */
-    char *rel_path;          /* as a backing file header spelled it (probing) */
-    guint index;             /* <source index=>/<backingStore index=>: live parses only */
-    gboolean readonly;
-    StorageSource *backing;  /* next element down; NULL: none known */
-    gboolean backing_terminated; /* TRUE: an empty <backingStore/> ends the chain here */
-    gboolean detected;       /* TRUE: filled by probing, not by the user's XML */
-    char *pool;              /* volume: <source pool=> (the volume name is in @name) */
-};
-
-StorageSource *storage_source_new(void);
-void storage_source_free(StorageSource *src);      /* frees the whole chain below too */
-StorageSource *storage_source_copy(const StorageSource *src);  /* deep, with backing chain */
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(StorageSource, storage_source_free)
-
-/* "nbd+unix:///export?socket=/run/x.sock", "gluster://host:24007/vol/img",
- * "rbd:pool/img", "http://host:80/path" ... for disks/vda/source. Owned. */
-char *storage_source_describe(const StorageSource *src);
-
-/* Default port of a network protocol (http 80 ... vxhs 9999), 0 when none. */
-guint storage_source_default_port(const char *protocol);
-
-/* TRUE for the image formats libvirt accepts in <driver type> / <format type>
- * (raw, qcow2, ...; not "none"). */
-gboolean storage_format_is_known(const char *format);
-
-/* TRUE for libvirt's network disk protocols (nbd, rbd, ... nfs). */
-gboolean storage_protocol_is_known(const char *protocol);
-
-/* The <source> attribute that holds a local source's path: "file", "dev" (block)
- * or "dir"; NULL for the other types. */
-const char *storage_source_path_attr(StorageType type);
-
-/* libvirt's virStorageSourceIsEmpty: no source (NULL or type none), a local
- * type without a path, or a network one without a protocol. */
-gboolean storage_source_is_empty(const StorageSource *src);
 
 typedef struct {
     char *device;        /* disk, cdrom, floppy, lun */

@@ -190,9 +190,7 @@ snapshot_prop_enum(xmlNode *node, const char *attr, const char *const *names, gu
     }
     v = snapshot_enum_from_string(names, n, (const char *)raw);
     if (v <= 0) {
-        g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
-                    "Invalid value for attribute '%s' in element '%s': '%s'.", attr,
-                    (const char *)node->name, (const char *)raw);
+        xmlutil_bad_attr(error, CORE_ERROR_PARSE, node, attr, (const char *)raw);
         xmlFree(raw);
         return FALSE;
     }
@@ -269,64 +267,6 @@ snapshot_parse_metadata_cache(xmlNode *disk, guint64 *out, GError **error)
     return TRUE;
 }
 
-/* The part of virDomainStorageSourceParse a snapshot <disk> uses: the path
- * (file=, dev=, dir=) or the network protocol, name and hosts. Seclabels,
- * encryption and the like inside a snapshot's <source> are not kept. */
-static gboolean
-snapshot_parse_source(xmlNode *node, StorageSource *src, GError **error)
-{
-    switch (src->type) {
-    case STORAGE_TYPE_FILE:
-    case STORAGE_TYPE_BLOCK:
-    case STORAGE_TYPE_DIR:
-        src->path = xmlutil_prop(node, storage_source_path_attr(src->type));
-        break;
-    case STORAGE_TYPE_NETWORK: {
-        g_autofree char *protocol = xmlutil_prop(node, "protocol");
-
-        if (!protocol) {
-            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE,
-                                "missing network source protocol type");
-            return FALSE;
-        }
-        if (!storage_protocol_is_known(protocol)) {
-            g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE, "unknown protocol type '%s'",
-                        protocol);
-            return FALSE;
-        }
-        src->protocol = g_steal_pointer(&protocol);
-        src->name = xmlutil_prop(node, "name");
-        for (xmlNode *c = node->children; c; c = c->next) {
-            NetHost *host;
-            g_autofree char *port = NULL;
-
-            if (c->type != XML_ELEMENT_NODE || !xmlStrEqual(c->name, (const xmlChar *)"host"))
-                continue;
-            host = g_new0(NetHost, 1);
-            host->name = xmlutil_prop(c, "name");
-            host->transport = xmlutil_prop(c, "transport");
-            host->socket = xmlutil_prop(c, "socket");
-            port = xmlutil_prop(c, "port");
-            g_ptr_array_add(src->hosts, host);
-            if (port) {
-                guint64 v = 0;
-
-                if (!xmlutil_parse_ullp(port, &v) || v > 65535) {
-                    g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
-                                "failed to parse port number '%s'", port);
-                    return FALSE;
-                }
-                host->port = (guint)v;
-            }
-        }
-        break;
-    }
-    default:
-        break;
-    }
-    return TRUE;
-}
-
 /* virDomainSnapshotDiskDefParseXML. */
 static SnapDiskDef *
 snapshot_parse_disk(xmlNode *node, guint flags, GError **error)
@@ -364,8 +304,9 @@ snapshot_parse_disk(xmlNode *node, guint flags, GError **error)
     if (flags & SNAPSHOT_PARSE_REDEFINE)
         disk->delete_in_progress = xmlutil_child(node, "snapshotDeleteInProgress") != NULL;
 
+    /* Seclabels, encryption and the like inside a snapshot's <source> are not kept. */
     if ((source = xmlutil_child(node, "source")) &&
-        !snapshot_parse_source(source, disk->src, error))
+        !storage_source_parse(source, disk->src, STORAGE_PARSE_SNAPSHOT, error))
         return NULL;
 
     if (xmlutil_child(node, "driver"))
@@ -892,81 +833,6 @@ snapshot_redefine_validate(const SnapshotDef *def, const SnapshotDef *old, const
 /* ------------------------------------------------------------------------- */
 /* Formatting */
 
-static void
-snapshot_format_source(GString *out, const StorageSource *src, int indent)
-{
-    xmlutil_indent(out, indent);
-    g_string_append(out, "<source");
-    if (src->type == STORAGE_TYPE_NETWORK) {
-        gboolean children = src->hosts && src->hosts->len > 0;
-
-        if (src->protocol) {
-            g_string_append(out, " protocol='");
-            xmlutil_escape(out, src->protocol);
-            g_string_append_c(out, '\'');
-        }
-        if (src->name) {
-            g_string_append(out, " name='");
-            xmlutil_escape(out, src->name);
-            g_string_append_c(out, '\'');
-        }
-        if (!children) {
-            g_string_append(out, "/>\n");
-            return;
-        }
-        g_string_append(out, ">\n");
-        for (guint i = 0; i < src->hosts->len; i++) {
-            const NetHost *h = src->hosts->pdata[i];
-
-            xmlutil_indent(out, indent + 2);
-            g_string_append(out, "<host");
-            if (h->name) {
-                g_string_append(out, " name='");
-                xmlutil_escape(out, h->name);
-                g_string_append_c(out, '\'');
-            }
-            if (h->port)
-                g_string_append_printf(out, " port='%u'", h->port);
-            /* tcp is the zero value: not printed */
-            if (h->transport && !g_str_equal(h->transport, "tcp")) {
-                g_string_append(out, " transport='");
-                xmlutil_escape(out, h->transport);
-                g_string_append_c(out, '\'');
-            }
-            if (h->socket) {
-                g_string_append(out, " socket='");
-                xmlutil_escape(out, h->socket);
-                g_string_append_c(out, '\'');
-            }
-            g_string_append(out, "/>\n");
-        }
-        xmlutil_indent(out, indent);
-        g_string_append(out, "</source>\n");
-        return;
-    }
-    if (src->path) {
-        const char *attr = storage_source_path_attr(src->type);
-
-        if (!attr)   /* any other type that has a path prints it as file= */
-            attr = "file";
-
-        g_string_append_printf(out, " %s='", attr);
-        xmlutil_escape(out, src->path);
-        g_string_append_c(out, '\'');
-    }
-    g_string_append(out, "/>\n");
-}
-
-/* virDomainDiskSourceFormat through virXMLFormatElement: an element without
- * attributes or children is left out. */
-static void
-snapshot_format_source_nonempty(GString *out, const StorageSource *src, int indent)
-{
-    if (src->type != STORAGE_TYPE_NETWORK && !src->path)
-        return;
-    snapshot_format_source(out, src, indent);
-}
-
 /* virDomainSnapshotDiskDefFormat */
 static void
 snapshot_format_disk(GString *out, const SnapDiskDef *disk, int indent)
@@ -1017,7 +883,7 @@ snapshot_format_disk(GString *out, const SnapDiskDef *disk, int indent)
                 g_string_append(out, "/>\n");
             }
         }
-        snapshot_format_source_nonempty(out, src, indent + 2);
+        storage_source_format(out, src, indent + 2);
     }
     xmlutil_indent(out, indent);
     g_string_append(out, "</disk>\n");
