@@ -198,7 +198,7 @@ section_data() {
     pre_snap() { rm -f "$SHM"; snap_mount "$chain"; }
     cp_snap() { cp "$DATA" "$SHM"; }
     timeit data.cp.snapfs pre_snap cp_snap
-    # the same without pushing ahead and with the kernel's readahead (what it was)
+    # the same without pushing ahead, with the kernel's readahead alone: what pushing gains
     pre_snap_plain() { rm -f "$SHM"; snap_mount "$chain" -o nopush,readahead_kb=0; }
     timeit data.cp.snapfs_nopush pre_snap_plain cp_snap
     pre_conv() { snap_umount; rm -f "$SHM"; }
