@@ -264,30 +264,80 @@ xmlutil_blank(const xmlChar *s)
     return TRUE;
 }
 
+/* libxml2's xmlNodeDump escaping: attributes also escape '"' and white space. */
 static void
-xmlutil_format_attrs(GString *out, xmlNode *node)
+xmlutil_dump_escape(GString *out, const char *text, gboolean attr)
 {
-    for (xmlAttr *a = node->properties; a; a = a->next) {
-        xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
-
-        g_string_append_c(out, ' ');
-        if (a->ns && a->ns->prefix)
-            g_string_append_printf(out, "%s:", (const char *)a->ns->prefix);
-        g_string_append_printf(out, "%s='", (const char *)a->name);
-        xmlutil_escape(out, v ? (const char *)v : "");
-        g_string_append_c(out, '\'');
-        xmlFree(v);
-    }
-    for (xmlNs *ns = node->nsDef; ns; ns = ns->next) {
-        g_string_append_printf(out, ns->prefix ? " xmlns:%s='" : " xmlns%s='",
-                               ns->prefix ? (const char *)ns->prefix : "");
-        xmlutil_escape(out, (const char *)ns->href);
-        g_string_append_c(out, '\'');
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '<': g_string_append(out, "&lt;"); break;
+        case '>': g_string_append(out, "&gt;"); break;
+        case '&': g_string_append(out, "&amp;"); break;
+        case '\r': g_string_append(out, "&#13;"); break;
+        case '"': g_string_append(out, attr ? "&quot;" : "\""); break;
+        case '\n': g_string_append(out, attr ? "&#10;" : "\n"); break;
+        case '\t': g_string_append(out, attr ? "&#9;" : "\t"); break;
+        default: g_string_append_c(out, *p); break;
+        }
     }
 }
 
-void
-xmlutil_format_node(GString *out, xmlNode *node, int indent)
+/* Text or an attribute value as @dump says: xmlNodeDump's escaping, else libvirt's. */
+static void
+xmlutil_put_text(GString *out, const char *text, gboolean attr, gboolean dump)
+{
+    if (dump)
+        xmlutil_dump_escape(out, text, attr);
+    else
+        xmlutil_escape(out, text);
+}
+
+/* One attribute or namespace declaration: name='value' (libvirt), name="value" (@dump). */
+static void
+xmlutil_put_attr(GString *out, const char *prefix, const char *name, const char *value,
+                 gboolean dump)
+{
+    char q = dump ? '"' : '\'';
+
+    g_string_append_c(out, ' ');
+    if (prefix)
+        g_string_append_printf(out, "%s:", prefix);
+    g_string_append_printf(out, "%s=%c", name, q);
+    xmlutil_put_text(out, value ? value : "", TRUE, dump);
+    g_string_append_c(out, q);
+}
+
+static void
+xmlutil_put_ns(GString *out, xmlNode *node, gboolean dump)
+{
+    for (xmlNs *ns = node->nsDef; ns; ns = ns->next)
+        xmlutil_put_attr(out, ns->prefix ? "xmlns" : NULL,
+                         ns->prefix ? (const char *)ns->prefix : "xmlns",
+                         (const char *)ns->href, dump);
+}
+
+/* Attributes, then namespace declarations (libvirt's writer); xmlNodeDump (@dump)
+ * puts the declarations first. */
+static void
+xmlutil_format_attrs(GString *out, xmlNode *node, gboolean dump)
+{
+    if (dump)
+        xmlutil_put_ns(out, node, dump);
+    for (xmlAttr *a = node->properties; a; a = a->next) {
+        xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
+
+        xmlutil_put_attr(out, a->ns && a->ns->prefix ? (const char *)a->ns->prefix : NULL,
+                         (const char *)a->name, (const char *)v, dump);
+        xmlFree(v);
+    }
+    if (!dump)
+        xmlutil_put_ns(out, node, dump);
+}
+
+/* The serialiser of xmlutil_format_node() and, with @dump, of
+ * xmlutil_format_node_dump(). */
+static void
+xmlutil_format_node_as(GString *out, xmlNode *node, int indent, gboolean dump)
 {
     gboolean has_elements = FALSE;
     gboolean has_text = FALSE;
@@ -312,7 +362,7 @@ xmlutil_format_node(GString *out, xmlNode *node, int indent)
     if (prefix)
         g_string_append_printf(out, "%s:", prefix);
     g_string_append(out, (const char *)node->name);
-    xmlutil_format_attrs(out, node);
+    xmlutil_format_attrs(out, node, dump);
     if (!has_elements && !has_text) {
         g_string_append(out, "/>\n");
         return;
@@ -322,8 +372,8 @@ xmlutil_format_node(GString *out, xmlNode *node, int indent)
         /* Text-only element: content kept verbatim (whitespace included). */
         for (xmlNode *c = node->children; c; c = c->next)
             if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE)
-                xmlutil_escape(out, (const char *)c->content);
-    } else if (has_text) {
+                xmlutil_put_text(out, (const char *)c->content, FALSE, dump);
+    } else if (has_text && !dump) {
         /* Mixed content such as <vcpu><!--x-->2</vcpu> stays verbatim, serialised by
          * libxml2 without formatting: re-indented ("\n    2\n  ") the parser would
          * refuse it, and a defined domain would vanish on the next load. */
@@ -341,12 +391,12 @@ xmlutil_format_node(GString *out, xmlNode *node, int indent)
                     g_autofree char *t = g_strstrip(g_strdup((const char *)c->content));
 
                     xmlutil_indent(out, indent + 2);
-                    xmlutil_escape(out, t);
+                    xmlutil_put_text(out, t, FALSE, dump);
                     g_string_append_c(out, '\n');
                 }
                 continue;
             }
-            xmlutil_format_node(out, c, indent + 2);
+            xmlutil_format_node_as(out, c, indent + 2, dump);
         }
         xmlutil_indent(out, indent);
     }
@@ -354,6 +404,18 @@ xmlutil_format_node(GString *out, xmlNode *node, int indent)
     if (prefix)
         g_string_append_printf(out, "%s:", prefix);
     g_string_append_printf(out, "%s>\n", (const char *)node->name);
+}
+
+void
+xmlutil_format_node(GString *out, xmlNode *node, int indent)
+{
+    xmlutil_format_node_as(out, node, indent, FALSE);
+}
+
+void
+xmlutil_format_node_dump(GString *out, xmlNode *node, int indent)
+{
+    xmlutil_format_node_as(out, node, indent, TRUE);
 }
 
 /* ---- Relax NG validation (libvirt's virXMLValidateAgainstSchema) ---- */

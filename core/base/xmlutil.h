@@ -62,6 +62,11 @@ void xmlutil_indent(GString *out, int indent);
  * text between elements dropped, comments kept. Trailing newline. */
 void xmlutil_format_node(GString *out, xmlNode *node, int indent);
 
+/* The same layout as libxml2's xmlNodeDump(format=1) prints it, which is how libvirt
+ * prints <metadata>: double quotes, namespace declarations first, xmlNodeDump's
+ * escaping, and mixed content re-indented like elements. */
+void xmlutil_format_node_dump(GString *out, xmlNode *node, int indent);
+
 /* Validates @doc against the Relax NG schema at @rng_path (parsed once and cached,
  * thread-safe). libxml2's messages are captured, never printed. On failure sets
  * CORE_ERROR_PARSE with libvirt's text "XML document failed to validate against

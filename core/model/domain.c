@@ -684,110 +684,6 @@ domain_strip(const DomainDef *def, xmlNode *root, guint flags)
     }
 }
 
-/* libxml2's xmlNodeDump escaping: attributes also escape '"' and white space. */
-static void
-domain_dump_escape(GString *out, const char *text, gboolean attr)
-{
-    for (const char *p = text; *p; p++) {
-        switch (*p) {
-        case '<': g_string_append(out, "&lt;"); break;
-        case '>': g_string_append(out, "&gt;"); break;
-        case '&': g_string_append(out, "&amp;"); break;
-        case '\r': g_string_append(out, "&#13;"); break;
-        case '"': g_string_append(out, attr ? "&quot;" : "\""); break;
-        case '\n': g_string_append(out, attr ? "&#10;" : "\n"); break;
-        case '\t': g_string_append(out, attr ? "&#9;" : "\t"); break;
-        default: g_string_append_c(out, *p); break;
-        }
-    }
-}
-
-static gboolean
-domain_blank(const xmlChar *s)
-{
-    for (; s && *s; s++)
-        if (!g_ascii_isspace(*s))
-            return FALSE;
-    return TRUE;
-}
-
-/* <metadata> is printed by libvirt with xmlNodeDump(format=1): the same layout
- * as the rest, but double quotes and namespace declarations first. */
-static void
-domain_format_metadata(GString *out, xmlNode *node, int indent)
-{
-    gboolean has_elements = FALSE;
-    gboolean has_text = FALSE;
-
-    if (node->type == XML_COMMENT_NODE) {
-        xmlutil_indent(out, indent);
-        g_string_append_printf(out, "<!--%s-->\n", (const char *)node->content);
-        return;
-    }
-    if (node->type != XML_ELEMENT_NODE)
-        return;
-    for (xmlNode *c = node->children; c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE || c->type == XML_COMMENT_NODE)
-            has_elements = TRUE;
-        else if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
-                 !domain_blank(c->content))
-            has_text = TRUE;
-    }
-    xmlutil_indent(out, indent);
-    g_string_append_c(out, '<');
-    if (node->ns && node->ns->prefix)
-        g_string_append_printf(out, "%s:", (const char *)node->ns->prefix);
-    g_string_append(out, (const char *)node->name);
-    for (xmlNs *ns = node->nsDef; ns; ns = ns->next) {
-        if (ns->prefix)
-            g_string_append_printf(out, " xmlns:%s=\"", (const char *)ns->prefix);
-        else
-            g_string_append(out, " xmlns=\"");
-        domain_dump_escape(out, (const char *)ns->href, TRUE);
-        g_string_append_c(out, '"');
-    }
-    for (xmlAttr *a = node->properties; a; a = a->next) {
-        g_autofree xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
-
-        g_string_append_c(out, ' ');
-        if (a->ns && a->ns->prefix)
-            g_string_append_printf(out, "%s:", (const char *)a->ns->prefix);
-        g_string_append_printf(out, "%s=\"", (const char *)a->name);
-        domain_dump_escape(out, v ? (const char *)v : "", TRUE);
-        g_string_append_c(out, '"');
-    }
-    if (!has_elements && !has_text) {
-        g_string_append(out, "/>\n");
-        return;
-    }
-    g_string_append_c(out, '>');
-    if (!has_elements) {
-        for (xmlNode *c = node->children; c; c = c->next)
-            if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE)
-                domain_dump_escape(out, (const char *)c->content, FALSE);
-    } else {
-        g_string_append_c(out, '\n');
-        for (xmlNode *c = node->children; c; c = c->next) {
-            if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
-                if (!domain_blank(c->content)) {
-                    g_autofree char *t = g_strstrip(g_strdup((const char *)c->content));
-
-                    xmlutil_indent(out, indent + 2);
-                    domain_dump_escape(out, t, FALSE);
-                    g_string_append_c(out, '\n');
-                }
-                continue;
-            }
-            domain_format_metadata(out, c, indent + 2);
-        }
-        xmlutil_indent(out, indent);
-    }
-    g_string_append(out, "</");
-    if (node->ns && node->ns->prefix)
-        g_string_append_printf(out, "%s:", (const char *)node->ns->prefix);
-    g_string_append_printf(out, "%s>\n", (const char *)node->name);
-}
-
 void
 domain_format_buf(GString *out, const DomainDef *def, guint flags, int indent,
                   const char *root_name)
@@ -821,7 +717,7 @@ domain_format_buf(GString *out, const DomainDef *def, guint flags, int indent,
         while (start > 0 && all->str[start - 1] == ' ')
             start--;
         eol = at + strlen(line);
-        domain_format_metadata(meta, metadata, (int)((at - all->str) - start));
+        xmlutil_format_node_dump(meta, metadata, (int)((at - all->str) - start));
         g_string_append_len(out, all->str, start);
         g_string_append(out, meta->str);
         g_string_append(out, eol);
