@@ -86,17 +86,6 @@ struct View {
     struct timespec mount_time;
 };
 
-static const char *const view_dom_files[] = {
-    "domain.xml", "domain.secure.xml", "uuid", "genid", "tree", "snapshots.tsv", "job",
-    "backup.xml", "state", NULL
-};
-static const char *const view_snap_files[] = {
-    "snapshot.xml", "snapshot.secure.xml", "domain.xml", "description", "state",
-    "creationTime", NULL
-};
-static const char *const view_disk_files[] = {
-    "source", "type", "format", "info", "data", NULL
-};
 static const char *const view_ctl_top[] = { "define", "undefine", "result", NULL };
 static const char *const view_ctl_dom[] = {
     "create", "create-no-metadata", "redefine", "redefine-current", "import", "revert",
@@ -759,15 +748,6 @@ view_data_ok(ViewVersion *ver, const ViewNode *node)
     return TRUE;
 }
 
-static gboolean
-view_in_list(const char *const *list, const char *name)
-{
-    for (guint i = 0; list[i]; i++)
-        if (strcmp(list[i], name) == 0)
-            return TRUE;
-    return FALSE;
-}
-
 static ViewNode *
 view_child_new(const ViewNode *parent, ViewKind kind, const char *snap, const char *disk,
                const char *leaf)
@@ -809,13 +789,706 @@ view_domain_mtime(View *view, const char *dom)
     return backend_domain_mtime(view->backend, dom, &t) ? t : view->mount_time;
 }
 
+static void
+view_dirent_add(GPtrArray *ents, const char *name, mode_t type)
+{
+    ViewDirent *e = g_new0(ViewDirent, 1);
+
+    e->name = g_strdup(name);
+    e->type = type;
+    g_ptr_array_add(ents, e);
+}
+
+/* ---- the schema: one row per node kind, one row per generated file ----------------
+ *
+ * A node kind's row says what it is (directory, file, link), which children it has
+ * (fixed names, the generated files of a file kind, names that depend on the domain),
+ * when it exists, and how its content or link target is made. A generated file's row
+ * gives its name, how it is made and what sets it apart (secret, changing without a
+ * reload, present only with a captured <domain>, a disk's bytes). Adding a file to the
+ * tree is one row and one function. Every function runs with View.lock held, on the
+ * version of the domain its request took (view_exists() took it). */
+
+typedef enum {
+    VIEW_LEAF_SECURE = 1 << 0,     /* mode 0400: secrets, a disk's bytes */
+    VIEW_LEAF_LIVE = 1 << 1,       /* changes without a reload of its domain: never kept */
+    VIEW_LEAF_NEEDS_DOM = 1 << 2,  /* only when the snapshot captured a <domain> */
+    VIEW_LEAF_DATA = 1 << 3,       /* a disk's guest view (view_open_data()), not generated */
+} ViewLeafFlags;
+
+typedef char *(*ViewMakeFunc)(ViewReq *r, const ViewNode *node, GError **error);
+
+typedef struct {
+    const char *name;
+    ViewMakeFunc make;
+    guint flags;
+} ViewLeaf;
+
+/* The definition of domain-level files. */
+static const DomainDef *
+view_leaf_domain(ViewReq *r)
+{
+    return r->ver->sd->def;
+}
+
+static char *
+view_make_domain_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    return domain_format(view_leaf_domain(r), 0);
+}
+
+static char *
+view_make_domain_secure_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    return domain_format(view_leaf_domain(r), DOMAIN_FORMAT_SECURE);
+}
+
+static char *
+view_make_uuid(ViewReq *r, const ViewNode *node, GError **error)
+{
+    char uuid[UTIL_UUID_STRLEN + 1];
+
+    util_uuid_format(view_leaf_domain(r)->uuid, uuid);
+    return g_strdup_printf("%s\n", uuid);
+}
+
+static char *
+view_make_genid(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const DomainDef *def = view_leaf_domain(r);
+    char uuid[UTIL_UUID_STRLEN + 1];
+
+    if (!def->has_genid)
+        return g_strdup("");
+    util_uuid_format(def->genid, uuid);
+    return g_strdup_printf("%s\n", uuid);
+}
+
+static char *
+view_make_tree(ViewReq *r, const ViewNode *node, GError **error)
+{
+    /* Plain virsh ends every command's output with one more newline:
+     * `virsh snapshot-list NAME --tree` is this file byte for byte. */
+    g_autofree char *t = snaptree_render_tree(r->ver->sd->snaps, NULL, FALSE);
+
+    return g_strconcat(t, "\n", NULL);
+}
+
+static char *
+view_make_tsv(ViewReq *r, const ViewNode *node, GError **error)
+{
+    return snaptree_render_tsv(r->ver->sd->snaps);
+}
+
+static char *
+view_make_job(ViewReq *r, const ViewNode *node, GError **error)
+{
+    BackendJob *job = g_hash_table_lookup(r->view->jobs, node->dom);
+
+    return job ? backend_job_describe(r->view->backend, job) : g_strdup("");
+}
+
+static char *
+view_make_backup_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    BackendJob *job = g_hash_table_lookup(r->view->jobs, node->dom);
+
+    return job ? backend_job_xml(r->view->backend, job) : g_strdup("");
+}
+
+static char *
+view_make_domain_state(ViewReq *r, const ViewNode *node, GError **error)
+{
+    /* Asked at each open: a domain starts and stops without a change of its definition. */
+    return g_strdup_printf("%s\n", backend_domain_state(r->view->backend, node->dom));
+}
+
+static const ViewLeaf view_dom_leaves[] = {
+    { "domain.xml", view_make_domain_xml, 0 },
+    { "domain.secure.xml", view_make_domain_secure_xml, VIEW_LEAF_SECURE },
+    { "uuid", view_make_uuid, 0 },
+    { "genid", view_make_genid, 0 },
+    { "tree", view_make_tree, 0 },
+    { "snapshots.tsv", view_make_tsv, 0 },
+    { "job", view_make_job, VIEW_LEAF_LIVE },
+    { "backup.xml", view_make_backup_xml, VIEW_LEAF_LIVE },
+    { "state", view_make_domain_state, VIEW_LEAF_LIVE },
+    { NULL },
+};
+
+/* The full definition of the snapshot of a snapshot-level file. */
+static const SnapshotDef *
+view_leaf_snapshot(ViewReq *r, const ViewNode *node, GError **error)
+{
+    SnapNode *sn = snaptree_lookup(r->ver->sd->snaps, node->snap);
+
+    return view_snap_full(r, sn, error) ? sn->def : NULL;
+}
+
+static char *
+view_make_snapshot_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const SnapshotDef *def = view_leaf_snapshot(r, node, error);
+
+    return def ? snapshot_format(def, 0) : NULL;
+}
+
+static char *
+view_make_snapshot_secure_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const SnapshotDef *def = view_leaf_snapshot(r, node, error);
+
+    return def ? snapshot_format(def, SNAPSHOT_FORMAT_SECURE) : NULL;
+}
+
+static char *
+view_make_snapshot_domain_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const SnapshotDef *def = view_leaf_snapshot(r, node, error);
+
+    return def ? domain_format(def->dom, 0) : NULL;
+}
+
+static char *
+view_make_description(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const SnapshotDef *def = view_leaf_snapshot(r, node, error);
+
+    if (!def)
+        return NULL;
+    return def->description ? g_strdup_printf("%s\n", def->description) : g_strdup("");
+}
+
+static char *
+view_make_snapshot_state(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const SnapshotDef *def = view_leaf_snapshot(r, node, error);
+    const char *pending = view_pending(r->ver->sd, node->snap);
+
+    if (!def)
+        return NULL;
+    return g_strdup_printf("%s\n%s%s", snapshot_state_to_string(def->state),
+                           pending ? pending : "", pending ? "\n" : "");
+}
+
+static char *
+view_make_creation_time(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const SnapshotDef *def = view_leaf_snapshot(r, node, error);
+
+    return def ? g_strdup_printf("%" G_GINT64_FORMAT "\n", def->creation_time) : NULL;
+}
+
+static const ViewLeaf view_snap_leaves[] = {
+    { "snapshot.xml", view_make_snapshot_xml, 0 },
+    { "snapshot.secure.xml", view_make_snapshot_secure_xml, VIEW_LEAF_SECURE },
+    { "domain.xml", view_make_snapshot_domain_xml, VIEW_LEAF_NEEDS_DOM },
+    { "description", view_make_description, 0 },
+    { "state", view_make_snapshot_state, 0 },
+    { "creationTime", view_make_creation_time, 0 },
+    { NULL },
+};
+
+static char *
+view_make_source(ViewReq *r, const ViewNode *node, GError **error)
+{
+    ChainLayer *layer = view_layer_get(r->ver, node, error);
+    g_autofree char *d = layer ? storage_source_describe(layer->src) : NULL;
+
+    return layer ? g_strdup_printf("%s\n", d) : NULL;
+}
+
+static char *
+view_make_type(ViewReq *r, const ViewNode *node, GError **error)
+{
+    ChainLayer *layer = view_layer_get(r->ver, node, error);
+
+    return layer ? g_strdup_printf("%s\n", storage_type_to_string(layer->src->type)) : NULL;
+}
+
+static char *
+view_make_format(ViewReq *r, const ViewNode *node, GError **error)
+{
+    ChainLayer *layer = view_layer_get(r->ver, node, error);
+    const char *fmt;
+
+    if (!layer)
+        return NULL;
+    fmt = layer->src->format ? layer->src->format
+          : layer->info && layer->info->format ? layer->info->format : "";
+    return *fmt ? g_strdup_printf("%s\n", fmt) : g_strdup("");
+}
+
+static char *
+view_make_info(ViewReq *r, const ViewNode *node, GError **error)
+{
+    ChainLayer *layer = view_layer_get(r->ver, node, error);
+    const char *pending = view_pending(r->ver->sd, node->snap);
+    g_autofree char *d = NULL;
+    const StorageSource *src;
+    QcowInfo *info;
+    GString *out;
+
+    if (!layer)
+        return NULL;
+    src = layer->src;
+    info = layer->info;
+    d = storage_source_describe(src);
+    out = g_string_new(NULL);
+    g_string_append_printf(out, "image: %s\n", d);
+    if (info) {
+        g_string_append_printf(out, "format: %s\n", src->format ? src->format : info->format);
+        g_string_append_printf(out, "virtual-size: %" G_GUINT64_FORMAT "\n", info->virtual_size);
+        g_string_append_printf(out, "file-size: %" G_GUINT64_FORMAT "\n", info->file_size);
+        g_string_append_printf(out, "allocated: %" G_GUINT64_FORMAT "\n", info->allocated);
+        if (info->cluster_size)
+            g_string_append_printf(out, "cluster-size: %u\n", info->cluster_size);
+        if (info->version)
+            g_string_append_printf(out, "qcow2-version: %u\n", info->version);
+        if (info->backing_name)
+            g_string_append_printf(out, "backing-file: %s\n", info->backing_name);
+        if (info->backing_format)
+            g_string_append_printf(out, "backing-format: %s\n", info->backing_format);
+        if (info->compression)
+            g_string_append_printf(out, "compression-type: %s\n", info->compression);
+        if (info->data_file)
+            g_string_append_printf(out, "data-file: %s\ndata-file-raw: %s\n",
+                                   info->data_file, info->data_file_raw ? "yes" : "no");
+        g_string_append_printf(out, "internal-snapshots: %u\n", info->nsnapshots);
+        g_string_append_printf(out, "encrypted: %s\n", info->encrypted ? "yes" : "no");
+        if (info->encrypted && !layer->error)
+            g_string_append(out, "error: encrypted images cannot be read (no data file)\n");
+    } else if (src->type == STORAGE_TYPE_NETWORK) {
+        g_string_append(out, "network: not opened\n");
+    }
+    if (layer->error)
+        g_string_append_printf(out, "error: %s\n", layer->error);
+    if (pending)
+        g_string_append_printf(out, "snapshot: %s\n", pending);
+    return g_string_free(out, FALSE);
+}
+
+static const ViewLeaf view_disk_leaves[] = {
+    { "source", view_make_source, 0 },
+    { "type", view_make_type, 0 },
+    { "format", view_make_format, 0 },
+    { "info", view_make_info, 0 },
+    { "data", NULL, VIEW_LEAF_DATA | VIEW_LEAF_SECURE },
+    { NULL },
+};
+
+static char *
+view_make_ctl(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const char *text = g_hash_table_lookup(r->view->results, node->dom ? node->dom : "");
+
+    return g_strdup(view_ctl_is_result(node) && text ? text : "");
+}
+
+/* Shows the chain as resolved (XML plus probing) under a copy of the disk. */
+static char *
+view_make_disk_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const DomainDef *def = view_disks_def(r, node->snap, error);
+    DiskDef *disk = def ? domain_disk_by_name(def, node->disk) : NULL;
+    Chain *chain = view_chain_get(r->ver, node->snap, node->disk, error);
+    g_autoptr(DomainDef) copy = NULL;
+    DiskDef *cdisk;
+
+    if (!disk || !chain)
+        return NULL;
+    copy = domain_copy(def);
+    cdisk = domain_disk_by_name(copy, node->disk);
+    domain_disk_set_source(copy, cdisk, chain_to_source(chain), FALSE);
+    /* Live formatting keeps the probed (detected) chain members. */
+    return domain_disk_format(copy, cdisk, DOMAIN_FORMAT_LIVE);
+}
+
+/* Existence checks beyond "its domain is loaded". */
+
+static gboolean
+view_exists_current(ViewReq *r, const ViewNode *node, GError **error)
+{
+    return r->ver->sd->snaps->current ? TRUE : view_set_noent(error, "current");
+}
+
+/* A snapshot's disks/ exists when it captured a <domain>: known without reading the
+ * snapshot in full, so that listing a snapshot's directory does not read its file. */
+static gboolean
+view_exists_disks(ViewReq *r, const ViewNode *node, GError **error)
+{
+    SnapNode *sn;
+
+    if (!node->snap)
+        return TRUE;
+    if (!(sn = view_snap_get(r->ver, node->snap, error)))
+        return FALSE;
+    return view_snap_has_dom(sn) ? TRUE : view_set_noent(error, "disks");
+}
+
+static const ViewLeaf *view_leaf_find(ViewKind kind, const char *name);
+
+static gboolean
+view_exists_layer(ViewReq *r, const ViewNode *node, GError **error)
+{
+    ChainLayer *layer = view_layer_get(r->ver, node, error);
+    const ViewLeaf *leaf;
+
+    if (!layer)
+        return FALSE;
+    if (node->kind == VIEW_DISK_BACKING) {
+        g_autofree char *target = NULL;
+        guint index;
+        Chain *chain;
+
+        view_parse_label(node->disk, &target, &index);
+        chain = view_chain_get(r->ver, node->snap, target, error);
+        return index + 1 < chain->layers->len ? TRUE : view_set_noent(error, "backing");
+    }
+    if (node->kind == VIEW_DISK_FILE && (leaf = view_leaf_find(node->kind, node->leaf)) &&
+        (leaf->flags & VIEW_LEAF_DATA) && !view_data_ok(r->ver, node))
+        return view_set_noent(error, node->leaf);
+    return TRUE;
+}
+
+static gboolean
+view_exists_disk_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    return view_chain_get(r->ver, node->snap, node->disk, error) != NULL;
+}
+
+static gboolean
+view_exists_snap(ViewReq *r, const ViewNode *node, GError **error)
+{
+    return view_snap_get(r->ver, node->snap, error) != NULL;
+}
+
+static gboolean
+view_exists_snap_file(ViewReq *r, const ViewNode *node, GError **error)
+{
+    SnapNode *sn = view_snap_get(r->ver, node->snap, error);
+    const ViewLeaf *leaf = view_leaf_find(node->kind, node->leaf);
+
+    if (!sn)
+        return FALSE;
+    if (!leaf || ((leaf->flags & VIEW_LEAF_NEEDS_DOM) && !view_snap_has_dom(sn)))
+        return view_set_noent(error, node->leaf);
+    return TRUE;
+}
+
+static gboolean
+view_exists_parent(ViewReq *r, const ViewNode *node, GError **error)
+{
+    SnapNode *sn = view_snap_get(r->ver, node->snap, error);
+
+    if (!sn)
+        return FALSE;
+    return sn->parent ? TRUE : view_set_noent(error, "parent");
+}
+
+static gboolean
+view_exists_child(ViewReq *r, const ViewNode *node, GError **error)
+{
+    SnapNode *sn = view_snap_get(r->ver, node->snap, error);
+    SnapNode *child;
+
+    if (!sn)
+        return FALSE;
+    child = snaptree_lookup(r->ver->sd->snaps, node->leaf);
+    return child && child->parent == sn ? TRUE : view_set_noent(error, node->leaf);
+}
+
+/* Link targets. */
+
+static char *
+view_link_current(ViewReq *r, const ViewNode *node, GError **error)
+{
+    return g_strdup_printf("snapshots/%s", r->ver->sd->snaps->current->def->name);
+}
+
+static char *
+view_link_parent(ViewReq *r, const ViewNode *node, GError **error)
+{
+    SnapNode *sn = snaptree_lookup(r->ver->sd->snaps, node->snap);
+
+    return g_strdup_printf("../%s", sn->parent->def->name);
+}
+
+static char *
+view_link_child(ViewReq *r, const ViewNode *node, GError **error)
+{
+    return g_strdup_printf("../../%s", node->leaf);
+}
+
+static char *
+view_link_temp(ViewReq *r, const ViewNode *node, GError **error)
+{
+    g_autofree char *key = g_strdup_printf("%s/%s", node->dom, node->leaf);
+
+    return g_strdup(g_hash_table_lookup(r->view->templinks, key));
+}
+
+static char *
+view_link_backing(ViewReq *r, const ViewNode *node, GError **error)
+{
+    g_autofree char *target = NULL;
+    guint index;
+
+    view_parse_label(node->disk, &target, &index);
+    return g_strdup_printf("../%s[%u]", target, index + 1);
+}
+
+/* Children whose names depend on the domain: the node for @name (not checked) or NULL,
+ * and every such child that exists, in order. */
+
+static ViewNode *
+view_named_root(View *view, const ViewNode *parent, const char *name)
+{
+    ViewNode *n = g_new0(ViewNode, 1);
+
+    n->kind = VIEW_DOM;
+    n->dom = g_strdup(name);
+    return n;
+}
+
+static void
+view_list_root(ViewReq *r, const ViewNode *node, GPtrArray *ents)
+{
+    View *view = r->view;
+
+    view_refresh_list(view);
+    for (guint i = 0; i < view->domain_names->len; i++)
+        if (strcmp(view->domain_names->pdata[i], "ctl") != 0)
+            view_dirent_add(ents, view->domain_names->pdata[i], S_IFDIR);
+}
+
+static gboolean
+view_in_list(const char *const *list, const char *name)
+{
+    for (guint i = 0; list[i]; i++)
+        if (strcmp(list[i], name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+static ViewNode *
+view_named_ctl(View *view, const ViewNode *parent, const char *name)
+{
+    if (!view_in_list(view_ctl_names(!parent->dom), name))
+        return NULL;
+    return view_child_new(parent, VIEW_CTL_FILE, NULL, NULL, name);
+}
+
+static void
+view_list_ctl(ViewReq *r, const ViewNode *node, GPtrArray *ents)
+{
+    const char *const *names = view_ctl_names(!node->dom);
+
+    for (guint i = 0; names[i]; i++)
+        view_dirent_add(ents, names[i], S_IFREG);
+}
+
+static ViewNode *
+view_named_dom(View *view, const ViewNode *parent, const char *name)
+{
+    g_autofree char *key = g_strdup_printf("%s/%s", parent->dom, name);
+
+    if (!g_hash_table_contains(view->templinks, key))
+        return NULL;
+    return view_child_new(parent, VIEW_TEMP_LINK, NULL, NULL, name);
+}
+
+static void
+view_list_dom(ViewReq *r, const ViewNode *node, GPtrArray *ents)
+{
+    g_autofree char *prefix = g_strdup_printf("%s/", node->dom);
+    GHashTableIter it;
+    gpointer k;
+
+    g_hash_table_iter_init(&it, r->view->templinks);
+    while (g_hash_table_iter_next(&it, &k, NULL))
+        if (g_str_has_prefix(k, prefix))
+            view_dirent_add(ents, (const char *)k + strlen(prefix), S_IFLNK);
+}
+
+static ViewNode *
+view_named_snaps(View *view, const ViewNode *parent, const char *name)
+{
+    return view_child_new(parent, VIEW_SNAP, name, NULL, NULL);
+}
+
+static void
+view_list_snaps(ViewReq *r, const ViewNode *node, GPtrArray *ents)
+{
+    g_autoptr(GPtrArray) all = snaptree_topological(r->ver->sd->snaps);
+
+    for (guint i = 0; i < all->len; i++) {
+        SnapNode *s = all->pdata[i];
+
+        if (view_name_ok(s->def->name))
+            view_dirent_add(ents, s->def->name, S_IFDIR);
+    }
+}
+
+static ViewNode *
+view_named_children(View *view, const ViewNode *parent, const char *name)
+{
+    return view_child_new(parent, VIEW_SNAP_CHILD, parent->snap, NULL, name);
+}
+
+static void
+view_list_children(ViewReq *r, const ViewNode *node, GPtrArray *ents)
+{
+    SnapNode *sn = snaptree_lookup(r->ver->sd->snaps, node->snap);
+
+    for (guint i = 0; i < sn->children->len; i++) {
+        SnapNode *c = sn->children->pdata[i];
+
+        if (view_name_ok(c->def->name))
+            view_dirent_add(ents, c->def->name, S_IFLNK);
+    }
+}
+
+static ViewNode *
+view_named_disks(View *view, const ViewNode *parent, const char *name)
+{
+    g_autofree char *target = NULL;
+
+    if (!g_str_has_suffix(name, ".xml") || strlen(name) <= 4)
+        return view_child_new(parent, VIEW_DISK_DIR, parent->snap, name, NULL);
+    target = g_strndup(name, strlen(name) - 4);
+    if (strchr(target, '['))
+        return NULL;
+    return view_child_new(parent, VIEW_DISK_XML, parent->snap, target, NULL);
+}
+
+/* Chain labels of every disk with media, and its XML. */
+static void
+view_list_disks(ViewReq *r, const ViewNode *node, GPtrArray *ents)
+{
+    const DomainDef *def = view_disks_def(r, node->snap, NULL);
+
+    for (guint i = 0; def && i < def->disks->len; i++) {
+        DiskDef *d = def->disks->pdata[i];
+        Chain *chain;
+        g_autofree char *xml = NULL;
+
+        if (!d->dst || !view_name_ok(d->dst))
+            continue;
+        if (!(chain = view_chain_get(r->ver, node->snap, d->dst, NULL)))
+            continue;
+        for (guint j = 0; j < chain->layers->len; j++)
+            view_dirent_add(ents, ((ChainLayer *)chain->layers->pdata[j])->label, S_IFDIR);
+        xml = g_strdup_printf("%s.xml", d->dst);
+        view_dirent_add(ents, xml, S_IFREG);
+    }
+}
+
+/* A directory's children, in listing order: a fixed name, the generated files of a file
+ * kind, or the names that depend on the domain (the kind's named/list functions). */
+typedef enum {
+    VIEW_ROW_END,
+    VIEW_ROW_FIXED,
+    VIEW_ROW_LEAVES,
+    VIEW_ROW_NAMED,
+} ViewRowType;
+
+typedef struct {
+    ViewRowType type;
+    const char *name;   /* VIEW_ROW_FIXED */
+    ViewKind kind;      /* VIEW_ROW_FIXED: the child's; VIEW_ROW_LEAVES: the file kind */
+} ViewRow;
+
+typedef struct {
+    mode_t type;                 /* S_IFDIR, S_IFREG or S_IFLNK */
+    const ViewLeaf *leaves;      /* a file kind's generated files, by node->leaf */
+    const ViewRow *rows;         /* a directory's children */
+    /* Existence beyond a loaded domain (NULL: it exists when its domain does). */
+    gboolean (*exists)(ViewReq *r, const ViewNode *node, GError **error);
+    ViewNode *(*named)(View *view, const ViewNode *parent, const char *name);
+    void (*list)(ViewReq *r, const ViewNode *node, GPtrArray *ents);
+    ViewMakeFunc make;           /* a file kind without leaves */
+    ViewMakeFunc link;           /* a link's target */
+} ViewKindRow;
+
+static const ViewRow view_root_rows[] = {
+    { VIEW_ROW_FIXED, "ctl", VIEW_CTL_DIR }, { VIEW_ROW_NAMED }, { VIEW_ROW_END },
+};
+static const ViewRow view_named_rows[] = { { VIEW_ROW_NAMED }, { VIEW_ROW_END } };
+static const ViewRow view_dom_rows[] = {
+    { VIEW_ROW_FIXED, "ctl", VIEW_CTL_DIR },
+    { VIEW_ROW_NAMED },
+    { VIEW_ROW_LEAVES, NULL, VIEW_DOM_FILE },
+    { VIEW_ROW_FIXED, "current", VIEW_DOM_CURRENT },
+    { VIEW_ROW_FIXED, "disks", VIEW_DISKS },
+    { VIEW_ROW_FIXED, "snapshots", VIEW_SNAPS },
+    { VIEW_ROW_END },
+};
+static const ViewRow view_snap_rows[] = {
+    { VIEW_ROW_LEAVES, NULL, VIEW_SNAP_FILE },
+    { VIEW_ROW_FIXED, "parent", VIEW_SNAP_PARENT },
+    { VIEW_ROW_FIXED, "children", VIEW_SNAP_CHILDREN },
+    { VIEW_ROW_FIXED, "disks", VIEW_DISKS },
+    { VIEW_ROW_END },
+};
+static const ViewRow view_disk_rows[] = {
+    { VIEW_ROW_LEAVES, NULL, VIEW_DISK_FILE },
+    { VIEW_ROW_FIXED, "backing", VIEW_DISK_BACKING },
+    { VIEW_ROW_END },
+};
+
+static const ViewKindRow view_kinds[] = {
+    [VIEW_ROOT] = { S_IFDIR, .rows = view_root_rows, .named = view_named_root,
+                    .list = view_list_root },
+    [VIEW_DOM] = { S_IFDIR, .rows = view_dom_rows, .named = view_named_dom,
+                   .list = view_list_dom },
+    [VIEW_DOM_FILE] = { S_IFREG, .leaves = view_dom_leaves },
+    [VIEW_DOM_CURRENT] = { S_IFLNK, .exists = view_exists_current, .link = view_link_current },
+    [VIEW_DISKS] = { S_IFDIR, .rows = view_named_rows, .exists = view_exists_disks,
+                     .named = view_named_disks, .list = view_list_disks },
+    [VIEW_DISK_DIR] = { S_IFDIR, .rows = view_disk_rows, .exists = view_exists_layer },
+    [VIEW_DISK_FILE] = { S_IFREG, .leaves = view_disk_leaves, .exists = view_exists_layer },
+    [VIEW_DISK_BACKING] = { S_IFLNK, .exists = view_exists_layer, .link = view_link_backing },
+    [VIEW_DISK_XML] = { S_IFREG, .exists = view_exists_disk_xml, .make = view_make_disk_xml },
+    [VIEW_SNAPS] = { S_IFDIR, .rows = view_named_rows, .named = view_named_snaps,
+                     .list = view_list_snaps },
+    [VIEW_SNAP] = { S_IFDIR, .rows = view_snap_rows, .exists = view_exists_snap },
+    [VIEW_SNAP_FILE] = { S_IFREG, .leaves = view_snap_leaves, .exists = view_exists_snap_file },
+    [VIEW_SNAP_PARENT] = { S_IFLNK, .exists = view_exists_parent, .link = view_link_parent },
+    [VIEW_SNAP_CHILDREN] = { S_IFDIR, .rows = view_named_rows, .exists = view_exists_snap,
+                             .named = view_named_children, .list = view_list_children },
+    [VIEW_SNAP_CHILD] = { S_IFLNK, .exists = view_exists_child, .link = view_link_child },
+    [VIEW_CTL_DIR] = { S_IFDIR, .rows = view_named_rows, .named = view_named_ctl,
+                       .list = view_list_ctl },
+    [VIEW_CTL_FILE] = { S_IFREG, .make = view_make_ctl },
+    [VIEW_TEMP_LINK] = { S_IFLNK, .link = view_link_temp },
+};
+
+static const ViewLeaf *
+view_leaf_find(ViewKind kind, const char *name)
+{
+    const ViewLeaf *leaves = view_kinds[kind].leaves;
+
+    for (guint i = 0; leaves && name && leaves[i].name; i++)
+        if (strcmp(leaves[i].name, name) == 0)
+            return &leaves[i];
+    return NULL;
+}
+
+/* The generated file's row of @node, or NULL for a kind without leaves. */
+static const ViewLeaf *
+view_leaf_of(const ViewNode *node)
+{
+    return view_leaf_find(node->kind, node->leaf);
+}
+
 /* Checks that @node exists in @r's version of its domain. Lock held. */
 static gboolean
 view_exists(ViewReq *r, const ViewNode *node, GError **error)
 {
     View *view = r->view;
+    const ViewKindRow *row = &view_kinds[node->kind];
     ViewVersion *vd;
-    SnapNode *sn;
 
     if (node->kind == VIEW_ROOT)
         return TRUE;
@@ -834,62 +1507,7 @@ view_exists(ViewReq *r, const ViewNode *node, GError **error)
     }
     if (!vd->sd)
         return view_set_noent(error, node->dom);
-    switch (node->kind) {
-    case VIEW_DOM_FILE:
-    case VIEW_SNAPS:
-    case VIEW_CTL_DIR:
-    case VIEW_CTL_FILE:
-        return TRUE;
-    case VIEW_DOM_CURRENT:
-        return vd->sd->snaps->current ? TRUE : view_set_noent(error, "current");
-    case VIEW_DISKS:
-        return view_disks_def(r, node->snap, error) != NULL;
-    case VIEW_DISK_DIR:
-    case VIEW_DISK_FILE:
-    case VIEW_DISK_BACKING: {
-        ChainLayer *layer = view_layer_get(vd, node, error);
-        g_autofree char *target = NULL;
-        guint index;
-        Chain *chain;
-
-        if (!layer)
-            return FALSE;
-        if (node->kind == VIEW_DISK_BACKING) {
-            view_parse_label(node->disk, &target, &index);
-            chain = view_chain_get(vd, node->snap, target, error);
-            return index + 1 < chain->layers->len ? TRUE : view_set_noent(error, "backing");
-        }
-        if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0 &&
-            !view_data_ok(vd, node))
-            return view_set_noent(error, "data");
-        return TRUE;
-    }
-    case VIEW_DISK_XML:
-        return view_chain_get(vd, node->snap, node->disk, error) != NULL;
-    case VIEW_SNAP:
-    case VIEW_SNAP_CHILDREN:
-        return view_snap_get(vd, node->snap, error) != NULL;
-    case VIEW_SNAP_FILE:
-        if (!(sn = view_snap_get(vd, node->snap, error)))
-            return FALSE;
-        if (strcmp(node->leaf, "domain.xml") == 0 && !view_snap_has_dom(sn))
-            return view_set_noent(error, "domain.xml");
-        return TRUE;
-    case VIEW_SNAP_PARENT:
-        if (!(sn = view_snap_get(vd, node->snap, error)))
-            return FALSE;
-        return sn->parent ? TRUE : view_set_noent(error, "parent");
-    case VIEW_SNAP_CHILD: {
-        SnapNode *child;
-
-        if (!(sn = view_snap_get(vd, node->snap, error)))
-            return FALSE;
-        child = snaptree_lookup(vd->sd->snaps, node->leaf);
-        return child && child->parent == sn ? TRUE : view_set_noent(error, node->leaf);
-    }
-    default:
-        g_assert_not_reached();
-    }
+    return row->exists ? row->exists(r, node, error) : TRUE;
 }
 
 /* The child node @name of @parent, not checked. NULL with an error when @parent
@@ -897,81 +1515,35 @@ view_exists(ViewReq *r, const ViewNode *node, GError **error)
 static ViewNode *
 view_child_of(View *view, const ViewNode *parent, const char *name, GError **error)
 {
-    g_autoptr(ViewNode) n = NULL;
+    const ViewKindRow *prow = &view_kinds[parent->kind];
+    ViewNode *n = NULL;
 
-    if (!view_name_ok(name)) {
-        view_set_noent(error, name);
-        return NULL;
-    }
-    switch (parent->kind) {
-    case VIEW_ROOT:
-        n = g_new0(ViewNode, 1);
-        n->kind = strcmp(name, "ctl") == 0 ? VIEW_CTL_DIR : VIEW_DOM;
-        n->dom = n->kind == VIEW_DOM ? g_strdup(name) : NULL;
-        break;
-    case VIEW_CTL_DIR:
-        if (view_in_list(parent->dom ? view_ctl_dom : view_ctl_top, name))
-            n = view_child_new(parent, VIEW_CTL_FILE, NULL, NULL, name);
-        break;
-    case VIEW_DOM:
-        if (strcmp(name, "ctl") == 0) {
-            n = view_child_new(parent, VIEW_CTL_DIR, NULL, NULL, NULL);
-        } else {
-            g_autofree char *key = g_strdup_printf("%s/%s", parent->dom, name);
-
-            if (g_hash_table_contains(view->templinks, key))
-                n = view_child_new(parent, VIEW_TEMP_LINK, NULL, NULL, name);
-        }
-        if (n)
-            ;
-        else if (view_in_list(view_dom_files, name))
-            n = view_child_new(parent, VIEW_DOM_FILE, NULL, NULL, name);
-        else if (strcmp(name, "current") == 0)
-            n = view_child_new(parent, VIEW_DOM_CURRENT, NULL, NULL, NULL);
-        else if (strcmp(name, "disks") == 0)
-            n = view_child_new(parent, VIEW_DISKS, NULL, NULL, NULL);
-        else if (strcmp(name, "snapshots") == 0)
-            n = view_child_new(parent, VIEW_SNAPS, NULL, NULL, NULL);
-        break;
-    case VIEW_SNAPS:
-        n = view_child_new(parent, VIEW_SNAP, name, NULL, NULL);
-        break;
-    case VIEW_SNAP:
-        if (view_in_list(view_snap_files, name))
-            n = view_child_new(parent, VIEW_SNAP_FILE, parent->snap, NULL, name);
-        else if (strcmp(name, "parent") == 0)
-            n = view_child_new(parent, VIEW_SNAP_PARENT, parent->snap, NULL, NULL);
-        else if (strcmp(name, "children") == 0)
-            n = view_child_new(parent, VIEW_SNAP_CHILDREN, parent->snap, NULL, NULL);
-        else if (strcmp(name, "disks") == 0)
-            n = view_child_new(parent, VIEW_DISKS, parent->snap, NULL, NULL);
-        break;
-    case VIEW_SNAP_CHILDREN:
-        n = view_child_new(parent, VIEW_SNAP_CHILD, parent->snap, NULL, name);
-        break;
-    case VIEW_DISKS:
-        if (g_str_has_suffix(name, ".xml") && strlen(name) > 4) {
-            g_autofree char *target = g_strndup(name, strlen(name) - 4);
-
-            if (!strchr(target, '['))
-                n = view_child_new(parent, VIEW_DISK_XML, parent->snap, target, NULL);
-        } else {
-            n = view_child_new(parent, VIEW_DISK_DIR, parent->snap, name, NULL);
-        }
-        break;
-    case VIEW_DISK_DIR:
-        if (view_in_list(view_disk_files, name))
-            n = view_child_new(parent, VIEW_DISK_FILE, parent->snap, parent->disk, name);
-        else if (strcmp(name, "backing") == 0)
-            n = view_child_new(parent, VIEW_DISK_BACKING, parent->snap, parent->disk, NULL);
-        break;
-    default:
+    if (!view_name_ok(name))
+        return view_set_noent(error, name), NULL;
+    if (prow->type != S_IFDIR) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "not a directory");
         return NULL;
     }
+    for (const ViewRow *row = prow->rows; !n && row->type != VIEW_ROW_END; row++) {
+        switch (row->type) {
+        case VIEW_ROW_FIXED:
+            if (strcmp(row->name, name) == 0)
+                n = view_child_new(parent, row->kind, parent->snap, parent->disk, NULL);
+            break;
+        case VIEW_ROW_LEAVES:
+            if (view_leaf_find(row->kind, name))
+                n = view_child_new(parent, row->kind, parent->snap, parent->disk, name);
+            break;
+        case VIEW_ROW_NAMED:
+            n = prow->named(view, parent, name);
+            break;
+        case VIEW_ROW_END:
+            break;
+        }
+    }
     if (!n)
         view_set_noent(error, name);
-    return g_steal_pointer(&n);
+    return n;
 }
 
 ViewNode *
@@ -997,167 +1569,18 @@ view_lookup(View *view, const ViewNode *parent, const char *name, GError **error
 static GBytes *
 view_content_locked(ViewReq *r, const ViewNode *node, GError **error)
 {
-    View *view = r->view;
-    ViewVersion *vd = NULL;
-    SnapNode *sn = NULL;
-    char *s = NULL;
-    char uuid[UTIL_UUID_STRLEN + 1];
+    const ViewLeaf *leaf = view_leaf_of(node);
+    ViewMakeFunc make = leaf ? leaf->make : view_kinds[node->kind].make;
+    char *s;
 
     if (!view_exists(r, node, error))
         return NULL;
-    if (node->kind == VIEW_CTL_FILE) {
-        const char *r = g_hash_table_lookup(view->results, node->dom ? node->dom : "");
-
-        s = g_strdup(view_ctl_is_result(node) && r ? r : "");
-        return g_bytes_new_take(s, strlen(s));
-    }
-    vd = r->ver;   /* view_exists() took it: the one this request sees */
-    if (node->snap && node->kind != VIEW_DISK_FILE && node->kind != VIEW_DISK_XML)
-        sn = snaptree_lookup(vd->sd->snaps, node->snap);
-
-    switch (node->kind) {
-    case VIEW_DOM_FILE: {
-        const DomainDef *def = vd->sd->def;
-
-        if (strcmp(node->leaf, "domain.xml") == 0) {
-            s = domain_format(def, 0);
-        } else if (strcmp(node->leaf, "domain.secure.xml") == 0) {
-            s = domain_format(def, DOMAIN_FORMAT_SECURE);
-        } else if (strcmp(node->leaf, "uuid") == 0) {
-            util_uuid_format(def->uuid, uuid);
-            s = g_strdup_printf("%s\n", uuid);
-        } else if (strcmp(node->leaf, "genid") == 0) {
-            util_uuid_format(def->genid, uuid);
-            s = def->has_genid ? g_strdup_printf("%s\n", uuid) : g_strdup("");
-        } else if (strcmp(node->leaf, "job") == 0) {
-            BackendJob *job = g_hash_table_lookup(view->jobs, node->dom);
-
-            s = job ? backend_job_describe(view->backend, job) : g_strdup("");
-        } else if (strcmp(node->leaf, "backup.xml") == 0) {
-            BackendJob *job = g_hash_table_lookup(view->jobs, node->dom);
-
-            s = job ? backend_job_xml(view->backend, job) : g_strdup("");
-        } else if (strcmp(node->leaf, "state") == 0) {
-            /* Asked at each open: a domain starts and stops without a change of its
-             * definition. */
-            s = g_strdup_printf("%s\n", backend_domain_state(view->backend, node->dom));
-        } else if (strcmp(node->leaf, "tree") == 0) {
-            /* Plain virsh ends every command's output with one more newline:
-             * `virsh snapshot-list NAME --tree` is this file byte for byte. */
-            g_autofree char *t = snaptree_render_tree(vd->sd->snaps, NULL, FALSE);
-
-            s = g_strconcat(t, "\n", NULL);
-        } else {
-            s = snaptree_render_tsv(vd->sd->snaps);
-        }
-        break;
-    }
-    case VIEW_SNAP_FILE: {
-        const SnapshotDef *def;
-
-        if (!view_snap_full(r, sn, error))
-            return NULL;
-        def = sn->def;
-
-        if (strcmp(node->leaf, "snapshot.xml") == 0)
-            s = snapshot_format(def, 0);
-        else if (strcmp(node->leaf, "snapshot.secure.xml") == 0)
-            s = snapshot_format(def, SNAPSHOT_FORMAT_SECURE);
-        else if (strcmp(node->leaf, "domain.xml") == 0)
-            s = domain_format(def->dom, 0);
-        else if (strcmp(node->leaf, "description") == 0)
-            s = def->description ? g_strdup_printf("%s\n", def->description) : g_strdup("");
-        else if (strcmp(node->leaf, "state") == 0)
-            s = g_strdup_printf("%s\n%s%s", snapshot_state_to_string(def->state),
-                                view_pending(vd->sd, node->snap) ? view_pending(vd->sd, node->snap) : "",
-                                view_pending(vd->sd, node->snap) ? "\n" : "");
-        else
-            s = g_strdup_printf("%" G_GINT64_FORMAT "\n", def->creation_time);
-        break;
-    }
-    case VIEW_DISK_FILE: {
-        ChainLayer *layer = view_layer_get(vd, node, error);
-        const StorageSource *src;
-
-        if (!layer)
-            return NULL;
-        src = layer->src;
-        if (strcmp(node->leaf, "source") == 0) {
-            g_autofree char *d = storage_source_describe(src);
-            s = g_strdup_printf("%s\n", d);
-        } else if (strcmp(node->leaf, "type") == 0) {
-            s = g_strdup_printf("%s\n", storage_type_to_string(src->type));
-        } else if (strcmp(node->leaf, "format") == 0) {
-            const char *fmt = src->format ? src->format
-                              : layer->info && layer->info->format ? layer->info->format : "";
-            s = *fmt ? g_strdup_printf("%s\n", fmt) : g_strdup("");
-        } else if (strcmp(node->leaf, "info") == 0) {
-            GString *out = g_string_new(NULL);
-            QcowInfo *info = layer->info;
-            g_autofree char *d = storage_source_describe(src);
-
-            g_string_append_printf(out, "image: %s\n", d);
-            if (info) {
-                g_string_append_printf(out, "format: %s\n",
-                                       src->format ? src->format : info->format);
-                g_string_append_printf(out, "virtual-size: %" G_GUINT64_FORMAT "\n",
-                                       info->virtual_size);
-                g_string_append_printf(out, "file-size: %" G_GUINT64_FORMAT "\n",
-                                       info->file_size);
-                g_string_append_printf(out, "allocated: %" G_GUINT64_FORMAT "\n",
-                                       info->allocated);
-                if (info->cluster_size)
-                    g_string_append_printf(out, "cluster-size: %u\n", info->cluster_size);
-                if (info->version)
-                    g_string_append_printf(out, "qcow2-version: %u\n", info->version);
-                if (info->backing_name)
-                    g_string_append_printf(out, "backing-file: %s\n", info->backing_name);
-                if (info->backing_format)
-                    g_string_append_printf(out, "backing-format: %s\n", info->backing_format);
-                if (info->compression)
-                    g_string_append_printf(out, "compression-type: %s\n", info->compression);
-                if (info->data_file)
-                    g_string_append_printf(out, "data-file: %s\ndata-file-raw: %s\n",
-                                           info->data_file, info->data_file_raw ? "yes" : "no");
-                g_string_append_printf(out, "internal-snapshots: %u\n", info->nsnapshots);
-                g_string_append_printf(out, "encrypted: %s\n", info->encrypted ? "yes" : "no");
-                if (info->encrypted && !layer->error)
-                    g_string_append(out, "error: encrypted images cannot be read (no data file)\n");
-            } else if (src->type == STORAGE_TYPE_NETWORK) {
-                g_string_append(out, "network: not opened\n");
-            }
-            if (layer->error)
-                g_string_append_printf(out, "error: %s\n", layer->error);
-            if (view_pending(vd->sd, node->snap))
-                g_string_append_printf(out, "snapshot: %s\n", view_pending(vd->sd, node->snap));
-            s = g_string_free(out, FALSE);
-        } else {
-            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a generated file");
-            return NULL;
-        }
-        break;
-    }
-    case VIEW_DISK_XML: {
-        const DomainDef *def = view_disks_def(r, node->snap, error);
-        DiskDef *disk = def ? domain_disk_by_name(def, node->disk) : NULL;
-        Chain *chain = view_chain_get(vd, node->snap, node->disk, error);
-        g_autoptr(DomainDef) copy = NULL;
-        DiskDef *cdisk;
-
-        if (!disk || !chain)
-            return NULL;
-        /* Show the chain as resolved (XML plus probing) under a copy of the disk. */
-        copy = domain_copy(def);
-        cdisk = domain_disk_by_name(copy, node->disk);
-        domain_disk_set_source(copy, cdisk, chain_to_source(chain), FALSE);
-        /* Live formatting keeps the probed (detected) chain members. */
-        s = domain_disk_format(copy, cdisk, DOMAIN_FORMAT_LIVE);
-        break;
-    }
-    default:
+    if (!make) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a generated file");
         return NULL;
     }
+    if (!(s = make(r, node, error)))
+        return NULL;
     return g_bytes_new_take(s, strlen(s));
 }
 
@@ -1186,37 +1609,15 @@ view_read_content(View *view, const ViewNode *node, guint64 *version, GError **e
 static char *
 view_readlink_locked(ViewReq *r, const ViewNode *node, GError **error)
 {
-    View *view = r->view;
-    ViewVersion *vd;
-    SnapNode *sn;
+    ViewMakeFunc link = view_kinds[node->kind].link;
 
     if (!view_exists(r, node, error))
         return NULL;
-    vd = r->ver;   /* view_exists() took it: current and parent are still there */
-    switch (node->kind) {
-    case VIEW_DOM_CURRENT:
-        return g_strdup_printf("snapshots/%s", vd->sd->snaps->current->def->name);
-    case VIEW_SNAP_PARENT:
-        sn = snaptree_lookup(vd->sd->snaps, node->snap);
-        return g_strdup_printf("../%s", sn->parent->def->name);
-    case VIEW_SNAP_CHILD:
-        return g_strdup_printf("../../%s", node->leaf);
-    case VIEW_TEMP_LINK: {
-        g_autofree char *key = g_strdup_printf("%s/%s", node->dom, node->leaf);
-
-        return g_strdup(g_hash_table_lookup(view->templinks, key));
-    }
-    case VIEW_DISK_BACKING: {
-        g_autofree char *target = NULL;
-        guint index;
-
-        view_parse_label(node->disk, &target, &index);
-        return g_strdup_printf("../%s[%u]", target, index + 1);
-    }
-    default:
+    if (!link) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a symbolic link");
         return NULL;
     }
+    return link(r, node, error);
 }
 
 char *
@@ -1236,134 +1637,52 @@ view_readlink(View *view, const ViewNode *node, GError **error)
     }
 }
 
+/* Adds child @kind (@leaf for a generated file) of @node when it exists. */
 static void
-view_dirent_add(GPtrArray *ents, const char *name, mode_t type)
+view_list_child(ViewReq *r, const ViewNode *node, ViewKind kind, const char *name,
+                const char *leaf, GPtrArray *ents)
 {
-    ViewDirent *e = g_new0(ViewDirent, 1);
+    g_autoptr(ViewNode) c = view_child_new(node, kind, node->snap, node->disk, leaf);
 
-    e->name = g_strdup(name);
-    e->type = type;
-    g_ptr_array_add(ents, e);
-}
-
-/* Chain labels of every disk with media in @def. */
-static void
-view_disk_entries(ViewVersion *vd, const char *snap, const DomainDef *def, GPtrArray *ents)
-{
-    for (guint i = 0; def && i < def->disks->len; i++) {
-        DiskDef *d = def->disks->pdata[i];
-        Chain *chain;
-        g_autofree char *xml = NULL;
-
-        if (!d->dst || !view_name_ok(d->dst))
-            continue;
-        if (!(chain = view_chain_get(vd, snap, d->dst, NULL)))
-            continue;
-        for (guint j = 0; j < chain->layers->len; j++)
-            view_dirent_add(ents, ((ChainLayer *)chain->layers->pdata[j])->label, S_IFDIR);
-        xml = g_strdup_printf("%s.xml", d->dst);
-        view_dirent_add(ents, xml, S_IFREG);
-    }
+    if (view_exists(r, c, NULL))
+        view_dirent_add(ents, name, view_kinds[kind].type);
 }
 
 static GPtrArray *
 view_readdir_locked(ViewReq *r, const ViewNode *node, GError **error)
 {
-    View *view = r->view;
+    const ViewKindRow *krow = &view_kinds[node->kind];
     g_autoptr(GPtrArray) ents = g_ptr_array_new_with_free_func((GDestroyNotify)view_dirent_free);
-    ViewVersion *vd = NULL;
-    SnapNode *sn = NULL;
 
     if (!view_exists(r, node, error))
         return NULL;
-    if (node->kind == VIEW_CTL_DIR) {
-        const char *const *names = node->dom ? view_ctl_dom : view_ctl_top;
-
-        for (guint i = 0; names[i]; i++)
-            view_dirent_add(ents, names[i], S_IFREG);
-        return g_steal_pointer(&ents);
-    }
-    if (node->kind != VIEW_ROOT) {
-        if (!(vd = view_req_domain(r, node->dom, error)))
-            return NULL;
-        if (node->snap && node->kind != VIEW_DISKS)
-            sn = snaptree_lookup(vd->sd->snaps, node->snap);
-    }
-    switch (node->kind) {
-    case VIEW_ROOT:
-        view_refresh_list(view);
-        view_dirent_add(ents, "ctl", S_IFDIR);
-        for (guint i = 0; i < view->domain_names->len; i++)
-            if (strcmp(view->domain_names->pdata[i], "ctl") != 0)
-                view_dirent_add(ents, view->domain_names->pdata[i], S_IFDIR);
-        break;
-    case VIEW_DOM:
-        if (!vd->sd)
-            break;   /* a domain that fails to load shows as an empty directory */
-        view_dirent_add(ents, "ctl", S_IFDIR);
-        {
-            GHashTableIter it;
-            gpointer k;
-            g_autofree char *prefix = g_strdup_printf("%s/", node->dom);
-
-            g_hash_table_iter_init(&it, view->templinks);
-            while (g_hash_table_iter_next(&it, &k, NULL))
-                if (g_str_has_prefix(k, prefix))
-                    view_dirent_add(ents, (const char *)k + strlen(prefix), S_IFLNK);
-        }
-        for (guint i = 0; view_dom_files[i]; i++)
-            view_dirent_add(ents, view_dom_files[i], S_IFREG);
-        if (vd->sd->snaps->current)
-            view_dirent_add(ents, "current", S_IFLNK);
-        view_dirent_add(ents, "disks", S_IFDIR);
-        view_dirent_add(ents, "snapshots", S_IFDIR);
-        break;
-    case VIEW_SNAPS: {
-        g_autoptr(GPtrArray) all = snaptree_topological(vd->sd->snaps);
-
-        for (guint i = 0; i < all->len; i++) {
-            SnapNode *s = all->pdata[i];
-
-            if (view_name_ok(s->def->name))
-                view_dirent_add(ents, s->def->name, S_IFDIR);
-        }
-        break;
-    }
-    case VIEW_SNAP:
-        for (guint i = 0; view_snap_files[i]; i++)
-            if (strcmp(view_snap_files[i], "domain.xml") != 0 || view_snap_has_dom(sn))
-                view_dirent_add(ents, view_snap_files[i], S_IFREG);
-        if (sn->parent)
-            view_dirent_add(ents, "parent", S_IFLNK);
-        view_dirent_add(ents, "children", S_IFDIR);
-        view_dirent_add(ents, "disks", S_IFDIR);
-        break;
-    case VIEW_SNAP_CHILDREN:
-        for (guint i = 0; i < sn->children->len; i++) {
-            SnapNode *c = sn->children->pdata[i];
-
-            if (view_name_ok(c->def->name))
-                view_dirent_add(ents, c->def->name, S_IFLNK);
-        }
-        break;
-    case VIEW_DISKS:
-        view_disk_entries(vd, node->snap, view_disks_def(r, node->snap, NULL), ents);
-        break;
-    case VIEW_DISK_DIR: {
-        ChainLayer *layer = view_layer_get(vd, node, NULL);
-        g_autoptr(ViewNode) b = view_node_copy(node);
-
-        for (guint i = 0; view_disk_files[i]; i++)
-            if (strcmp(view_disk_files[i], "data") != 0 || (layer && view_data_ok(vd, node)))
-                view_dirent_add(ents, view_disk_files[i], S_IFREG);
-        b->kind = VIEW_DISK_BACKING;
-        if (view_exists(r, b, NULL))
-            view_dirent_add(ents, "backing", S_IFLNK);
-        break;
-    }
-    default:
+    if (krow->type != S_IFDIR) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "not a directory");
         return NULL;
+    }
+    if (node->kind == VIEW_DOM) {
+        ViewVersion *vd = view_req_domain(r, node->dom, error);
+
+        if (!vd)
+            return NULL;
+        if (!vd->sd)
+            return g_steal_pointer(&ents);   /* a domain that fails to load: empty */
+    }
+    for (const ViewRow *row = krow->rows; row->type != VIEW_ROW_END; row++) {
+        switch (row->type) {
+        case VIEW_ROW_FIXED:
+            view_list_child(r, node, row->kind, row->name, NULL, ents);
+            break;
+        case VIEW_ROW_LEAVES:
+            for (const ViewLeaf *leaf = view_kinds[row->kind].leaves; leaf->name; leaf++)
+                view_list_child(r, node, row->kind, leaf->name, leaf->name, ents);
+            break;
+        case VIEW_ROW_NAMED:
+            krow->list(r, node, ents);
+            break;
+        case VIEW_ROW_END:
+            break;
+        }
     }
     return g_steal_pointer(&ents);
 }
@@ -1385,24 +1704,6 @@ view_readdir(View *view, const ViewNode *node, GError **error)
     }
 }
 
-static gboolean
-view_kind_is_dir(ViewKind kind)
-{
-    switch (kind) {
-    case VIEW_ROOT:
-    case VIEW_DOM:
-    case VIEW_SNAPS:
-    case VIEW_SNAP:
-    case VIEW_SNAP_CHILDREN:
-    case VIEW_DISKS:
-    case VIEW_CTL_DIR:
-    case VIEW_DISK_DIR:
-        return TRUE;
-    default:
-        return FALSE;
-    }
-}
-
 gboolean
 view_is_dir(View *view, const ViewNode *node, GError **error)
 {
@@ -1417,7 +1718,7 @@ view_is_dir(View *view, const ViewNode *node, GError **error)
         if (!view_req_retry(&r, attempt, error))
             return FALSE;
     }
-    if (view_kind_is_dir(node->kind))
+    if (view_kinds[node->kind].type == S_IFDIR)
         return TRUE;
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "%s: not a directory",
                 node->leaf ? node->leaf : "");
@@ -1451,22 +1752,21 @@ typedef struct {
     guint64 version;
 } ViewContentMeta;
 
-/* Size and version (hash) of generated file @node in @r's version of its domain. Fixed for one load of the domain, so formatted once per load;
- * control files, job, backup.xml and state change without a reload and are never kept.
- * @made (optional) receives the content when it had to be made now, else NULL. */
+/* Size and version (hash) of generated file @node in @r's version of its domain. Fixed
+ * for one load of the domain, so formatted once per load; control files and the files
+ * that change without a reload (VIEW_LEAF_LIVE) are never kept. @made (optional)
+ * receives the content when it had to be made now, else NULL. */
 static gboolean
 view_content_meta_locked(ViewReq *r, const ViewNode *node, guint64 *version, guint64 *size,
                          GBytes **made, GError **error)
 {
     ViewVersion *vd = r->ver;
+    const ViewLeaf *leaf = view_leaf_of(node);
     g_autofree char *key = NULL;
     g_autoptr(GBytes) content = NULL;
     ViewContentMeta *meta;
 
-    if (vd && node->kind != VIEW_CTL_FILE &&
-        !(node->kind == VIEW_DOM_FILE &&
-          (strcmp(node->leaf, "job") == 0 || strcmp(node->leaf, "backup.xml") == 0 ||
-           strcmp(node->leaf, "state") == 0))) {
+    if (vd && node->kind != VIEW_CTL_FILE && !(leaf && (leaf->flags & VIEW_LEAF_LIVE))) {
         key = g_strdup_printf("%d|%s|%s|%s", (int)node->kind, node->snap ? node->snap : "",
                               node->disk ? node->disk : "", node->leaf ? node->leaf : "");
         if ((meta = g_hash_table_lookup(vd->sizes, key))) {
@@ -1515,7 +1815,7 @@ view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image
                  GError **error)
 {
     View *view = r->view;
-    guint64 size;
+    const ViewLeaf *leaf = view_leaf_of(node);
     ViewVersion *vd = NULL;
     struct timespec t = view->mount_time;
 
@@ -1552,31 +1852,18 @@ view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image
             }
         }
     }
-    switch (node->kind) {
-    case VIEW_CTL_FILE:
-        if (!view_ctl_is_result(node)) {
-            /* Write-only; EROFS comes from the read-only mount itself. */
-            st->st_mode = S_IFREG | 0200;
-            st->st_size = 0;
-            break;
-        }
-        goto default_content;
-    default_content: {
-        guint64 version;
+    switch (view_kinds[node->kind].type) {
+    case S_IFDIR: {
+        g_autoptr(GPtrArray) ents = view_readdir_locked(r, node, error);
 
-        st->st_mode = S_IFREG | 0444;
-        if (node->leaf && g_str_has_suffix(node->leaf, ".secure.xml"))
-            st->st_mode = S_IFREG | 0400;
-        if (!view_content_meta_locked(r, node, &version, &size, NULL, error))
+        if (!ents)
             return FALSE;
-        st->st_size = (off_t)size;
+        st->st_mode = S_IFDIR | 0555;
+        st->st_nlink = 2 + view_count_dirs(ents);
+        st->st_size = 4096;
         break;
     }
-    case VIEW_DOM_CURRENT:
-    case VIEW_SNAP_PARENT:
-    case VIEW_SNAP_CHILD:
-    case VIEW_TEMP_LINK:
-    case VIEW_DISK_BACKING: {
+    case S_IFLNK: {
         g_autofree char *target = view_readlink_locked(r, node, error);
 
         if (!target)
@@ -1585,29 +1872,27 @@ view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image
         st->st_size = strlen(target);
         break;
     }
-    case VIEW_DISK_FILE:
-        if (strcmp(node->leaf, "data") == 0) {
+    default: {
+        guint64 version;
+        guint64 size;
+
+        st->st_mode = S_IFREG | (leaf && (leaf->flags & VIEW_LEAF_SECURE) ? 0400 : 0444);
+        if (node->kind == VIEW_CTL_FILE && !view_ctl_is_result(node)) {
+            /* Write-only; EROFS comes from the read-only mount itself. */
+            st->st_mode = S_IFREG | 0200;
+        } else if (leaf && (leaf->flags & VIEW_LEAF_DATA)) {
             ChainLayer *layer = view_layer_get(vd, node, error);
 
-            st->st_mode = S_IFREG | 0400;
             st->st_size = layer->info->virtual_size;
             st->st_blocks = layer->info->allocated / 512;
             *image = g_strdup(layer->src->path);
-            break;
-        }
-        goto default_content;
-    default:
-        if (view_kind_is_dir(node->kind)) {
-            g_autoptr(GPtrArray) ents = view_readdir_locked(r, node, error);
-
-            if (!ents)
+        } else {
+            if (!view_content_meta_locked(r, node, &version, &size, NULL, error))
                 return FALSE;
-            st->st_mode = S_IFDIR | 0555;
-            st->st_nlink = 2 + view_count_dirs(ents);
-            st->st_size = 4096;
-            break;
+            st->st_size = (off_t)size;
         }
-        goto default_content;
+        break;
+    }
     }
     if (S_ISREG(st->st_mode) && st->st_blocks == 0)
         st->st_blocks = (st->st_size + 511) / 512;
