@@ -95,63 +95,23 @@ backup_format_known(const char *fmt)
 static gboolean
 backup_parse_server(BackupDef *def, xmlNode *node, GError **error)
 {
-    g_autofree char *transport = xmlutil_prop_raw(node, "transport");
-    g_autofree char *port = NULL;
-    gboolean is_unix = FALSE;
+    g_autoptr(NetHost) h = storage_host_parse(node, error);
     int tls;
 
-    if (transport) {
-        if (g_str_equal(transport, "unix")) {
-            is_unix = TRUE;
-        } else if (!g_str_equal(transport, "tcp") && !g_str_equal(transport, "rdma")) {
-            g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                        "unknown protocol transport type '%s'", transport);
-            return FALSE;
-        }
-    }
+    if (!h)
+        return FALSE;
     def->has_server = TRUE;
-    def->server_transport = g_strdup(transport ? transport : "tcp");
-    def->server_socket = xmlutil_prop_raw(node, "socket");
-    if (is_unix && !def->server_socket) {
-        g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE,
-                            "missing socket for unix transport");
-        return FALSE;
-    }
-    if (!is_unix && def->server_socket) {
-        /* libvirt formats the attribute as given: "(null)" when it was absent */
-        g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
-                    "transport '%s' does not support socket attribute",
-                    transport ? transport : "(null)");
-        return FALSE;
-    }
-    if (!is_unix) {
-        if (!(def->server_name = xmlutil_prop_raw(node, "name"))) {
-            g_set_error_literal(error, CORE_ERROR, CORE_ERROR_PARSE, "missing name for host");
-            return FALSE;
-        }
-        if ((port = xmlutil_prop_raw(node, "port"))) {
-            guint p = 0;
-
-            if (!xmlutil_parse_uip(port, &p)) {
-                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                            "failed to parse port number '%s'", port);
-                return FALSE;
-            }
-            if (p > 65535) {
-                g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                            "port '%s' out of range", port);
-                return FALSE;
-            }
-            if (p)
-                def->server_port = g_strdup_printf("%u", p);
-        }
-    }
+    def->server_transport = g_strdup(h->transport ? h->transport : "tcp");
+    def->server_socket = g_steal_pointer(&h->socket);
+    def->server_name = g_steal_pointer(&h->name);
+    if (h->port)
+        def->server_port = g_strdup_printf("%u", h->port);
     if (g_str_equal(def->server_transport, "rdma")) {
         g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
                             "transport rdma is not supported for <server>");
         return FALSE;
     }
-    if (is_unix && !g_path_is_absolute(def->server_socket)) {
+    if (def->server_socket && !g_path_is_absolute(def->server_socket)) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_PARSE,
                     "backup socket path '%s' must be absolute", def->server_socket);
         return FALSE;

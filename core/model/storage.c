@@ -107,11 +107,9 @@ storage_source_default_port(const char *protocol)
 /* ------------------------------------------------------------------ */
 /* StorageSource */
 
-static void
-net_host_free(gpointer data)
+void
+storage_host_free(NetHost *h)
 {
-    NetHost *h = data;
-
     if (!h)
         return;
     g_free(h->name);
@@ -121,7 +119,7 @@ net_host_free(gpointer data)
 }
 
 static NetHost *
-net_host_copy(const NetHost *h)
+storage_host_copy(const NetHost *h)
 {
     NetHost *c = g_new0(NetHost, 1);
 
@@ -137,7 +135,7 @@ storage_source_new(void)
 {
     StorageSource *src = g_new0(StorageSource, 1);
 
-    src->hosts = g_ptr_array_new_with_free_func(net_host_free);
+    src->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)storage_host_free);
     return src;
 }
 
@@ -172,7 +170,7 @@ storage_source_copy_one(const StorageSource *src)
     c->protocol = g_strdup(src->protocol);
     c->name = g_strdup(src->name);
     for (guint i = 0; src->hosts && i < src->hosts->len; i++)
-        g_ptr_array_add(c->hosts, net_host_copy(src->hosts->pdata[i]));
+        g_ptr_array_add(c->hosts, storage_host_copy(src->hosts->pdata[i]));
     c->rel_path = g_strdup(src->rel_path);
     c->index = src->index;
     c->readonly = src->readonly;
@@ -276,46 +274,67 @@ storage_set_prop(xmlNode *node, const char *name, const char *value)
     xmlSetProp(node, (const xmlChar *)name, (const xmlChar *)value);
 }
 
-/* virDomainStorageNetworkParseHost; rewrites the element canonically (libvirt
- * prints name, port, transport unless tcp, socket; unix hosts lose name/port). */
-static gboolean
-storage_host_parse(xmlNode *node, const char *protocol, StorageSource *src, guint flags,
-                   GError **error)
+NetHost *
+storage_host_parse(xmlNode *node, GError **error)
 {
     static const char *const transports[] = { "tcp", "unix", "rdma", NULL };
-    g_autofree char *transport = xmlutil_prop(node, "transport");
-    g_autofree char *socket = xmlutil_prop(node, "socket");
+    g_autoptr(NetHost) h = g_new0(NetHost, 1);
+    g_autofree char *transport = xmlutil_prop_raw(node, "transport");
     g_autofree char *port = NULL;
-    NetHost *h;
+    gboolean is_unix = g_strcmp0(transport, "unix") == 0;
+
+    if (transport && !g_strv_contains(transports, transport)) {
+        core_error_invalid(error, "unknown protocol transport type '%s'", transport);
+        return NULL;
+    }
+    h->socket = xmlutil_prop_raw(node, "socket");
+    if (is_unix && !h->socket) {
+        core_error_invalid(error, "missing socket for unix transport");
+        return NULL;
+    }
+    if (!is_unix && h->socket) {
+        /* libvirt formats the attribute as given: "(null)" when it was absent */
+        core_error_invalid(error, "transport '%s' does not support socket attribute",
+                           transport ? transport : "(null)");
+        return NULL;
+    }
+    if (!is_unix) {
+        if (!(h->name = xmlutil_prop_raw(node, "name"))) {
+            core_error_invalid(error, "missing name for host");
+            return NULL;
+        }
+        if ((port = xmlutil_prop_raw(node, "port"))) {
+            if (!xmlutil_parse_uip(port, &h->port)) {
+                core_error_invalid(error, "failed to parse port number '%s'", port);
+                return NULL;
+            }
+            if (h->port > G_MAXUINT16) {
+                core_error_invalid(error, "port '%s' out of range", port);
+                return NULL;
+            }
+        }
+    }
+    if (g_strcmp0(transport, "tcp") != 0)
+        h->transport = g_steal_pointer(&transport);
+    return g_steal_pointer(&h);
+}
+
+/* A network source's <host>: parsed, added to @src, and the element rewritten
+ * canonically (libvirt prints name, port, transport unless tcp, socket; unix hosts
+ * lose name and port). */
+static gboolean
+storage_host_add(xmlNode *node, const char *protocol, StorageSource *src, guint flags,
+                 GError **error)
+{
+    NetHost *h = storage_host_parse(node, error);
     char portbuf[16];
 
-    if (transport && !g_strv_contains(transports, transport))
-        return core_error_invalid(error, "unknown protocol transport type '%s'", transport);
-    if (g_strcmp0(transport, "tcp") == 0)
-        g_clear_pointer(&transport, g_free);
-    h = g_new0(NetHost, 1);
+    if (!h)
+        return FALSE;
     g_ptr_array_add(src->hosts, h);
-    h->transport = g_steal_pointer(&transport);
-    if (g_strcmp0(h->transport, "unix") == 0) {
-        if (!socket)
-            return core_error_invalid(error, "missing socket for unix transport");
-        h->socket = g_steal_pointer(&socket);
-    } else {
-        if (socket)
-            return core_error_invalid(error, "transport '%s' does not support socket attribute",
-                                      h->transport ? h->transport : "tcp");
-        if (!(h->name = xmlutil_prop(node, "name")))
-            return core_error_invalid(error, "missing name for host");
-        if ((port = xmlutil_prop(node, "port"))) {
-            if (!xmlutil_parse_uip(port, &h->port))
-                return core_error_invalid(error, "failed to parse port number '%s'", port);
-            if (h->port > G_MAXUINT16)
-                return core_error_invalid(error, "port '%s' out of range", port);
-        }
-        /* virStorageSourceNetworkAssignDefaultPorts: tcp only */
-        if ((flags & STORAGE_PARSE_DEFAULT_PORTS) && !h->transport && h->port == 0)
-            h->port = storage_source_default_port(protocol);
-    }
+    /* virStorageSourceNetworkAssignDefaultPorts: tcp only */
+    if ((flags & STORAGE_PARSE_DEFAULT_PORTS) && !h->transport && h->port == 0)
+        h->port = storage_source_default_port(protocol);
     while (node->properties)
         xmlRemoveProp(node->properties);
     if (h->name)
@@ -442,7 +461,7 @@ storage_network_parse(xmlNode *node, StorageSource *src, guint flags, GError **e
                                       src->name);
     }
     for (xmlNode *c = node->children; c; c = c->next)
-        if (xmlutil_is_element(c, "host") && !storage_host_parse(c, src->protocol, src, flags, error))
+        if (xmlutil_is_element(c, "host") && !storage_host_add(c, src->protocol, src, flags, error))
             return FALSE;
     if ((strcmp(src->protocol, "http") == 0 || strcmp(src->protocol, "https") == 0) &&
         (cookies = xmlutil_child(node, "cookies")) && !storage_cookies_check(cookies, error))

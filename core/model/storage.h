@@ -28,6 +28,16 @@ typedef struct {
     char *socket;      /* unix socket path */
 } NetHost;
 
+void storage_host_free(NetHost *h);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NetHost, storage_host_free)
+
+/* virDomainStorageNetworkParseHost: a <host> of a network source, or a backup's
+ * <server>. Attributes are read as libvirt reads them (an empty one is a value);
+ * transport='tcp' is kept as NULL; no default port. Errors: CORE_ERROR_INVALID with
+ * libvirt's texts ("unknown protocol transport type '%s'", "missing socket for unix
+ * transport", "missing name for host", "port '%s' out of range", ...). */
+NetHost *storage_host_parse(xmlNode *node, GError **error);
+
 typedef struct StorageSource StorageSource;
 struct StorageSource {
     StorageType type;
