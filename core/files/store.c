@@ -342,21 +342,6 @@ store_parse_snapshot_file(const char *path, gboolean *read_failed, GError **erro
                           error);
 }
 
-/* Drops the domains of @def, which was parsed from @path. */
-static void
-store_make_light(SnapshotDef *def, const char *path)
-{
-    char **refs = snapshot_image_refs(def);
-
-    def->light_dom = def->dom != NULL;
-    g_strfreev(def->light_images);
-    def->light_images = refs;
-    g_clear_pointer(&def->dom, domain_free);
-    g_clear_pointer(&def->inactive_dom, domain_free);
-    g_free(def->light_path);
-    def->light_path = g_strdup(path);
-}
-
 static BackendDomain *
 store_load_domain_mode(Store *store, const char *name, gboolean light, GError **error)
 {
@@ -448,7 +433,7 @@ store_load_domain_mode(Store *store, const char *name, gboolean light, GError **
                 continue;
             }
             if (light) {
-                store_make_light(def, path);
+                snapshot_make_light(def, path);
                 /* kept only when the file did not change while it was read */
                 if (have_before && stat(path, &after) == 0 && store_same_file(&before, &after)) {
                     StoreLight *l = g_new0(StoreLight, 1);
@@ -500,7 +485,7 @@ void
 store_snapshot_light(SnapNode *node, const char *path)
 {
     if (!node->def->light_path)
-        store_make_light(node->def, path);
+        snapshot_make_light(node->def, path);
 }
 
 gboolean

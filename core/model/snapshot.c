@@ -172,6 +172,20 @@ snapshot_image_refs(const SnapshotDef *def)
     return (char **)g_ptr_array_free(g_steal_pointer(&out), FALSE);
 }
 
+void
+snapshot_make_light(SnapshotDef *def, const char *token)
+{
+    char **refs = snapshot_image_refs(def);
+
+    def->light_dom = def->dom != NULL;
+    g_strfreev(def->light_images);
+    def->light_images = refs;
+    g_clear_pointer(&def->dom, domain_free);
+    g_clear_pointer(&def->inactive_dom, domain_free);
+    g_free(def->light_path);
+    def->light_path = g_strdup(token);
+}
+
 /* ------------------------------------------------------------------------- */
 /* Parsing helpers */
 

@@ -57,8 +57,9 @@ typedef struct {
     DomainDef *inactive_dom;  /* <inactiveDomain> */
     char *cookie;             /* the <cookie> element serialised, kept verbatim */
     int active;               /* -1 = absent, 0, 1 (metadata files) */
-    char *light_path;         /* non-NULL: loaded light (store_load_domain_light), dom and
-                               * inactive_dom left out; the file to read them from */
+    char *light_path;         /* non-NULL: loaded light (snapshot_make_light()), dom and
+                               * inactive_dom left out; where the backend reads them
+                               * again (the files backend: the file) */
     gboolean light_dom;       /* light: dom was there before it was left out */
     char **light_images;      /* light: snapshot_image_refs() of the domains left out */
 } SnapshotDef;
@@ -79,6 +80,11 @@ typedef enum {
  * <backingStore> chains, as NULL-terminated pairs: target dev, path; a disk's top
  * first. From light_images when @def is light. Owned (g_strfreev); NULL when none. */
 char **snapshot_image_refs(const SnapshotDef *def);
+
+/* Makes @def light: its domains dropped (light_dom and light_images keep what
+ * tree/ and the image users need of them), @token (owned copy) in light_path: where
+ * its backend reads them again, a file path for the files backend. */
+void snapshot_make_light(SnapshotDef *def, const char *token);
 
 SnapshotDef *snapshot_def_new(void);
 void snapshot_def_free(SnapshotDef *def);

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "files.h"
 #include "view.h"
+#include "viewpath.h"
 
 static char *store_dir;   /* made once by scripts/mkstore.sh */
 
@@ -37,35 +38,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
     backend_free(f->backend);
 }
 
-/* The node at @path ("db/snapshots/s2"; "" is the root), asserted to exist. */
-static ViewNode *
-node_at(View *view, const char *path)
-{
-    g_auto(GStrv) parts = g_strsplit(path, "/", -1);
-    ViewNode *node = g_new0(ViewNode, 1);
-
-    node->kind = VIEW_ROOT;
-    for (guint i = 0; parts[i]; i++) {
-        g_autoptr(GError) error = NULL;
-        ViewNode *child;
-
-        if (!*parts[i])
-            continue;
-        child = view_lookup(view, node, parts[i], &error);
-        g_assert_no_error(error);
-        g_assert_nonnull(child);
-        view_node_free(node);
-        node = child;
-    }
-    return node;
-}
-
-static gint
-cmp_names(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* The names in directory @path, sorted and joined by spaces. */
 static char *
 names_at(View *view, const char *path)
@@ -83,41 +55,10 @@ names_at(View *view, const char *path)
     return g_strjoinv(" ", (char **)names->pdata);
 }
 
-static char *
-text_at(View *view, const char *path)
-{
-    g_autoptr(ViewNode) node = node_at(view, path);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) bytes = view_read_content(view, node, NULL, &error);
-    gsize len;
-    const char *data;
-
-    g_assert_no_error(error);
-    data = g_bytes_get_data(bytes, &len);
-    return g_strndup(data, len);
-}
-
-static char *
-link_at(View *view, const char *path)
-{
-    g_autoptr(ViewNode) node = node_at(view, path);
-    g_autoptr(GError) error = NULL;
-    char *target = view_readlink(view, node, &error);
-
-    g_assert_no_error(error);
-    return target;
-}
-
 static mode_t
 mode_at(View *view, const char *path)
 {
-    g_autoptr(ViewNode) node = node_at(view, path);
-    g_autoptr(GError) error = NULL;
-    struct stat st;
-
-    g_assert_true(view_stat(view, node, &st, &error));
-    g_assert_no_error(error);
-    return st.st_mode;
+    return stat_at(view, path).st_mode;
 }
 
 static void
@@ -274,44 +215,13 @@ test_templink(Fixture *f, gconstpointer data)
     assert_missing(f->view, "db", "cur.tmp");
 }
 
-/* Every generated file's size is its content's length, in every directory. */
-static void
-walk_sizes(View *view, const ViewNode *dir, guint *files)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) ents = view_readdir(view, dir, &error);
-
-    g_assert_no_error(error);
-    for (guint i = 0; i < ents->len; i++) {
-        const ViewDirent *ent = ents->pdata[i];
-        g_autoptr(ViewNode) node = view_lookup(view, dir, ent->name, &error);
-        g_autoptr(GBytes) bytes = NULL;
-        struct stat st;
-
-        g_assert_no_error(error);
-        g_assert_true(view_stat(view, node, &st, &error));
-        g_assert_cmpuint(st.st_mode & S_IFMT, ==, ent->type);
-        if (S_ISDIR(st.st_mode) && node->kind != VIEW_CTL_DIR) {
-            walk_sizes(view, node, files);
-            continue;
-        }
-        if (!S_ISREG(st.st_mode) || node->kind == VIEW_CTL_FILE ||
-            (node->leaf && strcmp(node->leaf, "data") == 0))
-            continue;
-        bytes = view_read_content(view, node, NULL, &error);
-        g_assert_no_error(error);
-        g_assert_cmpuint(g_bytes_get_size(bytes), ==, (guint64)st.st_size);
-        (*files)++;
-    }
-}
-
 static void
 test_sizes(Fixture *f, gconstpointer data)
 {
     ViewNode root = { VIEW_ROOT, NULL, NULL, NULL, NULL };
     guint files = 0;
 
-    walk_sizes(f->view, &root, &files);
+    walk_tree(f->view, &root, &files);
     g_assert_cmpuint(files, >, 100);
 }
 
