@@ -72,7 +72,8 @@ typedef struct {
 typedef struct {
     DomainDef *def;
     SnapTree *snaps;
-    GPtrArray *warnings;  /* char *: what loading skipped and why (libvirt's log texts) */
+    GPtrArray *warnings;  /* char *: what loading skipped and why (libvirt's log texts);
+                           * NULL: nothing */
     /* Snapshot name -> what an unfinished change of images does to it ("deleting
      * (interrupted)", "creating (in progress)"...); NULL when none. */
     GHashTable *pending;
