@@ -376,6 +376,16 @@ manage_write_old_current(Store *store, const char *domain, BackendDomain *sd, Sn
     return manage_write_node_undo(store, domain, sd, old, undo, error);
 }
 
+/* Writes @node (NULL: none), the snapshot a change made current, after the one that was
+ * (@old), in the crash-order rule's order. */
+static gboolean
+manage_write_current(Store *store, const char *domain, BackendDomain *sd, SnapNode *old,
+                     SnapNode *node, ManageUndo *undo, GError **error)
+{
+    return manage_write_old_current(store, domain, sd, old, undo, error) &&
+           (!node || manage_write_node_undo(store, domain, sd, node, undo, error));
+}
+
 /* ---- image users ------------------------------------------------------------ */
 
 /* Which users of an image an operation may leave alone, beyond its own disk and snapshot. */
@@ -1017,8 +1027,7 @@ manage_create_def(Store *store, const char *domain, SnapshotDef *owned, guint fl
             goto fail;
         snaptree_set_parent(sd->snaps, node, old_current);
         sd->snaps->current = node;
-        if (!manage_write_old_current(store, domain, sd, old_current, &undo, error) ||
-            !manage_write_node_undo(store, domain, sd, node, &undo, error))
+        if (!manage_write_current(store, domain, sd, old_current, node, &undo, error))
             goto fail;
         *result = g_strdup_printf("Domain snapshot %s created", snap_name);
     } else {
@@ -1104,8 +1113,7 @@ manage_redefine_locked(Store *store, const char *domain, BackendDomain *sd, Snap
     if (flags & MANAGE_CREATE_CURRENT)
         sd->snaps->current = node;
     manage_undo_init(&undo);
-    if (!manage_write_old_current(store, domain, sd, old_current, &undo, error) ||
-        !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
+    if (!manage_write_current(store, domain, sd, old_current, node, &undo, error)) {
         manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
         return FALSE;
@@ -1266,8 +1274,7 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
     }
     sd->snaps->current = node;
     manage_undo_init(&undo);
-    if (!manage_write_old_current(store, domain, sd, old, &undo, error) ||
-        (node && !manage_write_node_undo(store, domain, sd, node, &undo, error))) {
+    if (!manage_write_current(store, domain, sd, old, node, &undo, error)) {
         manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
         return FALSE;
@@ -1822,8 +1829,7 @@ manage_revert_metadata(Store *store, const char *domain, BackendDomain *sd, Snap
     sd->snaps->current = node;
     manage_undo_init(&undo);
     if ((newdom && !manage_write_domain_undo(store, newdom, &undo, error)) ||
-        !manage_write_old_current(store, domain, sd, old_current, &undo, error) ||
-        !manage_write_node_undo(store, domain, sd, node, &undo, error)) {
+        !manage_write_current(store, domain, sd, old_current, node, &undo, error)) {
         manage_undo_run(&undo, error);
         manage_undo_clear(&undo);
         return FALSE;
