@@ -95,14 +95,14 @@ typedef struct {
     guint64 (*list_stamp)(Backend *b);
     /* Changes whenever what load_domain() gives for @name may have. */
     guint64 (*domain_stamp)(Backend *b, const char *name);
-    /* Loads @name with every snapshot light (SnapshotDef.light_path set, no domains). */
+    /* Loads @name with every snapshot light (SnapshotDef.light_token set, no domains). */
     BackendDomain *(*load_domain)(Backend *b, const char *name, GError **error);
     /* When @name's definition last changed, without loading it; FALSE: unknown. */
     gboolean (*domain_mtime)(Backend *b, const char *name, struct timespec *mtime);
     /* Makes @node of @bd (loaded from @name) full; fails when it is gone or changed. */
     gboolean (*snapshot_full)(Backend *b, const char *name, BackendDomain *bd, SnapNode *node,
                               GError **error);
-    /* Makes @node light again; @token is the light_path it had before snapshot_full(). */
+    /* Makes @node light again; @token is the light_token it had before snapshot_full(). */
     void (*snapshot_light)(Backend *b, SnapNode *node, const char *token);
 
     /* Change notification. watch() starts it (FALSE with the reason: callers poll the

@@ -22,7 +22,7 @@
 
 typedef struct {
     SnapNode *node;
-    char *token;   /* the light_path it had: the backend's way back to light */
+    char *token;   /* the light_token it had: the backend's way back to light */
 } ViewFull;
 
 static void
@@ -387,7 +387,7 @@ view_snap_get(ViewVersion *ver, const char *snap, GError **error)
 gboolean
 view_snap_has_dom(const SnapNode *sn)
 {
-    return sn->def->dom || (sn->def->light_path && sn->def->light_dom);
+    return sn->def->dom || (sn->def->light_token && sn->def->light_dom);
 }
 
 /* @sn of @r's version with its domains read (the domain is loaded light): a parse of
@@ -399,7 +399,7 @@ view_snap_full(ViewReq *r, SnapNode *sn, GError **error)
 {
     ViewVersion *ver = r->ver;
     g_autoptr(GError) local = NULL;
-    g_autofree char *token = g_strdup(sn->def->light_path);
+    g_autofree char *token = g_strdup(sn->def->light_token);
     ViewDomain *vd;
 
     if (!token)

@@ -484,7 +484,7 @@ store_load_domain_light(Store *store, const char *name, GError **error)
 void
 store_snapshot_light(SnapNode *node, const char *path)
 {
-    if (!node->def->light_path)
+    if (!node->def->light_token)
         snapshot_make_light(node->def, path);
 }
 
@@ -496,16 +496,16 @@ store_snapshot_full(Store *store, const char *domain, BackendDomain *sd, SnapNod
     SnapshotDef *def = node->def;
     gboolean read_failed;
 
-    if (!def->light_path)
+    if (!def->light_token)
         return TRUE;
-    if (!(full = store_parse_snapshot_file(def->light_path, &read_failed, error))) {
+    if (!(full = store_parse_snapshot_file(def->light_token, &read_failed, error))) {
         g_prefix_error(error, "cannot read snapshot '%s' of domain '%s' again: ", def->name,
                        domain);
         return FALSE;
     }
     if (strcmp(full->name, def->name) != 0) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
-                    "snapshot file '%s' changed: it now holds '%s', not '%s'", def->light_path,
+                    "snapshot file '%s' changed: it now holds '%s', not '%s'", def->light_token,
                     full->name, def->name);
         return FALSE;
     }
@@ -574,7 +574,7 @@ store_write_snapshot(Store *store, const char *domain, const SnapshotDef *def,
     if (!store_check_name(domain, error) || !store_check_name(def->name, error))
         return FALSE;
     /* A light definition lacks its domain: writing it would lose it. */
-    g_return_val_if_fail(!def->light_path, FALSE);
+    g_return_val_if_fail(!def->light_token, FALSE);
     data = store_snapshot_file_contents(def, current);
     /* qemuDomainSnapshotWriteMetadata: g_mkdir_with_parents(0777), umask applies. */
     if (g_mkdir_with_parents(dir, 0777) < 0)

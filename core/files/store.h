@@ -75,7 +75,7 @@ void store_unlock(StoreLock *lock);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreLock, store_unlock)
 
 /* As store_load_domain(), with every snapshot light: without its <domain> and
- * <inactiveDomain> (light_path set), so that loading costs a stat per unchanged file:
+ * <inactiveDomain> (light_token set), so that loading costs a stat per unchanged file:
  * each file is parsed in full (same checks, same warnings) the first time and when
  * it changes (inode, size, mtime or ctime), and its light definition kept in @store.
  * For control operations, which read the domains of the few snapshots they touch:

@@ -125,7 +125,7 @@ snapshot_def_free(SnapshotDef *def)
     domain_free(def->dom);
     domain_free(def->inactive_dom);
     g_free(def->cookie);
-    g_free(def->light_path);
+    g_free(def->light_token);
     g_strfreev(def->light_images);
     g_free(def);
 }
@@ -150,7 +150,7 @@ snapshot_def_copy(const SnapshotDef *def)
     copy->inactive_dom = def->inactive_dom ? domain_copy(def->inactive_dom) : NULL;
     copy->cookie = g_strdup(def->cookie);
     copy->active = def->active;
-    copy->light_path = g_strdup(def->light_path);
+    copy->light_token = g_strdup(def->light_token);
     copy->light_dom = def->light_dom;
     copy->light_images = g_strdupv(def->light_images);
     return copy;
@@ -161,7 +161,7 @@ snapshot_image_refs(const SnapshotDef *def)
 {
     g_autoptr(GPtrArray) out = NULL;
 
-    if (def->light_path)
+    if (def->light_token)
         return g_strdupv(def->light_images);
     out = g_ptr_array_new_with_free_func(g_free);
     domain_add_image_refs(def->dom, out);
@@ -182,8 +182,8 @@ snapshot_make_light(SnapshotDef *def, const char *token)
     def->light_images = refs;
     g_clear_pointer(&def->dom, domain_free);
     g_clear_pointer(&def->inactive_dom, domain_free);
-    g_free(def->light_path);
-    def->light_path = g_strdup(token);
+    g_free(def->light_token);
+    def->light_token = g_strdup(token);
 }
 
 /* ------------------------------------------------------------------------- */

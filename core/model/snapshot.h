@@ -57,9 +57,9 @@ typedef struct {
     DomainDef *inactive_dom;  /* <inactiveDomain> */
     char *cookie;             /* the <cookie> element serialised, kept verbatim */
     int active;               /* -1 = absent, 0, 1 (metadata files) */
-    char *light_path;         /* non-NULL: loaded light (snapshot_make_light()), dom and
-                               * inactive_dom left out; where the backend reads them
-                               * again (the files backend: the file) */
+    char *light_token;        /* non-NULL: loaded light (snapshot_make_light()), dom and
+                               * inactive_dom left out; how its backend reads them
+                               * again (the files backend: the file's path) */
     gboolean light_dom;       /* light: dom was there before it was left out */
     char **light_images;      /* light: snapshot_image_refs() of the domains left out */
 } SnapshotDef;
@@ -82,7 +82,7 @@ typedef enum {
 char **snapshot_image_refs(const SnapshotDef *def);
 
 /* Makes @def light: its domains dropped (light_dom and light_images keep what
- * tree/ and the image users need of them), @token (owned copy) in light_path: where
+ * tree/ and the image users need of them), @token (owned copy) in light_token: where
  * its backend reads them again, a file path for the files backend. */
 void snapshot_make_light(SnapshotDef *def, const char *token);
 

@@ -727,7 +727,7 @@ test_load_light(Fixture *f, gconstpointer data)
         gboolean cur = light->snaps->current == ln;
         g_autofree char *want = NULL;
         g_autofree char *got = NULL;
-        g_autofree char *path = g_strdup(ln->def->light_path);
+        g_autofree char *path = g_strdup(ln->def->light_token);
 
         g_assert_nonnull(fn);
         g_assert_null(ln->def->dom);
@@ -737,7 +737,7 @@ test_load_light(Fixture *f, gconstpointer data)
         g_assert_true(store_snapshot_full(f->store, "vm1", light, ln, &error));
         g_assert_no_error(error);
         g_assert_nonnull(ln->def->dom);
-        g_assert_null(ln->def->light_path);
+        g_assert_null(ln->def->light_token);
         g_assert_true(snaptree_lookup(light->snaps, fn->def->name) == ln);
         want = store_snapshot_file_contents(fn->def, full->snaps->current == fn);
         got = store_snapshot_file_contents(ln->def, cur);
@@ -774,7 +774,7 @@ test_load_light(Fixture *f, gconstpointer data)
     n = snaptree_lookup(changed->snaps, "s3");
     g_assert_false(store_snapshot_full(f->store, "vm1", changed, n, &error));
     g_assert_error(error, CORE_ERROR, CORE_ERROR_INVALID);
-    g_assert_nonnull(n->def->light_path);
+    g_assert_nonnull(n->def->light_token);
 }
 
 static int

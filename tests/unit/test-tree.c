@@ -222,7 +222,7 @@ fix_snapshot_full(Backend *b, const char *name, BackendDomain *bd, SnapNode *nod
 {
     FixtureBackend *f = fix_of(b);
     FixDomain *d = g_hash_table_lookup(f->domains, name);
-    const char *at = strrchr(node->def->light_path, '@');
+    const char *at = strrchr(node->def->light_token, '@');
     const char *xml = d ? fix_snap_xml(d, node->def->name) : NULL;
     SnapshotDef *full;
 
