@@ -39,6 +39,7 @@ fs_errno_from_error(const GError *error)
         case CORE_ERROR_NOT_FOUND: return ENOENT;
         case CORE_ERROR_BUSY: return EBUSY;
         case CORE_ERROR_TOO_BIG: return EFBIG;
+        case CORE_ERROR_UNREACHABLE: return EIO;
         }
     }
     return EIO;

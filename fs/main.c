@@ -17,11 +17,15 @@
 #include <libxml/parser.h>
 
 #include "files.h"
+#if SNAPFS_LIBVIRT
+#include "daemon.h"
+#endif
 #include "ops.h"
 #include "util.h"
 
 typedef struct {
     char *store;
+    char *uri;          /* -c URI: the libvirt daemon backend */
     char *config_dir;
     char *snapshot_dir;
     char *run_dir;
@@ -38,6 +42,9 @@ typedef struct {
 enum { FS_KEY_RO };
 
 static const struct fuse_opt fs_opt_spec[] = {
+    { "-c %s", offsetof(FsOptions, uri), 0 },
+    { "--connect=%s", offsetof(FsOptions, uri), 0 },
+    { "--connect %s", offsetof(FsOptions, uri), 0 },
     { "config_dir=%s", offsetof(FsOptions, config_dir), 0 },
     { "snapshot_dir=%s", offsetof(FsOptions, snapshot_dir), 0 },
     { "run_dir=%s", offsetof(FsOptions, run_dir), 0 },
@@ -58,7 +65,7 @@ fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
         o->read_only = 1;
         return 1;   /* and the kernel mounts read-only too */
     case FUSE_OPT_KEY_NONOPT:
-        if (!o->store) {
+        if (!o->store && !o->uri) {
             o->store = g_strdup(arg);
             return 0;
         }
@@ -71,11 +78,14 @@ fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 static void
 fs_usage(const char *prog)
 {
-    printf("usage: %s [options] STORE MOUNTPOINT\n\n"
+    printf("usage: %s [options] STORE MOUNTPOINT\n"
+           "       %s [options] -c URI MOUNTPOINT\n\n"
            "Mounts a libvirt-style store (STORE/qemu/NAME.xml and\n"
-           "STORE/qemu/snapshot/NAME/SNAP.xml) as a tree of domains, snapshots and\n"
-           "backing chains. See snapfs(1).\n\n"
+           "STORE/qemu/snapshot/NAME/SNAP.xml), or the domains of the libvirt daemon at\n"
+           "URI, as a tree of domains, snapshots and backing chains. See snapfs(1).\n\n"
            "snapfs options:\n"
+           "    -c, --connect URI      through the libvirt daemon at URI (qemu:///system,\n"
+           "                           qemu:///session, test:///default...), not the files\n"
            "    -o config_dir=DIR      domain definitions (default STORE/qemu)\n"
            "    -o snapshot_dir=DIR    snapshot metadata (default STORE/qemu/snapshot)\n"
            "    -o run_dir=DIR         libvirt's status files of running domains (default:\n"
@@ -87,7 +97,7 @@ fs_usage(const char *prog)
            "    -o poll                find other processes' changes by polling, not\n"
            "                           inotify (a store on a network filesystem)\n"
            "    -o allow_other         let other users in (permissions checked by the kernel)\n\n",
-           prog, FS_READAHEAD_KB);
+           prog, prog, FS_READAHEAD_KB);
 }
 
 /* The device ("MAJOR:MINOR") of the snapfs mount on @mountpoint, from /proc/self/mountinfo: a
@@ -246,6 +256,10 @@ main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     if (fuse_opt_parse(&args, &o, fs_opt_spec, fs_opt_proc) != 0)
         return 1;
+    if (o.uri && o.store) {   /* -c after the mount point: that was the mount point */
+        fuse_opt_add_arg(&args, o.store);
+        g_clear_pointer(&o.store, g_free);
+    }
     if (fuse_parse_cmdline(&args, &cmd) != 0)
         return 1;
     if (cmd.show_help) {
@@ -262,18 +276,20 @@ main(int argc, char **argv)
         ret = 0;
         goto out;
     }
-    if (!o.store || !cmd.mountpoint) {
-        fprintf(stderr, "%s: usage: %s [options] STORE MOUNTPOINT (--help for more)\n",
-                argv[0], argv[0]);
+    if ((!o.store && !o.uri) || !cmd.mountpoint) {
+        fprintf(stderr, "%s: usage: %s [options] STORE MOUNTPOINT, or -c URI MOUNTPOINT "
+                "(--help for more)\n", argv[0], argv[0]);
         goto out;
     }
     /* The daemon changes to / when it detaches: every path must be absolute. */
     {
         char *abs;
 
-        abs = g_canonicalize_filename(o.store, NULL);
-        g_free(o.store);
-        o.store = abs;
+        if (o.store) {
+            abs = g_canonicalize_filename(o.store, NULL);
+            g_free(o.store);
+            o.store = abs;
+        }
         if (o.config_dir) {
             abs = g_canonicalize_filename(o.config_dir, NULL);
             g_free(o.config_dir);
@@ -290,7 +306,17 @@ main(int argc, char **argv)
             o.run_dir = abs;
         }
     }
-    {
+    if (o.uri) {
+#if SNAPFS_LIBVIRT
+        if (!(backend = daemon_backend_new(o.uri, o.read_only, &error))) {
+            fprintf(stderr, "%s: cannot connect to '%s': %s\n", argv[0], o.uri, error->message);
+            goto out;
+        }
+#else
+        fprintf(stderr, "%s: -c: this snapfs is built without libvirt (-Dlibvirt)\n", argv[0]);
+        goto out;
+#endif
+    } else {
         FilesOptions fo = { .root = o.store, .config_dir = o.config_dir,
                             .snapshot_dir = o.snapshot_dir, .run_dir = o.run_dir,
                             .read_only = o.read_only, .live = TRUE };
@@ -413,6 +439,7 @@ out_state:
 out:
     g_free(cmd.mountpoint);
     g_free(o.store);
+    g_free(o.uri);
     g_free(o.config_dir);
     g_free(o.snapshot_dir);
     g_free(o.run_dir);

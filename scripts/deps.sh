@@ -3,7 +3,7 @@
 # Only what is missing is installed; `apt-get update` runs first when something is.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libglib2.0-dev libxml2-dev libxml2-utils
-libfuse3-dev fuse3 libqcow-dev zlib1g-dev libzstd-dev qemu-utils libvirt0 libvirt-clients
+libfuse3-dev fuse3 libqcow-dev zlib1g-dev libzstd-dev qemu-utils libvirt0 libvirt-clients libvirt-dev
 valgrind clang libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 util-linux python3"
 missing=""
 for p in $PKGS; do

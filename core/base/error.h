@@ -18,6 +18,7 @@ typedef enum {
     CORE_ERROR_NOT_FOUND,    /* no such snapshot, parent, disk (ENOENT) */
     CORE_ERROR_BUSY,         /* a job or lock holds it (EBUSY) */
     CORE_ERROR_TOO_BIG,      /* over a size limit (EFBIG) */
+    CORE_ERROR_UNREACHABLE,  /* the daemon that owns it does not answer (EIO) */
 } CoreError;
 
 GQuark core_error_quark(void);

@@ -288,7 +288,8 @@ files_log_live(const LiveHost *live)
     if (live_host_daemon(live, &uri, &pid)) {
         who = pid ? g_strdup_printf(" (pid %d)", (int)pid) : g_strdup("");
         g_message("a libvirt daemon%s is in charge of this store: snapfs shows it and "
-                  "refuses changes; make them with virsh -c %s", who, uri);
+                  "refuses changes; make them with virsh -c %s, or mount it with "
+                  "snapfs -c %s", who, uri, uri);
     }
 }
 

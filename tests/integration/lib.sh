@@ -57,7 +57,13 @@ EOF
 
 # mount_fs [OPTIONS...]: mounts $store on $mnt in the foreground, waits for it.
 mount_fs() {
-    G_DEBUG=fatal-criticals $FS_WRAPPER "$FS" -f "$@" "$store" "$mnt" 2>>"$work/log" &
+    mount_args "$@" "$store"
+}
+
+# mount_args ARGS...: runs snapfs -f ARGS... $mnt (the source among ARGS: a store, or
+# -c URI) in the foreground, waits for the mount.
+mount_args() {
+    G_DEBUG=fatal-criticals $FS_WRAPPER "$FS" -f "$@" "$mnt" 2>>"$work/log" &
     pid=$!
     for _ in $(seq 300); do
         mountpoint -q "$mnt" && return 0

@@ -54,7 +54,8 @@ refused() {
 mount_fs -o "run_dir=$LV_RUN"
 grep -qF "a libvirt daemon (pid $LV_PID) is in charge of this store" "$work/log" ||
     fail "the daemon is not logged at mount"
-grep -qF "make them with virsh -c $LV_URI" "$work/log" || fail "the daemon's URI is not logged"
+grep -qF "make them with virsh -c $LV_URI, or mount it with snapfs -c $LV_URI" "$work/log" ||
+    fail "the daemon's URI is not logged"
 check test "$(cat "$mnt/vm/state")" = "shut off"
 check test "$(cat "$mnt/other/state")" = "shut off"
 
