@@ -117,8 +117,9 @@ typedef struct {
     gboolean (*watch_drain)(Backend *b, GHashTable *changed);
     gboolean (*watch_check)(Backend *b);
 
-    /* Whether @name runs now, in virsh domstate's words ("running", "shut off"...). */
-    const char *(*domain_state)(Backend *b, const char *name);
+    /* Whether @name runs now, in virsh domstate's words ("running", "shut off"...); NULL
+     * with the reason when it cannot be known now. */
+    const char *(*domain_state)(Backend *b, const char *name, GError **error);
     /* Whether the image at @path may be read as a stable guest view: FALSE with
      * CORE_ERROR_BUSY when a running VM writes it. */
     gboolean (*image_stable)(Backend *b, const char *path, GError **error);
@@ -176,8 +177,8 @@ static inline gboolean backend_watch_drain(Backend *b, GHashTable *changed)
 { return b->klass->watch_drain(b, changed); }
 static inline gboolean backend_watch_check(Backend *b)
 { return b->klass->watch_check(b); }
-static inline const char *backend_domain_state(Backend *b, const char *name)
-{ return b->klass->domain_state(b, name); }
+static inline const char *backend_domain_state(Backend *b, const char *name, GError **error)
+{ return b->klass->domain_state(b, name, error); }
 static inline gboolean backend_image_stable(Backend *b, const char *path, GError **error)
 { return b->klass->image_stable(b, path, error); }
 static inline BackendJob *backend_job_start(Backend *b, const char *dom, const char *xml,

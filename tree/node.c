@@ -211,7 +211,9 @@ static char *
 view_make_domain_state(ViewReq *r, const ViewNode *node, GError **error)
 {
     /* Asked at each open: a domain starts and stops without a change of its definition. */
-    return g_strdup_printf("%s\n", backend_domain_state(r->view->backend, node->dom));
+    const char *state = backend_domain_state(r->view->backend, node->dom, error);
+
+    return state ? g_strdup_printf("%s\n", state) : NULL;
 }
 
 static const ViewLeaf view_dom_leaves[] = {

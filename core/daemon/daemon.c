@@ -13,12 +13,29 @@
 #include "snapshot.h"
 #include "util.h"
 
+/* How long a silent daemon is waited for: keepalive probes every 2 s, 3 unanswered close the
+ * connection, so no request waits longer than about 8 s on a daemon that hangs. A daemon that
+ * went away is tried again at most once a second. */
+#define LV_KEEPALIVE_S 2
+#define LV_KEEPALIVE_COUNT 3
+#define LV_RETRY_US G_USEC_PER_SEC
+
 typedef struct {
     Backend parent;
-    virConnectPtr conn;
     char *uri;
     unsigned int secure;   /* VIR_DOMAIN_XML_SECURE, 0 on a read-only connection (which
                             * libvirt does not give secrets) */
+    GMutex lock;           /* guards what follows */
+    virConnectPtr conn;    /* NULL: not connected */
+    gboolean closed;       /* the daemon closed the connection: reconnect at the next use */
+    gint64 retry_us;       /* no connection attempt before this time */
+    GHashTable *changed;   /* domain names events named since the last drain; "" the list */
+    GHashTable *stamps;    /* domain name ("" the list) -> its last stamp (guint64 *): what
+                            * is loaded stays while the daemon does not answer */
+    gboolean lost;         /* events may have been missed (a reconnection) */
+    GThread *loop;         /* runs libvirt's event loop */
+    gint stop;
+    int timer;
 } LibvirtBackend;
 
 static LibvirtBackend *
@@ -37,7 +54,9 @@ lv_error(GError **error, const char *what)
     const char *msg = err && err->message ? err->message : what;
     CoreError code = CORE_ERROR_INVALID;
 
-    switch (err ? err->code : VIR_ERR_INTERNAL_ERROR) {
+    if (err && err->domain == VIR_FROM_RPC)
+        code = CORE_ERROR_UNREACHABLE;
+    else switch (err ? err->code : VIR_ERR_INTERNAL_ERROR) {
     case VIR_ERR_NO_DOMAIN:
     case VIR_ERR_NO_DOMAIN_SNAPSHOT:
     case VIR_ERR_NO_DOMAIN_CHECKPOINT:
@@ -72,6 +91,58 @@ lv_error(GError **error, const char *what)
     return FALSE;
 }
 
+static void lv_connected(LibvirtBackend *lv, virConnectPtr conn);
+
+/* A reference to the connection (virConnectClose() it), connecting again when the daemon
+ * went away; NULL with CORE_ERROR_UNREACHABLE and libvirt's words while it cannot be
+ * reached. The attempt runs without the lock: it may wait on the daemon. */
+static virConnectPtr
+lv_conn(Backend *b, GError **error)
+{
+    LibvirtBackend *lv = lv_of(b);
+    virConnectPtr conn = NULL, old = NULL;
+    gint64 now = g_get_monotonic_time();
+
+    g_mutex_lock(&lv->lock);
+    if (lv->conn && lv->closed) {
+        old = lv->conn;
+        lv->conn = NULL;
+    }
+    if (lv->conn) {
+        conn = lv->conn;
+        virConnectRef(conn);
+        g_mutex_unlock(&lv->lock);
+        return conn;
+    }
+    if (now < lv->retry_us) {
+        g_mutex_unlock(&lv->lock);
+        if (old)
+            virConnectClose(old);
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNREACHABLE,
+                    "the libvirt daemon at %s does not answer (tried again every second)",
+                    lv->uri);
+        return NULL;
+    }
+    lv->retry_us = now + LV_RETRY_US;
+    g_mutex_unlock(&lv->lock);
+    if (old) {
+        virConnectUnregisterCloseCallback(old, NULL);
+        virConnectClose(old);
+    }
+    if (!(conn = virConnectOpenAuth(lv->uri, virConnectAuthPtrDefault,
+                                    lv->parent.read_only ? VIR_CONNECT_RO : 0))) {
+        g_autoptr(GError) local = NULL;
+
+        lv_error(&local, "cannot connect");
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNREACHABLE,
+                    "the libvirt daemon at %s does not answer: %s", lv->uri, local->message);
+        return NULL;
+    }
+    lv_connected(lv, conn);
+    virConnectRef(conn);
+    return conn;
+}
+
 static gint
 lv_name_cmp(gconstpointer a, gconstpointer b)
 {
@@ -81,12 +152,19 @@ lv_name_cmp(gconstpointer a, gconstpointer b)
 static GPtrArray *
 lv_list_domains(Backend *b, GError **error)
 {
+    virConnectPtr conn = lv_conn(b, error);
     virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(lv_of(b)->conn, &doms, 0);
     GPtrArray *names;
+    int n;
 
+    if (!conn)
+        return NULL;
+    n = virConnectListAllDomains(conn, &doms, 0);
     if (n < 0)
-        return lv_error(error, "cannot list domains"), NULL;
+        lv_error(error, "cannot list domains");
+    virConnectClose(conn);
+    if (n < 0)
+        return NULL;
     names = g_ptr_array_new_with_free_func(g_free);
     for (int i = 0; i < n; i++) {
         g_ptr_array_add(names, g_strdup(virDomainGetName(doms[i])));
@@ -97,24 +175,54 @@ lv_list_domains(Backend *b, GError **error)
     return names;
 }
 
+/* @stamp taken now of @key, remembered; or, when it could not be taken (@ok FALSE: the
+ * daemon does not answer), the last one: what was loaded stays readable meanwhile. */
+static guint64
+lv_stamp_keep(LibvirtBackend *lv, const char *key, guint64 stamp, gboolean ok)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lv->lock);
+    guint64 *last = g_hash_table_lookup(lv->stamps, key);
+
+    if (!ok)
+        return last ? *last : 0;
+    if (!last) {
+        last = g_new(guint64, 1);
+        g_hash_table_insert(lv->stamps, g_strdup(key), last);
+    }
+    *last = stamp;
+    return stamp;
+}
+
+static gboolean
+lv_unreachable(const GError *error)
+{
+    return error && g_error_matches(error, CORE_ERROR, CORE_ERROR_UNREACHABLE);
+}
+
 static guint64
 lv_list_stamp(Backend *b)
 {
-    g_autoptr(GPtrArray) names = lv_list_domains(b, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) names = lv_list_domains(b, &error);
     guint64 h = UTIL_FNV1A_INIT;
 
     for (guint i = 0; names && i < names->len; i++)
         h = util_hash_fnv1a(h, names->pdata[i], strlen(names->pdata[i]) + 1);
-    return h;
+    return lv_stamp_keep(lv_of(b), "", h, names != NULL);
 }
 
+/* Domain @name (virDomainFree() it), or NULL with libvirt's error. */
 static virDomainPtr
 lv_domain(Backend *b, const char *name, GError **error)
 {
-    virDomainPtr dom = virDomainLookupByName(lv_of(b)->conn, name);
+    virConnectPtr conn = lv_conn(b, error);
+    virDomainPtr dom;
 
-    if (!dom)
+    if (!conn)
+        return NULL;
+    if (!(dom = virDomainLookupByName(conn, name)))
         lv_error(error, "no such domain");
+    virConnectClose(conn);   /* the domain keeps its own reference */
     return dom;
 }
 
@@ -124,21 +232,25 @@ lv_domain(Backend *b, const char *name, GError **error)
 static guint64
 lv_domain_stamp(Backend *b, const char *name)
 {
-    virDomainPtr dom = virDomainLookupByName(lv_of(b)->conn, name);
+    g_autoptr(GError) error = NULL;
+    virDomainPtr dom = lv_domain(b, name, &error);
     virDomainSnapshotPtr *snaps = NULL;
     guint64 h = UTIL_FNV1A_INIT;
     char *xml;
     int state = 0, reason = 0, n;
 
-    if (!dom)
-        return 0;
-    if ((xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | lv_of(b)->secure))) {
-        h = util_hash_fnv1a(h, xml, strlen(xml));
+    if (!dom)   /* gone: 0; the daemon away: what was loaded stays */
+        return lv_stamp_keep(lv_of(b), name, 0, !lv_unreachable(error));
+    if (!(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | lv_of(b)->secure)) ||
+        virDomainGetState(dom, &state, &reason, 0) < 0 ||
+        (n = virDomainListAllSnapshots(dom, &snaps, 0)) < 0) {
         free(xml);
+        virDomainFree(dom);
+        return lv_stamp_keep(lv_of(b), name, 0, FALSE);
     }
-    if (virDomainGetState(dom, &state, &reason, 0) == 0)
-        h = util_hash_fnv1a(h, &state, sizeof(state));
-    n = virDomainListAllSnapshots(dom, &snaps, 0);
+    h = util_hash_fnv1a(h, xml, strlen(xml));
+    free(xml);
+    h = util_hash_fnv1a(h, &state, sizeof(state));
     for (int i = 0; i < n; i++) {
         const char *sname = virDomainSnapshotGetName(snaps[i]);
         int current = virDomainSnapshotIsCurrent(snaps[i], 0);
@@ -149,7 +261,7 @@ lv_domain_stamp(Backend *b, const char *name)
     }
     free(snaps);
     virDomainFree(dom);
-    return h ? h : 1;
+    return lv_stamp_keep(lv_of(b), name, h ? h : 1, TRUE);
 }
 
 static gboolean
@@ -233,14 +345,19 @@ lv_snapshot_light(Backend *b, SnapNode *node, const char *token)
 {
 }
 
-/* No events yet: every domain is polled (its stamp re-taken on access when older than
- * the tree's re-check interval). */
+/* Domain events (lifecycle, metadata, block jobs, device removal) name what changed at
+ * once; a snapshot made by someone else has no event, so every domain is also polled (its
+ * stamp re-taken on access when older than the tree's re-check interval). */
 static gboolean
 lv_watch(Backend *b, GError **error)
 {
-    g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
-                        "the libvirt backend does not listen to domain events");
-    return FALSE;
+    return TRUE;
+}
+
+static gboolean
+lv_true(Backend *b)
+{
+    return TRUE;
 }
 
 static gboolean
@@ -263,20 +380,99 @@ lv_watch_forget(Backend *b, const char *name)
 static gboolean
 lv_watch_drain(Backend *b, GHashTable *changed)
 {
-    return FALSE;
+    LibvirtBackend *lv = lv_of(b);
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lv->lock);
+    GHashTableIter it;
+    gpointer k;
+    gboolean lost = lv->lost || lv->closed;
+
+    g_hash_table_iter_init(&it, lv->changed);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        g_hash_table_add(changed, g_strdup(k));
+        g_hash_table_iter_remove(&it);
+    }
+    lv->lost = FALSE;
+    return lost;
+}
+
+static void
+lv_changed(LibvirtBackend *lv, const char *name, gboolean list)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lv->lock);
+
+    if (name)
+        g_hash_table_add(lv->changed, g_strdup(name));
+    if (list)
+        g_hash_table_add(lv->changed, g_strdup(""));
+}
+
+static int
+lv_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+    lv_changed(opaque, virDomainGetName(dom),
+               event == VIR_DOMAIN_EVENT_DEFINED || event == VIR_DOMAIN_EVENT_UNDEFINED);
+    return 0;
+}
+
+static void
+lv_on_domain(virConnectPtr conn, virDomainPtr dom, void *opaque)
+{
+    lv_changed(opaque, virDomainGetName(dom), FALSE);
+}
+
+static void
+lv_on_close(virConnectPtr conn, int reason, void *opaque)
+{
+    LibvirtBackend *lv = opaque;
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lv->lock);
+
+    if (lv->conn == conn)
+        lv->closed = TRUE;
+}
+
+/* A new connection: its events, its keepalive, the close that says the daemon went away.
+ * What happened while there was none is unknown: everything may have changed. */
+static void
+lv_connected(LibvirtBackend *lv, virConnectPtr conn)
+{
+    virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_lifecycle), lv, NULL);
+    virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_domain), lv, NULL);
+    virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_domain), lv, NULL);
+    virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_domain), lv, NULL);
+    virConnectRegisterCloseCallback(conn, lv_on_close, lv, NULL);
+    /* Not every driver keeps connections alive (test:///, the in-process ones). */
+    virConnectSetKeepAlive(conn, LV_KEEPALIVE_S, LV_KEEPALIVE_COUNT);
+    g_mutex_lock(&lv->lock);
+    if (lv->conn) {   /* another request connected meanwhile: keep its connection */
+        g_mutex_unlock(&lv->lock);
+        virConnectUnregisterCloseCallback(conn, lv_on_close);
+        virConnectClose(conn);
+        return;
+    }
+    lv->conn = conn;
+    lv->closed = FALSE;
+    lv->lost = TRUE;
+    g_mutex_unlock(&lv->lock);
 }
 
 /* virsh domstate's words. */
 static const char *
-lv_domain_state(Backend *b, const char *name)
+lv_domain_state(Backend *b, const char *name, GError **error)
 {
-    virDomainPtr dom = virDomainLookupByName(lv_of(b)->conn, name);
-    int state = VIR_DOMAIN_NOSTATE, reason = 0;
+    virDomainPtr dom = lv_domain(b, name, error);
+    int state = VIR_DOMAIN_NOSTATE, reason = 0, rc;
 
-    if (dom) {
-        virDomainGetState(dom, &state, &reason, 0);
-        virDomainFree(dom);
-    }
+    if (!dom)
+        return NULL;
+    if ((rc = virDomainGetState(dom, &state, &reason, 0)) < 0)
+        lv_error(error, "cannot read the domain's state");
+    virDomainFree(dom);
+    if (rc < 0)
+        return NULL;
     switch (state) {
     case VIR_DOMAIN_RUNNING: return "running";
     case VIR_DOMAIN_BLOCKED: return "idle";
@@ -485,15 +681,21 @@ lv_apply_domain(Backend *b, virDomainPtr dom, const BackendOp *op, char **result
 static gboolean
 lv_apply(Backend *b, const BackendOp *op, char **result, GError **error)
 {
-    virConnectPtr conn = lv_of(b)->conn;
     virDomainPtr dom;
     gboolean ok;
 
     if (op->op == BACKEND_OP_DEFINE) {
         g_autofree char *xml = g_strndup(op->xml, op->len);
+        virConnectPtr conn = lv_conn(b, error);
 
-        if (!(dom = virDomainDefineXML(conn, xml)))
-            return lv_error(error, "cannot define the domain");
+        if (!conn)
+            return FALSE;
+        dom = virDomainDefineXML(conn, xml);
+        if (!dom)
+            lv_error(error, "cannot define the domain");
+        virConnectClose(conn);
+        if (!dom)
+            return FALSE;
         *result = g_strdup_printf("Domain '%s' defined from ctl/define", virDomainGetName(dom));
         virDomainFree(dom);
         return TRUE;
@@ -548,8 +750,18 @@ lv_free(Backend *b)
 {
     LibvirtBackend *lv = lv_of(b);
 
-    if (lv->conn)
+    if (lv->conn) {
+        virConnectUnregisterCloseCallback(lv->conn, lv_on_close);
         virConnectClose(lv->conn);
+    }
+    g_atomic_int_set(&lv->stop, 1);
+    if (lv->loop)
+        g_thread_join(lv->loop);   /* the timer wakes it within LV_TICK_MS */
+    if (lv->timer >= 0)
+        virEventRemoveTimeout(lv->timer);
+    g_hash_table_unref(lv->changed);
+    g_hash_table_unref(lv->stamps);
+    g_mutex_clear(&lv->lock);
     g_free(lv->uri);
     g_free(lv);
 }
@@ -563,7 +775,7 @@ static const BackendClass lv_class = {
     .snapshot_full = lv_snapshot_full,
     .snapshot_light = lv_snapshot_light,
     .watch = lv_watch,
-    .watch_list = lv_false,
+    .watch_list = lv_true,
     .watch_domain = lv_watch_domain,
     .watch_forget = lv_watch_forget,
     .watch_drain = lv_watch_drain,
@@ -588,23 +800,54 @@ lv_quiet(void *data, virErrorPtr err)
 {
 }
 
+/* The event loop wakes at least this often to see whether it is to stop. */
+#define LV_TICK_MS 200
+
+static void
+lv_tick(int timer, void *opaque)
+{
+}
+
+static gpointer
+lv_loop(gpointer data)
+{
+    LibvirtBackend *lv = data;
+
+    while (!g_atomic_int_get(&lv->stop))
+        virEventRunDefaultImpl();
+    return NULL;
+}
+
 Backend *
 daemon_backend_new(const char *uri, gboolean read_only, GError **error)
 {
+    static gsize once;
+    g_autoptr(Backend) b = NULL;
     LibvirtBackend *lv;
     virConnectPtr conn;
+    g_autoptr(GError) local = NULL;
 
-    virSetErrorFunc(NULL, lv_quiet);
-    if (!(conn = virConnectOpenAuth(uri, virConnectAuthPtrDefault,
-                                    read_only ? VIR_CONNECT_RO : 0))) {
-        lv_error(error, "cannot connect");
-        return NULL;
+    if (g_once_init_enter(&once)) {
+        virSetErrorFunc(NULL, lv_quiet);
+        virEventRegisterDefaultImpl();   /* before the first connection: events, keepalive */
+        g_once_init_leave(&once, 1);
     }
     lv = g_new0(LibvirtBackend, 1);
+    b = &lv->parent;
     lv->parent.klass = &lv_class;
     lv->parent.read_only = read_only;
-    lv->conn = conn;
     lv->uri = g_strdup(uri);
     lv->secure = read_only ? 0 : VIR_DOMAIN_XML_SECURE;
-    return &lv->parent;
+    g_mutex_init(&lv->lock);
+    lv->changed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    lv->stamps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    lv->timer = virEventAddTimeout(LV_TICK_MS, lv_tick, NULL, NULL);
+    lv->loop = g_thread_new("libvirt-events", lv_loop, lv);
+    if (!(conn = lv_conn(b, &local))) {
+        /* At mount, libvirt's own words: the URI is on the command line already. */
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    virConnectClose(conn);
+    return g_steal_pointer(&b);
 }

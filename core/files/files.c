@@ -122,7 +122,7 @@ files_watch_check(Backend *b)
 }
 
 static const char *
-files_domain_state(Backend *b, const char *name)
+files_domain_state(Backend *b, const char *name, GError **error)
 {
     /* From libvirt's status file: a domain starts and stops without a change to the store. */
     FilesBackend *f = files_of(b);

@@ -3,7 +3,8 @@
 # a running TCG guest: the tree is the daemon's, state follows the guest, a disk-only snapshot
 # made through the mount on the running VM is the daemon's own (virsh lists it, qemu writes the
 # new overlay) and a point in time (the guest's write after it is not in it), a delete through
-# the mount is seen by virsh, and a change made with virsh shows up in the mount.
+# the mount is seen by virsh, a change made with virsh shows up in the mount, and a daemon
+# that goes away and comes back costs errors that say so, never a hang.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/libvirtd.sh"
 "$FS" --help 2>&1 | grep -q -- '--connect' || { echo "built without libvirt"; exit 77; }
@@ -75,5 +76,20 @@ qemu-io -r -f qcow2 -c 'read -P 0x22 0 64k' "$img/vm.s1" | grep -q 'Pattern veri
     fail "the write through the monitor is not in the overlay"
 cmp <(head -c 65536 "$mnt/vm/disks/vda/data") <(head -c 65536 /dev/zero | tr '\0' '\042') ||
     fail "the domain's data once it stopped: $(head -c 16 "$mnt/vm/disks/vda/data" | od -An -tx1) $(cat "$mnt/vm/disks/vda/source") $(ls "$mnt/vm/disks")"
+
+# The daemon goes away: what is loaded still reads; what needs the daemon fails with EIO and
+# says why, at once (no request waits on it).
+lv_stop
+check test -n "$(cat "$mnt/vm/domain.xml")"
+expect_fail 'Input/output error' cat "$mnt/vm/state"
+expect_fail 'Input/output error' bash -c "echo s3 > '$mnt/vm/ctl/create'"
+grep -q "does not answer" "$mnt/vm/ctl/result" || fail "no daemon: $(result)"
+# Started again, the mount finds it (one attempt a second) and works as before.
+lv_start "$work/lv"
+for _ in $(seq 50); do cat "$mnt/vm/state" > /dev/null 2>&1 && break; sleep 0.1; done
+check test "$(cat "$mnt/vm/state")" = "shut off"
+echo s3 > "$mnt/vm/ctl/create" || fail "create s3 once the daemon is back: $(result)"
+lv snapshot-list vm --name | grep -qx s3 || fail "virsh does not list s3"
+check test "$(readlink "$mnt/vm/current")" = snapshots/s3
 umount_fs
 echo ok

@@ -293,7 +293,7 @@ fix_watch_check(Backend *b)
 }
 
 static const char *
-fix_domain_state(Backend *b, const char *name)
+fix_domain_state(Backend *b, const char *name, GError **error)
 {
     FixDomain *d = g_hash_table_lookup(fix_of(b)->domains, name);
 
