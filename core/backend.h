@@ -49,6 +49,12 @@ typedef enum {
     BACKEND_DELETE_CHILDREN_ONLY = 1 << 2,  /* --children-only */
 } BackendDeleteFlags;
 
+/* Flags of BACKEND_OP_CREATE with a bare name (virsh snapshot-create-as's options). */
+typedef enum {
+    BACKEND_CREATE_QUIESCE = 1 << 0,   /* --quiesce: the guest agent freezes the filesystems */
+    BACKEND_CREATE_MEMORY = 1 << 1,    /* --memory: a live snapshot with the guest's memory */
+} BackendCreateFlags;
+
 /* Flags of BACKEND_OP_UNDEFINE (virsh undefine's options). */
 typedef enum {
     BACKEND_UNDEFINE_SNAPSHOTS_METADATA = 1 << 0,  /* --snapshots-metadata */
@@ -64,7 +70,8 @@ typedef struct {
                           * of undefine; the value of genid ("new" or a GUID) */
     const char *xml;     /* the document of create, redefine, import, define and backup */
     gsize len;
-    guint flags;         /* BackendDeleteFlags (delete), BackendUndefineFlags (undefine) */
+    guint flags;         /* BackendDeleteFlags (delete), BackendUndefineFlags (undefine),
+                          * BackendCreateFlags (create with a bare name) */
     gboolean cancel;     /* backup: cancel the running one */
 } BackendOp;
 

@@ -100,6 +100,34 @@ ctl_op_name(BackendOpKind op)
     g_assert_not_reached();
 }
 
+/* A bare name of ctl/create may end with virsh snapshot-create-as's " --quiesce" and
+ * " --memory", in any order: taken off @name into @flags. */
+static void
+ctl_create_options(char *name, guint *flags)
+{
+    static const struct {
+        const char *word;
+        guint flag;
+    } options[] = {
+        { " --quiesce", BACKEND_CREATE_QUIESCE },
+        { " --memory", BACKEND_CREATE_MEMORY },
+    };
+    gboolean found = TRUE;
+
+    while (found) {
+        found = FALSE;
+        for (guint i = 0; i < G_N_ELEMENTS(options); i++) {
+            gsize n = strlen(name), w = strlen(options[i].word);
+
+            if (n > w && strcmp(name + n - w, options[i].word) == 0) {
+                name[n - w] = '\0';
+                *flags |= options[i].flag;
+                found = TRUE;
+            }
+        }
+    }
+}
+
 /* One option word of ctl/delete into @flags; "--" alone adds none. */
 static gboolean
 ctl_delete_option(const char *w, guint *flags, GError **error)
@@ -287,6 +315,7 @@ ctl_apply(View *view, const char *dom, const char *op, const char *payload, gsiz
             req.len = len;
         } else {
             req.name = text = g_strndup(payload, len);
+            ctl_create_options(text, &req.flags);
         }
         break;
     case BACKEND_OP_UNDEFINE:

@@ -577,6 +577,34 @@ lv_genid(virDomainPtr dom, const char *value, char **result, GError **error)
     return TRUE;
 }
 
+/* Where `create NAME --memory` saves the guest's memory: DOMAIN.NAME.mem next to the
+ * image of the domain's first disk with one (libvirt names none itself). */
+static char *
+lv_memory_file(virDomainPtr dom, const char *snap, GError **error)
+{
+    g_autoptr(DomainDef) def = NULL;
+    char *xml = virDomainGetXMLDesc(dom, 0);
+
+    if (!xml)
+        return lv_error(error, "cannot read the domain's definition"), NULL;
+    def = domain_parse(xml, strlen(xml), DOMAIN_PARSE_LIVE, error);
+    free(xml);
+    if (!def)
+        return NULL;
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DiskDef *d = def->disks->pdata[i];
+
+        if (d->src && d->src->type == STORAGE_TYPE_FILE && d->src->path) {
+            g_autofree char *dir = g_path_get_dirname(d->src->path);
+            g_autofree char *file = g_strdup_printf("%s.%s.mem", def->name, snap);
+
+            return g_build_filename(dir, file, NULL);
+        }
+    }
+    return core_error_invalid(error, "domain '%s' has no disk image to save its memory beside",
+                              def->name), NULL;
+}
+
 static gboolean
 lv_apply_domain(Backend *b, virDomainPtr dom, const BackendOp *op, char **result,
                 GError **error)
@@ -592,11 +620,24 @@ lv_apply_domain(Backend *b, virDomainPtr dom, const BackendOp *op, char **result
         flags = VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
         if (op->op == BACKEND_OP_CREATE_NO_METADATA)
             flags |= VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA;
-        if (!op->xml)
+        if (op->flags & BACKEND_CREATE_QUIESCE)
+            flags |= VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE;
+        if (op->xml) {
+            named = g_strndup(op->xml, op->len);
+        } else if (op->flags & BACKEND_CREATE_MEMORY) {
+            g_autofree char *mem = lv_memory_file(dom, op->name, error);
+
+            if (!mem)
+                return FALSE;
+            /* With the memory external, libvirt makes the disks external too. */
+            flags &= ~VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY;
+            named = g_markup_printf_escaped("<domainsnapshot><name>%s</name>"
+                                            "<memory snapshot='external' file='%s'/>"
+                                            "</domainsnapshot>", op->name, mem);
+        } else {
             named = g_markup_printf_escaped("<domainsnapshot><name>%s</name></domainsnapshot>",
                                             op->name);
-        else
-            named = g_strndup(op->xml, op->len);
+        }
         /* An XML document is taken as virsh snapshot-create takes it: its own choices. */
         if (op->xml)
             flags = op->op == BACKEND_OP_CREATE_NO_METADATA

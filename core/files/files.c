@@ -166,6 +166,14 @@ files_apply(Backend *b, const BackendOp *op, char **result, GError **error)
     case BACKEND_OP_CREATE_NO_METADATA: {
         guint flags = op->op == BACKEND_OP_CREATE ? 0 : MANAGE_CREATE_NO_METADATA;
 
+        /* Both need a running guest, which the files backend never acts behind. */
+        if (op->flags & (BACKEND_CREATE_QUIESCE | BACKEND_CREATE_MEMORY)) {
+            g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                        "%s needs a running domain: mount its daemon with snapfs -c URI",
+                        op->flags & BACKEND_CREATE_QUIESCE ? "--quiesce" : "--memory");
+            return FALSE;
+        }
+
         return op->xml ? manage_create(store, dom, op->xml, op->len, flags, result, error)
                        : manage_create_named(store, dom, op->name, flags, result, error);
     }

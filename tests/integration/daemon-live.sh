@@ -65,6 +65,18 @@ check test "$(readlink "$mnt/vm/snapshots/s2/parent")" = ../s1
 echo 's2 --metadata' > "$mnt/vm/ctl/delete" || fail "delete s2 --metadata: $(result)"
 check test "$(lv snapshot-list vm --name | sed '/^$/d')" = s1
 check test ! -e "$mnt/vm/snapshots/s2"
+# --quiesce without a guest agent: libvirt's refusal in its words, nothing made
+before=$(lv snapshot-list vm --name | sed '/^$/d' | sort)
+if echo 'q1 --quiesce' > "$mnt/vm/ctl/create" 2> /dev/null; then fail "quiesce without an agent"; fi
+result | grep -qi 'agent' || fail "quiesce: $(result)"
+check test "$(lv snapshot-list vm --name | sed '/^$/d' | sort)" = "$before"
+# --memory: a live snapshot with the guest's memory saved beside the disk
+echo 'm1 --memory' > "$mnt/vm/ctl/create" || fail "create m1 --memory: $(result)"
+check test -s "$img/vm.m1.mem"
+lv snapshot-dumpxml vm m1 | grep -q "<memory snapshot='external' file='$img/vm.m1.mem'/>" ||
+    fail "m1's memory: $(lv snapshot-dumpxml vm m1 | grep memory)"
+for _ in $(seq 30); do [ -d "$mnt/vm/snapshots/m1" ] && break; sleep 0.1; done
+check test "$(sed -n 1p "$mnt/vm/snapshots/m1/state")" = running
 # libvirt's refusal comes back in its words (an external snapshot's revert of a running VM)
 if echo s1 > "$mnt/vm/ctl/revert" 2> /dev/null; then fail "revert of an external snapshot ran"; fi
 result | grep -q '^error: ' || fail "revert: $(result)"

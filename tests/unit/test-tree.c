@@ -1105,6 +1105,10 @@ test_ctl_ops(Fixture *f, gconstpointer data)
         { "alpha/ctl/create", "n2", BACKEND_OP_CREATE, "alpha", "n2", 0 },   /* at close */
         { "alpha/ctl/create-no-metadata", "n3\n", BACKEND_OP_CREATE_NO_METADATA, "alpha", "n3",
           0 },
+        { "alpha/ctl/create", "q1 --quiesce\n", BACKEND_OP_CREATE, "alpha", "q1",
+          BACKEND_CREATE_QUIESCE },
+        { "alpha/ctl/create", "m 1 --memory --quiesce\n", BACKEND_OP_CREATE, "alpha", "m 1",
+          BACKEND_CREATE_MEMORY | BACKEND_CREATE_QUIESCE },
         { "alpha/ctl/revert", "s1\n", BACKEND_OP_REVERT, "alpha", "s1", 0 },
         { "alpha/ctl/delete", "s2 --children\n", BACKEND_OP_DELETE, "alpha", "s2",
           BACKEND_DELETE_CHILDREN },
