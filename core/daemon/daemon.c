@@ -414,8 +414,22 @@ lv_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, voi
     return 0;
 }
 
+/* Each event has its own signature: the opaque pointer comes last. */
 static void
-lv_on_domain(virConnectPtr conn, virDomainPtr dom, void *opaque)
+lv_on_metadata(virConnectPtr conn, virDomainPtr dom, int type, const char *nsuri, void *opaque)
+{
+    lv_changed(opaque, virDomainGetName(dom), FALSE);
+}
+
+static void
+lv_on_block_job(virConnectPtr conn, virDomainPtr dom, const char *dst, int type, int status,
+                void *opaque)
+{
+    lv_changed(opaque, virDomainGetName(dom), FALSE);
+}
+
+static void
+lv_on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
 {
     lv_changed(opaque, virDomainGetName(dom), FALSE);
 }
@@ -438,11 +452,11 @@ lv_connected(LibvirtBackend *lv, virConnectPtr conn)
     virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                      VIR_DOMAIN_EVENT_CALLBACK(lv_on_lifecycle), lv, NULL);
     virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
-                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_domain), lv, NULL);
+                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_metadata), lv, NULL);
     virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
-                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_domain), lv, NULL);
+                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_block_job), lv, NULL);
     virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_domain), lv, NULL);
+                                     VIR_DOMAIN_EVENT_CALLBACK(lv_on_device_removed), lv, NULL);
     virConnectRegisterCloseCallback(conn, lv_on_close, lv, NULL);
     /* Not every driver keeps connections alive (test:///, the in-process ones). */
     virConnectSetKeepAlive(conn, LV_KEEPALIVE_S, LV_KEEPALIVE_COUNT);
@@ -760,30 +774,143 @@ lv_apply(Backend *b, const BackendOp *op, char **result, GError **error)
     return ok;
 }
 
+/* A backup the daemon runs (virDomainBackupBegin): its state is the daemon's job. */
+typedef struct {
+    Backend *b;
+    char *dom;
+    char *xml;   /* virDomainBackupGetXMLDesc at the start: the backup.xml file */
+} LvJob;
+
 static BackendJob *
-lv_job_start(Backend *b, const char *dom, const char *xml, gsize len, BackendJob *previous,
+lv_job_start(Backend *b, const char *name, const char *xml, gsize len, BackendJob *previous,
              GError **error)
 {
-    g_set_error_literal(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
-                        "backups through the libvirt backend are not supported yet");
-    return NULL;
+    virDomainPtr dom = lv_domain(b, name, error);
+    g_autofree char *doc = g_strndup(xml, len);
+    LvJob *job;
+    char *desc;
+
+    if (!dom)
+        return NULL;
+    if (virDomainBackupBegin(dom, doc, NULL, 0) < 0) {
+        lv_error(error, "cannot begin the backup");
+        virDomainFree(dom);
+        return NULL;
+    }
+    job = g_new0(LvJob, 1);
+    job->b = b;
+    job->dom = g_strdup(name);
+    if ((desc = virDomainBackupGetXMLDesc(dom, 0))) {
+        job->xml = g_strdup(desc);
+        free(desc);
+    } else {
+        job->xml = g_strdup(doc);
+    }
+    virDomainFree(dom);
+    return (BackendJob *)job;
+}
+
+static guint64
+lv_param_ull(virTypedParameterPtr params, int n, const char *name)
+{
+    unsigned long long v = 0;
+
+    virTypedParamsGetULLong(params, n, name, &v);
+    return v;
+}
+
+/* The daemon's backup job of the domain now (@completed: the last one that ended): its type
+ * (VIR_DOMAIN_JOB_*), bytes done and to do, libvirt's error. FALSE: none to tell. */
+static gboolean
+lv_job_stats(LvJob *job, gboolean completed, int *type, guint64 *done, guint64 *total,
+             char **message)
+{
+    virDomainPtr dom = lv_domain(job->b, job->dom, NULL);
+    virTypedParameterPtr params = NULL;
+    int n = 0, op = 0;
+    const char *msg = NULL;
+    gboolean ok;
+
+    if (!dom)
+        return FALSE;
+    ok = virDomainGetJobStats(dom, type, &params, &n,
+                              completed ? VIR_DOMAIN_JOB_STATS_COMPLETED |
+                                              VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED : 0) == 0;
+    if (ok) {
+        virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &op);
+        ok = *type != VIR_DOMAIN_JOB_NONE && op == VIR_DOMAIN_JOB_OPERATION_BACKUP;
+        /* A backup's bytes are the disks' (qemuBackupGetJobInfoStats). */
+        *done = MAX(lv_param_ull(params, n, VIR_DOMAIN_JOB_DATA_PROCESSED),
+                    lv_param_ull(params, n, VIR_DOMAIN_JOB_DISK_PROCESSED));
+        *total = MAX(lv_param_ull(params, n, VIR_DOMAIN_JOB_DATA_TOTAL),
+                     lv_param_ull(params, n, VIR_DOMAIN_JOB_DISK_TOTAL));
+        if (virTypedParamsGetString(params, n, VIR_DOMAIN_JOB_ERRMSG, &msg) == 1 && msg)
+            *message = g_strdelimit(g_strdup(msg), "\r\n", ' ');
+    }
+    virTypedParamsFree(params, n);
+    virDomainFree(dom);
+    return ok;
 }
 
 static void
-lv_job_nothing(BackendJob *job)
+lv_job_cancel(BackendJob *bjob)
 {
+    LvJob *job = (LvJob *)bjob;
+    virDomainPtr dom = lv_domain(job->b, job->dom, NULL);
+
+    if (dom) {
+        virDomainAbortJob(dom);
+        virDomainFree(dom);
+    }
 }
 
 static gboolean
-lv_job_running(BackendJob *job)
+lv_job_running(BackendJob *bjob)
 {
-    return FALSE;
+    g_autofree char *msg = NULL;
+    guint64 done, total;
+    int type;
+
+    return lv_job_stats((LvJob *)bjob, FALSE, &type, &done, &total, &msg);
+}
+
+/* The `job` file, as the files backend's engine writes it. */
+static char *
+lv_job_describe(BackendJob *bjob)
+{
+    g_autofree char *msg = NULL;
+    guint64 done = 0, total = 0;
+    const char *state;
+    int type = VIR_DOMAIN_JOB_NONE;
+
+    if (lv_job_stats((LvJob *)bjob, FALSE, &type, &done, &total, &msg))
+        state = "running";
+    else if (!lv_job_stats((LvJob *)bjob, TRUE, &type, &done, &total, &msg))
+        return g_strdup("backup unknown: the daemon no longer tells this job\n");
+    else
+        state = type == VIR_DOMAIN_JOB_COMPLETED ? "completed"
+                : type == VIR_DOMAIN_JOB_CANCELLED ? "cancelled" : "failed";
+    return g_strdup_printf("backup %s %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " bytes%s%s\n",
+                           state, done, total, msg ? ": " : "", msg ? msg : "");
 }
 
 static char *
-lv_job_text(BackendJob *job)
+lv_job_xml(BackendJob *bjob)
 {
-    return g_strdup("");
+    return g_strdup(((LvJob *)bjob)->xml);
+}
+
+/* The daemon's job goes on without us: only our record of it goes. */
+static void
+lv_job_free(BackendJob *bjob)
+{
+    LvJob *job = (LvJob *)bjob;
+
+    if (!job)
+        return;
+    g_free(job->dom);
+    g_free(job->xml);
+    g_free(job);
 }
 
 static void
@@ -826,11 +953,11 @@ static const BackendClass lv_class = {
     .check = lv_check,
     .apply = lv_apply,
     .job_start = lv_job_start,
-    .job_cancel = lv_job_nothing,
+    .job_cancel = lv_job_cancel,
     .job_running = lv_job_running,
-    .job_describe = lv_job_text,
-    .job_xml = lv_job_text,
-    .job_free = lv_job_nothing,
+    .job_describe = lv_job_describe,
+    .job_xml = lv_job_xml,
+    .job_free = lv_job_free,
     .free = lv_free,
 };
 
