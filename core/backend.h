@@ -127,6 +127,10 @@ typedef struct {
     /* Whether @name runs now, in virsh domstate's words ("running", "shut off"...); NULL
      * with the reason when it cannot be known now. */
     const char *(*domain_state)(Backend *b, const char *name, GError **error);
+    /* The running definition of @name as its daemon gives it (virsh dumpxml; @secure: with
+     * secrets), owned; NULL without an error when it does not run. May be NULL itself: the
+     * backend cannot tell a running definition (the files backend). */
+    char *(*live_xml)(Backend *b, const char *name, gboolean secure, GError **error);
     /* Whether the image at @path may be read as a stable guest view: FALSE with
      * CORE_ERROR_BUSY when a running VM writes it. */
     gboolean (*image_stable)(Backend *b, const char *path, GError **error);
@@ -186,6 +190,9 @@ static inline gboolean backend_watch_check(Backend *b)
 { return b->klass->watch_check(b); }
 static inline const char *backend_domain_state(Backend *b, const char *name, GError **error)
 { return b->klass->domain_state(b, name, error); }
+static inline char *backend_live_xml(Backend *b, const char *name, gboolean secure,
+                                     GError **error)
+{ return b->klass->live_xml ? b->klass->live_xml(b, name, secure, error) : NULL; }
 static inline gboolean backend_image_stable(Backend *b, const char *path, GError **error)
 { return b->klass->image_stable(b, path, error); }
 static inline BackendJob *backend_job_start(Backend *b, const char *dom, const char *xml,

@@ -125,6 +125,7 @@ typedef enum {
     VIEW_LEAF_LIVE = 1 << 1,       /* changes without a reload of its domain: never kept */
     VIEW_LEAF_NEEDS_DOM = 1 << 2,  /* only when the snapshot captured a <domain> */
     VIEW_LEAF_DATA = 1 << 3,       /* a disk's guest view (view_open_data()), not generated */
+    VIEW_LEAF_RUNNING = 1 << 4,    /* only while the domain runs */
 } ViewLeafFlags;
 
 typedef char *(*ViewMakeFunc)(ViewReq *r, const ViewNode *node, GError **error);
@@ -216,6 +217,21 @@ view_make_domain_state(ViewReq *r, const ViewNode *node, GError **error)
     return state ? g_strdup_printf("%s\n", state) : NULL;
 }
 
+/* What `virsh dumpxml` prints of a running domain, as its backend gives it. */
+static char *
+view_make_live_xml(ViewReq *r, const ViewNode *node, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    char *xml = backend_live_xml(r->view->backend, node->dom,
+                                 strcmp(node->leaf, "domain.live.secure.xml") == 0, &local);
+
+    if (!xml && !local)
+        view_set_noent(error, node->leaf);   /* stopped since the lookup */
+    else if (!xml)
+        g_propagate_error(error, g_steal_pointer(&local));
+    return xml;
+}
+
 static const ViewLeaf view_dom_leaves[] = {
     { "domain.xml", view_make_domain_xml, 0 },
     { "domain.secure.xml", view_make_domain_secure_xml, VIEW_LEAF_SECURE },
@@ -226,6 +242,9 @@ static const ViewLeaf view_dom_leaves[] = {
     { "job", view_make_job, VIEW_LEAF_LIVE },
     { "backup.xml", view_make_backup_xml, VIEW_LEAF_LIVE },
     { "state", view_make_domain_state, VIEW_LEAF_LIVE },
+    { "domain.live.xml", view_make_live_xml, VIEW_LEAF_LIVE | VIEW_LEAF_RUNNING },
+    { "domain.live.secure.xml", view_make_live_xml,
+      VIEW_LEAF_LIVE | VIEW_LEAF_RUNNING | VIEW_LEAF_SECURE },
     { NULL },
 };
 
@@ -474,6 +493,21 @@ static gboolean
 view_exists_snap(ViewReq *r, const ViewNode *node, GError **error)
 {
     return view_snap_get(r->ver, node->snap, error) != NULL;
+}
+
+static gboolean
+view_exists_dom_file(ViewReq *r, const ViewNode *node, GError **error)
+{
+    const ViewLeaf *leaf = view_leaf_find(node->kind, node->leaf);
+    g_autofree char *xml = NULL;
+
+    if (!leaf)
+        return view_set_noent(error, node->leaf);
+    if (!(leaf->flags & VIEW_LEAF_RUNNING))
+        return TRUE;
+    /* Asked each time: a domain starts and stops without a change of its definition. */
+    xml = backend_live_xml(r->view->backend, node->dom, FALSE, NULL);
+    return xml ? TRUE : view_set_noent(error, node->leaf);
 }
 
 static gboolean
@@ -755,7 +789,7 @@ static const ViewKindRow view_kinds[] = {
                     .list = view_list_root },
     [VIEW_DOM] = { S_IFDIR, .rows = view_dom_rows, .named = view_named_dom,
                    .list = view_list_dom },
-    [VIEW_DOM_FILE] = { S_IFREG, .leaves = view_dom_leaves },
+    [VIEW_DOM_FILE] = { S_IFREG, .leaves = view_dom_leaves, .exists = view_exists_dom_file },
     [VIEW_DOM_CURRENT] = { S_IFLNK, .exists = view_exists_current, .link = view_link_current },
     [VIEW_DISKS] = { S_IFDIR, .rows = view_named_rows, .exists = view_exists_disks,
                      .named = view_named_disks, .list = view_list_disks },

@@ -499,6 +499,25 @@ lv_domain_state(Backend *b, const char *name, GError **error)
     }
 }
 
+static char *
+lv_live_xml(Backend *b, const char *name, gboolean secure, GError **error)
+{
+    virDomainPtr dom = lv_domain(b, name, error);
+    char *xml = NULL, *copy = NULL;
+    int active;
+
+    if (!dom)
+        return NULL;
+    if ((active = virDomainIsActive(dom)) < 0)
+        lv_error(error, "cannot tell whether the domain runs");
+    else if (active && !(xml = virDomainGetXMLDesc(dom, secure ? lv_of(b)->secure : 0)))
+        lv_error(error, "cannot read the running definition");
+    virDomainFree(dom);
+    copy = g_strdup(xml);
+    free(xml);
+    return copy;
+}
+
 /* The images are read where snapfs runs: qemu's locks say whether one is written now. */
 static gboolean
 lv_image_stable(Backend *b, const char *path, GError **error)
@@ -949,6 +968,7 @@ static const BackendClass lv_class = {
     .watch_drain = lv_watch_drain,
     .watch_check = lv_false,
     .domain_state = lv_domain_state,
+    .live_xml = lv_live_xml,
     .image_stable = lv_image_stable,
     .check = lv_check,
     .apply = lv_apply,

@@ -32,10 +32,13 @@ wait_state() {
 
 check test "$(ls "$mnt" | tr '\n' ' ')" = "ctl vm "
 check test "$(cat "$mnt/vm/state")" = "shut off"
+check test ! -e "$mnt/vm/domain.live.xml"
 lv dumpxml --inactive vm | sed '/^$/d' > "$work/want.xml"
 diff "$work/want.xml" "$mnt/vm/domain.xml" || fail "domain.xml differs from virsh dumpxml --inactive"
 lv start vm > /dev/null || fail "virsh start"
 wait_state running
+lv dumpxml vm | sed '/^$/d' > "$work/live.xml"
+diff "$work/live.xml" "$mnt/vm/domain.live.xml" || fail "domain.live.xml differs from virsh dumpxml"
 
 # A disk-only snapshot of the running VM through the mount: libvirt makes it (DISK_ONLY|ATOMIC)
 echo s1 > "$mnt/vm/ctl/create" || fail "create s1 on the running VM: $(result)"
@@ -90,6 +93,7 @@ result | grep -q '^error: ' || fail "revert: $(result)"
 
 lv destroy vm > /dev/null
 wait_state "shut off"
+check test ! -e "$mnt/vm/domain.live.xml"
 # the guest's write landed in the overlay, after s1's point in time
 qemu-io -r -f qcow2 -c 'read -P 0x22 0 64k' "$img/vm.s1" | grep -q 'Pattern verification failed' &&
     fail "the write through the monitor is not in the overlay"

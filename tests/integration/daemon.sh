@@ -19,6 +19,11 @@ check test "$(cat "$t/state")" = running
 # The definition is libvirt's own (virsh prints one more newline).
 virsh -c "$uri" dumpxml --inactive test | sed '$d' > "$work/want.xml"
 diff "$work/want.xml" "$t/domain.xml" || fail "domain.xml differs from virsh dumpxml --inactive"
+# The running definition, while it runs (test:///default's domain always does).
+virsh -c "$uri" dumpxml test | sed '$d' > "$work/live.xml"
+diff "$work/live.xml" "$t/domain.live.xml" || fail "domain.live.xml differs from virsh dumpxml"
+ls "$t" | grep -qx domain.live.secure.xml || fail "no domain.live.secure.xml"
+check test "$(stat -c %a "$t/domain.live.secure.xml")" = 400
 check test -z "$(ls "$t/snapshots")"
 check test ! -e "$t/current"
 
