@@ -226,6 +226,20 @@ lv_domain(Backend *b, const char *name, GError **error)
     return dom;
 }
 
+/* The name of @dom's current snapshot, or NULL: one call, not one per snapshot. */
+static char *
+lv_current_name(virDomainPtr dom)
+{
+    virDomainSnapshotPtr snap;
+    char *name;
+
+    if (virDomainHasCurrentSnapshot(dom, 0) != 1 || !(snap = virDomainSnapshotCurrent(dom, 0)))
+        return NULL;
+    name = g_strdup(virDomainSnapshotGetName(snap));
+    virDomainSnapshotFree(snap);
+    return name;
+}
+
 /* What a domain's load depends on: its inactive definition, its state, its snapshots'
  * names and which is current. A snapshot redefined by someone else under the same name
  * shows at the next change of any of these. */
@@ -235,6 +249,7 @@ lv_domain_stamp(Backend *b, const char *name)
     g_autoptr(GError) error = NULL;
     virDomainPtr dom = lv_domain(b, name, &error);
     virDomainSnapshotPtr *snaps = NULL;
+    g_autofree char *current = NULL;
     guint64 h = UTIL_FNV1A_INIT;
     char *xml;
     int state = 0, reason = 0, n;
@@ -251,12 +266,12 @@ lv_domain_stamp(Backend *b, const char *name)
     h = util_hash_fnv1a(h, xml, strlen(xml));
     free(xml);
     h = util_hash_fnv1a(h, &state, sizeof(state));
+    current = lv_current_name(dom);
+    h = util_hash_fnv1a(h, current ? current : "", current ? strlen(current) + 1 : 0);
     for (int i = 0; i < n; i++) {
         const char *sname = virDomainSnapshotGetName(snaps[i]);
-        int current = virDomainSnapshotIsCurrent(snaps[i], 0);
 
         h = util_hash_fnv1a(h, sname, strlen(sname) + 1);
-        h = util_hash_fnv1a(h, &current, sizeof(current));
         virDomainSnapshotFree(snaps[i]);
     }
     free(snaps);
@@ -276,12 +291,14 @@ lv_load_domain(Backend *b, const char *name, GError **error)
     g_autoptr(BackendDomain) bd = g_new0(BackendDomain, 1);
     virDomainPtr dom = lv_domain(b, name, error);
     virDomainSnapshotPtr *snaps = NULL;
+    g_autofree char *current_name = NULL;
     SnapNode *current = NULL;
     char *xml;
     int n;
 
     if (!dom)
         return NULL;
+    current_name = lv_current_name(dom);
     bd->snaps = snaptree_new();
     bd->warnings = g_ptr_array_new_with_free_func(g_free);
     clock_gettime(CLOCK_REALTIME, &bd->mtime);
@@ -320,7 +337,7 @@ lv_load_domain(Backend *b, const char *name, GError **error)
                                                           local->message));
         } else if (!(node = snaptree_add(bd->snaps, def, &local))) {
             g_ptr_array_add(bd->warnings, g_strdup(local->message));
-        } else if (virDomainSnapshotIsCurrent(snaps[i], 0) == 1) {
+        } else if (g_strcmp0(current_name, sname) == 0) {
             current = node;
         }
         virDomainSnapshotFree(snaps[i]);
