@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "fserror.h"
@@ -13,9 +15,13 @@
 /* Largest request the kernel may send: big reads are what makes cp fast. */
 #define FS_MAX_IO (1024 * 1024)
 #define FS_MAX_READERS 4      /* image readers per open data file */
-#define FS_PUSH_CHUNK (1024 * 1024)          /* one NOTIFY_STORE */
+#define FS_PUSHERS 2          /* pusher threads per data file read in order */
+#define FS_PUSH_CHUNK (1024 * 1024)          /* what a pusher reads at a time */
 #define FS_PUSH_AHEAD (32 * FS_PUSH_CHUNK)   /* kept stored ahead of an in-order reader */
 #define FS_PUSH_AFTER 3                      /* READs in order before pushing starts */
+#define FS_PUSH_WAKE (4 * FS_PUSH_CHUNK)     /* idle pushers wait for this much to do */
+#define FS_PUSH_NICE 10                      /* pushers' niceness above the daemon's... */
+#define FS_PUSH_URGENT (8 * FS_PUSH_CHUNK)   /* ...while ahead of the reader by this */
 /* Bytes of generated text the open files of one user other than the daemon's may
  * hold (each text counted once, however many files share it): opening the same
  * file again costs nothing, but an old version pinned by each open after each
@@ -41,7 +47,8 @@ typedef struct {
 typedef struct {
     gatomicrefcount ref;
     GMutex lock;          /* guards spare, nreaders, ctl and the push state */
-    GCond cond;           /* a reader was returned; the push window moved or stop */
+    GCond cond;           /* a reader was returned */
+    GCond push_cond;      /* the push window moved on, or stop */
     GPtrArray *spare;     /* data files: idle image readers (none is thread-safe, so
                              the kernel's parallel readahead requests each borrow one,
                              up to FS_MAX_READERS) */
@@ -57,10 +64,11 @@ typedef struct {
     gboolean push_ok;     /* opened for the page cache, not O_DIRECT */
     guint64 seq_end;      /* end of the furthest READ of the current in-order run */
     guint seq_reads;      /* READs in that run */
-    guint64 push_next;    /* the pusher stores [push_next, push_until) */
+    guint64 push_next;    /* the pushers store [push_next, push_until) */
     guint64 push_until;
-    gboolean pushing;     /* a pusher runs (and holds a reference) */
+    guint pushing;        /* pushers running (each holds a reference) */
     gboolean push_stop;
+    gboolean sparse;      /* the reader asked for SEEK_DATA/SEEK_HOLE: it skips holes */
 } FsFile;
 
 typedef struct {
@@ -233,6 +241,7 @@ fs_file_free(FsFile *f)
     ctl_writer_free(f->ctl);
     fs_text_release(f->fs, f->text);
     g_cond_clear(&f->cond);
+    g_cond_clear(&f->push_cond);
     g_mutex_clear(&f->lock);
     g_free(f);
 }
@@ -332,51 +341,122 @@ typedef struct {
     FsFile *f;   /* a reference */
 } FsPush;
 
-/* The pusher of a data file read in order: stores the bytes just ahead of the
+/* Reads the chunk [@off, @off+@len) of data file @f into the same place of @buf
+ * (which starts at @off) with reader @img: all of it, or for a reader that skips
+ * holes (@sparse) only its data. Appends the runs read, (offset, length) pairs, to
+ * @runs; *@next is where the data after the chunk starts (sparse) or its end.
+ * FALSE when reading failed. */
+static gboolean
+fs_push_read(FsFile *f, Image *img, char *buf, guint64 off, gsize len, gboolean sparse,
+             GArray *runs, guint64 *next)
+{
+    guint64 end = MIN(off + len, f->size);
+    guint64 p = off;
+
+    *next = end;
+    while (p < end) {
+        guint64 run[2] = { p, end };
+        gssize n;
+
+        if (sparse) {
+            if (!image_seek(img, p, TRUE, &run[0], NULL))
+                return FALSE;
+            if (run[0] >= end) {
+                *next = run[0];
+                break;
+            }
+            if (!image_seek(img, run[0], FALSE, &run[1], NULL))
+                return FALSE;
+            run[1] = MIN(run[1], end);
+        }
+        if ((n = image_pread(img, buf + (run[0] - off), run[1] - run[0], run[0], NULL)) <= 0)
+            return FALSE;
+        run[1] = n;
+        g_array_append_vals(runs, run, 1);
+        p = run[0] + n;
+    }
+    return TRUE;
+}
+
+/* A pusher of a data file read in order: stores the bytes just ahead of the
  * reader in the kernel's page cache (NOTIFY_STORE), on the other core, so the
  * reader's next read()s find them there instead of each waiting for a READ round
- * trip. It never holds a reader or f->lock while the kernel takes page locks (a
- * READ in flight may hold one and need a reader to finish). READs still serve
- * anything not pushed, so a failed push costs only speed. */
+ * trip. FS_PUSHERS of them take FS_PUSH_CHUNK after FS_PUSH_CHUNK in turn: one
+ * alone, inflating and copying, is slower than the reader copying from the page
+ * cache. Well ahead of the reader (FS_PUSH_URGENT), they run FS_PUSH_NICE nicer
+ * than the request handlers: on two cores, a reader that waits for the answer to
+ * each lseek() (cp asks at every extent) or for a READ must not wait for a
+ * pusher to give up its core when what it pushes is needed only later. A pusher
+ * never holds a reader or f->lock while the kernel takes page locks (a READ in
+ * flight may hold one and need a reader to finish). READs still serve anything
+ * not pushed, so a failed push costs only speed. */
 static gpointer
 fs_push_main(gpointer data)
 {
     g_autofree FsPush *p = data;
     FsFile *f = p->f;
     g_autofree char *buf = g_malloc(FS_PUSH_CHUNK);
+    g_autoptr(GArray) runs = g_array_new(FALSE, FALSE, 2 * sizeof(guint64));
+    pid_t tid = gettid();
+    struct rlimit rl;
+    gboolean renice;
+    int nice;
+    int now;
 
+    /* Niceness is lowered again only by root or within RLIMIT_NICE: else, and if
+     * it is unknown, the pusher keeps the daemon's. */
+    errno = 0;
+    nice = now = getpriority(PRIO_PROCESS, tid);
+    renice = errno == 0 && (geteuid() == 0 || (getrlimit(RLIMIT_NICE, &rl) == 0 &&
+                                               rl.rlim_cur >= (rlim_t)(20 - nice)));
     g_mutex_lock(&f->lock);
     while (!f->push_stop && f->push_ok) {
         guint64 off = f->push_next;
+        guint64 next;
+        gboolean sparse = f->sparse;
+        int want = off < f->seq_end + FS_PUSH_URGENT ? nice : MIN(nice + FS_PUSH_NICE, 19);
+        gboolean ok;
         gsize len;
-        gssize n;
         Image *img;
         int rc = 0;
 
-        if (off >= f->push_until) {
-            g_cond_wait(&f->cond, &f->lock);
+        if (renice && want != now) {
+            if (setpriority(PRIO_PROCESS, tid, want) == 0)
+                now = want;
+            else
+                renice = FALSE;   /* refused after all: stays as it is */
+        }
+
+        /* whole chunks, but for the last: lseek()s move the window on by less */
+        if (off >= f->push_until ||
+            (f->push_until - off < FS_PUSH_CHUNK && f->push_until < f->size)) {
+            g_cond_wait(&f->push_cond, &f->lock);
             continue;
         }
         len = MIN(FS_PUSH_CHUNK, f->push_until - off);
         f->push_next = off + len;
         g_mutex_unlock(&f->lock);
         img = fs_reader_take(p->fs, f);
-        n = image_pread(img, buf, len, off, NULL);
+        g_array_set_size(runs, 0);
+        ok = fs_push_read(f, img, buf, off, len, sparse, runs, &next);
         fs_reader_give(f, img);
-        if (n > 0) {
-            struct fuse_bufvec bv = FUSE_BUFVEC_INIT(n);
+        for (guint i = 0; ok && rc == 0 && i < runs->len; i++) {
+            const guint64 *run = &g_array_index(runs, guint64, 2 * i);
+            struct fuse_bufvec bv = FUSE_BUFVEC_INIT(run[1]);
 
-            bv.buf[0].mem = buf;
-            rc = fuse_lowlevel_notify_store(p->fs->se, f->ino, off, &bv, 0);
+            bv.buf[0].mem = buf + (run[0] - off);
+            rc = fuse_lowlevel_notify_store(p->fs->se, f->ino, run[0], &bv, 0);
         }
         g_mutex_lock(&f->lock);
-        if (n <= 0 || rc != 0) {
+        if (next > f->push_next)   /* a hole: over it at once */
+            f->push_next = MIN(next, f->push_until);
+        if (!ok || rc != 0) {
             g_debug("push of %" G_GSIZE_FORMAT " bytes at %" G_GUINT64_FORMAT " stopped: %s",
-                    len, off, n <= 0 ? "read failed" : g_strerror(-rc));
+                    len, off, !ok ? "read failed" : g_strerror(-rc));
             f->push_ok = FALSE;
         }
     }
-    f->pushing = FALSE;
+    f->pushing--;
     g_mutex_unlock(&f->lock);
     fs_file_free(f);
     g_mutex_lock(&p->fs->push_lock);
@@ -386,35 +466,49 @@ fs_push_main(gpointer data)
     return NULL;
 }
 
-/* A READ of [@off, @off+@len) of data file @f: after FS_PUSH_AFTER in order, the
- * pusher keeps the next FS_PUSH_AHEAD bytes stored. The kernel's readahead sends
- * READs in parallel, so "in order" allows them to arrive a little out of order;
- * random 4 KiB reads fall within 32 KiB of each other too rarely to count. */
+/* Where the reader of data file @f is: a READ of [@off, @off+@len), or (@read
+ * FALSE) an lseek() from @off that found the next data @len bytes further. After
+ * FS_PUSH_AFTER READs in order, the pushers keep the next FS_PUSH_AHEAD bytes
+ * stored. The kernel's readahead sends READs in parallel, so "in order" allows
+ * them to arrive a little out of order; random 4 KiB reads fall within 32 KiB of
+ * each other too rarely to count. A reader that finds the pushed bytes in the page
+ * cache sends no READ until it reaches their end: in order reaches up to what was
+ * pushed. Such a reader's lseek()s (cp asks for SEEK_DATA and SEEK_HOLE at each
+ * extent) tell where it is, and move the window on before it gets there. */
 static void
-fs_push_note(FsState *fs, FsFile *f, guint64 off, guint64 len)
+fs_push_note(FsState *fs, FsFile *f, guint64 off, guint64 len, gboolean read)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&f->lock);
-    guint64 slack;
+    /* Up to 8 requests of this size may be in flight: they arrive in any order. */
+    guint64 slack = read ? MIN(8 * len, 8 * FS_MAX_IO) : 8 * FS_MAX_IO;
 
+    if (!read)
+        f->sparse = TRUE;   /* from now on the pushers skip holes */
     if (!f->push_ok)
         return;
-    /* Up to 8 requests of this size may be in flight: they arrive in any order. */
-    slack = MIN(8 * len, 8 * FS_MAX_IO);
-    if (off <= f->seq_end + slack && off + len + slack >= f->seq_end) {
-        f->seq_reads++;
+    if (off <= MAX(f->seq_end, f->push_next) + slack && off + len + slack >= f->seq_end) {
+        f->seq_reads += read;
         f->seq_end = MAX(f->seq_end, off + len);
-    } else {
+    } else if (read) {
+        /* The reader jumped: the chunks in hand are finished, and pushing starts
+         * again where it reads now (if it reads on in order). */
         f->seq_reads = 1;
         f->seq_end = off + len;
-        f->push_until = f->push_next;   /* the reader jumped: finish the chunk in hand */
+        f->push_next = f->push_until = f->seq_end;
+    } else {
+        return;                         /* lseek()s elsewhere say nothing of reading */
     }
     if (f->seq_reads < FS_PUSH_AFTER)
         return;
     f->push_next = MAX(f->push_next, f->seq_end);   /* READs served those */
     f->push_until = MIN(f->size, f->seq_end + FS_PUSH_AHEAD);
-    if (!f->pushing) {
+    /* Idle pushers are woken for a few chunks at a time, not at every lseek(). */
+    if (f->push_until >= f->push_next + FS_PUSH_WAKE ||
+        (f->push_until == f->size && f->push_next < f->size))
+        g_cond_broadcast(&f->push_cond);
+    while (f->pushing < FS_PUSHERS) {
         FsPush *p = g_new0(FsPush, 1);
-        GThread *thread;
+        GThread *thread = NULL;
 
         p->fs = fs;
         p->f = f;
@@ -422,20 +516,21 @@ fs_push_note(FsState *fs, FsFile *f, guint64 off, guint64 len)
         g_mutex_lock(&fs->push_lock);
         if (fs->push && (thread = g_thread_try_new("snapfs-push", fs_push_main, p, NULL))) {
             fs->pushers++;
-            f->pushing = TRUE;
+            f->pushing++;
             g_thread_unref(thread);   /* nobody joins: fs_push_stop_all counts them out */
         } else {
-            f->push_ok = FALSE;       /* stopping, or out of threads: READs serve it all */
+            if (!f->pushing)
+                f->push_ok = FALSE;   /* stopping, or out of threads: READs serve it all */
             g_atomic_ref_count_dec(&f->ref);   /* not the last: the caller holds one */
             g_free(p);
         }
         g_mutex_unlock(&fs->push_lock);
-        return;
+        if (!thread)
+            break;
     }
-    g_cond_broadcast(&f->cond);
 }
 
-/* Asks @f's pusher, if any, to stop after the chunk in hand. No waiting: a
+/* Asks @f's pushers, if any, to stop after the chunks in hand. No waiting: a
  * request handler must never wait for a pusher, which may itself wait for a READ
  * that needs a handler. */
 static void
@@ -443,7 +538,7 @@ fs_push_stop(FsFile *f)
 {
     g_mutex_lock(&f->lock);
     f->push_stop = TRUE;
-    g_cond_broadcast(&f->cond);
+    g_cond_broadcast(&f->push_cond);
     g_mutex_unlock(&f->lock);
 }
 
@@ -491,8 +586,10 @@ fs_op_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_write = FS_MAX_IO;
     /* The kernel lowers the mount's readahead (set in sysfs by main) to this. */
     conn->max_readahead = MAX(FS_MAX_IO, fs->readahead_kb * 1024);
-    if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-        conn->want |= FUSE_CAP_SPLICE_WRITE;
+    /* No splicing: every reply and store is from memory, which libfuse would copy
+     * into a pipe first, a copy more than writev() (it does for stores when it may
+     * make its pipe big enough: with CAP_SYS_RESOURCE). */
+    conn->want &= ~FUSE_CAP_SPLICE_WRITE;
     /* Directory and attribute caching are bounded by the 1 s timeouts. */
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
     if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -832,6 +929,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     g_atomic_ref_count_init(&f->ref);
     g_mutex_init(&f->lock);
     g_cond_init(&f->cond);
+    g_cond_init(&f->push_cond);
     f->fs = fs;
     if (!(node = fs_node(fs, ino, &error))) {
         fs_reply_error(req, error);
@@ -904,6 +1002,23 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fs_file_unregister(fs, fi->fh);
 }
 
+/* Each thread's buffer for READs of data files, freed when the thread ends: a
+ * buffer of FS_MAX_IO per READ would be mmap()ed, faulted in page by page and
+ * unmapped again every time (main.c keeps glibc's mmap threshold at 128 KiB). */
+static GPrivate fs_read_buf_key = G_PRIVATE_INIT(g_free);
+
+static char *
+fs_read_buf(void)
+{
+    char *buf = g_private_get(&fs_read_buf_key);
+
+    if (!buf) {
+        buf = g_malloc(FS_MAX_IO);
+        g_private_set(&fs_read_buf_key, buf);
+    }
+    return buf;
+}
+
 /* Replies: buf, or error. */
 static void
 fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -926,11 +1041,12 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
         return;
     }
     {
-        g_autofree char *buf = g_malloc(size);
+        g_autofree char *own = size > FS_MAX_IO ? g_malloc(size) : NULL;
+        char *buf = own ? own : fs_read_buf();
         Image *img;
         gssize n;
 
-        fs_push_note(fs_state(req), f, off, size);
+        fs_push_note(fs_state(req), f, off, size, TRUE);
         img = fs_reader_take(fs_state(req), f);
         n = image_pread(img, buf, size, off, &error);
         fs_reader_give(f, img);
@@ -1344,6 +1460,8 @@ fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_f
         fs_reply_error(req, error);
         return;
     }
+    fs_push_note(fs_state(req), f, off, whence == SEEK_DATA ? MIN(result, size) - off : 0,
+                 FALSE);
     if (whence == SEEK_DATA && result >= size) {
         fuse_reply_err(req, ENXIO);
         return;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # push.sh: a data file read in order gets the bytes ahead of the reader stored in the
-# page cache (NOTIFY_STORE) by a pusher thread; they are the right bytes, later reads
-# of them send no READ, and closing, unmounting or stopping mid-push is clean.
+# page cache (NOTIFY_STORE) by pusher threads; they are the right bytes, later reads
+# of them send no READ, a reader that skips holes gets no holes pushed, and closing,
+# unmounting or stopping mid-push is clean.
 . "$(dirname "$0")/lib.sh"
 make_store 64
 img=$store/images
@@ -59,6 +60,43 @@ n=$(( $(read_bytes) - r ))
 [ $n -lt $((4 * 1048576)) ] || fail "$n bytes of the pushed 20 MiB came by READ"
 # The whole file, pushed and read mixed, is what qemu-img convert makes.
 cmp "$data" "$work/ref.raw" || fail "data differs after pushing"
+grep -q "push of .* stopped" "$work/log" && fail "a push failed"
+umount_fs
+
+# A reader that asks for SEEK_DATA/SEEK_HOLE (cp does, at every extent) reads only
+# data: the pushers skip holes, and its lseek()s move the window on, as READs do.
+# dense: 96 MiB of data but for 16 zeroed MiB at 40 MiB.
+qemu-img create -q -f qcow2 "$img/dense.qcow2" 96M
+qemu-io -f qcow2 -c "write -P 0x44 0 96M" -c "write -z 40M 16M" "$img/dense.qcow2" >/dev/null
+one_disk_domain dense qcow2 "$img/dense.qcow2" 1
+qemu-img convert -f qcow2 -O raw "$img/dense.qcow2" "$work/dense.raw"
+dense=$mnt/dense/disks/vda/data
+stored() {   # bytes the pushers stored (each NOTIFY_STORE has 40 bytes of headers)
+    awk '/NOTIFY: code=4 / { sub(/.*length=/, ""); n += $1 - 40 } END { print n + 0 }' "$work/log"
+}
+seek_data() {   # seek_data OFFSET_MIB: SEEK_DATA on descriptor 3 (the same open file)
+    python3 -c "import os, sys; os.lseek(3, int(sys.argv[1]) << 20, os.SEEK_DATA)" "$1"
+}
+: > "$work/log"
+mount_fs -d
+exec 3< "$dense"
+seek_data 0
+check test "$(dd bs=1M count=2 <&3 2>/dev/null | md5sum)" = "$(segment "$work/dense.raw" 0 2)"
+settle
+s1=$(stored)
+[ "$s1" -ge $((24 * 1048576)) ] || fail "only $s1 bytes pushed after reading 2 MiB in order"
+[ "$s1" -le $((38 * 1048576)) ] || fail "$s1 bytes pushed: the pushers went past their window"
+# Where the reader is now (30 MiB, within what was pushed): the window moves on to
+# 62 MiB, over the zeroed 16 MiB, which are not stored: what was left before them, and
+# the 6 MiB after them.
+seek_data 30
+settle
+s2=$(( $(stored) - s1 ))
+[ "$s2" -ge $((4 * 1048576)) ] || fail "only $s2 bytes pushed after SEEK_DATA at 30 MiB"
+[ "$s2" -le $((14 * 1048576)) ] || fail "$s2 bytes pushed after SEEK_DATA at 30 MiB: holes too"
+exec 3<&-
+cp "$dense" "$work/dense.cp"
+cmp "$work/dense.cp" "$work/dense.raw" || fail "cp of data differs after pushing"
 grep -q "push of .* stopped" "$work/log" && fail "a push failed"
 umount_fs
 
