@@ -24,10 +24,14 @@ static void (*tsan_real_wait)(GCond *, GMutex *);
 static gboolean (*tsan_real_wait_until)(GCond *, GMutex *, gint64);
 static gboolean (*tsan_real_ref_dec)(gatomicrefcount *);
 
-/* Before main() and before any thread: the pointers are written once. */
+/* Before main() and before any thread: the pointers are written once, by this
+ * constructor or, when a library's own constructor locks first (libgobject's, loaded with
+ * libvirt), by that first call. */
 __attribute__((constructor)) static void
 tsan_resolve(void)
 {
+    if (tsan_real_lock)
+        return;
     tsan_real_lock = (void (*)(GMutex *))dlsym(RTLD_NEXT, "g_mutex_lock");
     tsan_real_trylock = (gboolean (*)(GMutex *))dlsym(RTLD_NEXT, "g_mutex_trylock");
     tsan_real_unlock = (void (*)(GMutex *))dlsym(RTLD_NEXT, "g_mutex_unlock");
@@ -41,6 +45,8 @@ tsan_resolve(void)
 void
 g_mutex_lock(GMutex *mutex)
 {
+    if (G_UNLIKELY(!tsan_real_lock))
+        tsan_resolve();
     tsan_real_lock(mutex);
     __tsan_acquire(mutex);
 }
@@ -48,6 +54,8 @@ g_mutex_lock(GMutex *mutex)
 gboolean
 g_mutex_trylock(GMutex *mutex)
 {
+    if (G_UNLIKELY(!tsan_real_lock))
+        tsan_resolve();
     if (!tsan_real_trylock(mutex))
         return FALSE;
     __tsan_acquire(mutex);
@@ -57,6 +65,8 @@ g_mutex_trylock(GMutex *mutex)
 void
 g_mutex_unlock(GMutex *mutex)
 {
+    if (G_UNLIKELY(!tsan_real_lock))
+        tsan_resolve();
     __tsan_release(mutex);
     tsan_real_unlock(mutex);
 }
@@ -64,6 +74,8 @@ g_mutex_unlock(GMutex *mutex)
 void
 g_cond_wait(GCond *cond, GMutex *mutex)
 {
+    if (G_UNLIKELY(!tsan_real_lock))
+        tsan_resolve();
     __tsan_release(mutex);
     tsan_real_wait(cond, mutex);
     __tsan_acquire(mutex);
@@ -74,6 +86,8 @@ g_cond_wait_until(GCond *cond, GMutex *mutex, gint64 end_time)
 {
     gboolean ok;
 
+    if (G_UNLIKELY(!tsan_real_lock))
+        tsan_resolve();
     __tsan_release(mutex);
     ok = tsan_real_wait_until(cond, mutex, end_time);
     __tsan_acquire(mutex);
@@ -86,6 +100,8 @@ g_atomic_ref_count_dec(gatomicrefcount *arc)
 {
     gboolean last;
 
+    if (G_UNLIKELY(!tsan_real_lock))
+        tsan_resolve();
     __tsan_release(arc);
     last = tsan_real_ref_dec(arc);
     if (last)
