@@ -386,6 +386,24 @@ manage_write_current(Store *store, const char *domain, BackendDomain *sd, SnapNo
            (!node || manage_write_node_undo(store, domain, sd, node, undo, error));
 }
 
+/* A metadata-only change in one go: @newdom (NULL: none), then the current snapshot's
+ * files as manage_write_current() orders them; on a failure what was written is undone. */
+static gboolean
+manage_write_metadata(Store *store, const char *domain, BackendDomain *sd, const DomainDef *newdom,
+                      SnapNode *old, SnapNode *node, GError **error)
+{
+    ManageUndo undo;
+    gboolean ok;
+
+    manage_undo_init(&undo);
+    ok = (!newdom || manage_write_domain_undo(store, newdom, &undo, error)) &&
+         manage_write_current(store, domain, sd, old, node, &undo, error);
+    if (!ok)
+        manage_undo_run(&undo, error);
+    manage_undo_clear(&undo);
+    return ok;
+}
+
 /* ---- image users ------------------------------------------------------------ */
 
 /* Which users of an image an operation may leave alone, beyond its own disk and snapshot. */
@@ -1101,7 +1119,6 @@ manage_redefine_locked(Store *store, const char *domain, BackendDomain *sd, Snap
     g_autofree char *name = g_strdup(def->name);
     SnapNode *old_current = sd->snaps->current;
     SnapNode *node = snaptree_lookup(sd->snaps, def->name);
-    ManageUndo undo;
 
     /* The snapshot it replaces is compared in full (and may give its domain). */
     if (node && !store_snapshot_full(store, domain, sd, node, error))
@@ -1112,13 +1129,8 @@ manage_redefine_locked(Store *store, const char *domain, BackendDomain *sd, Snap
     node = manage_redefine_apply(sd, g_steal_pointer(&def));
     if (flags & MANAGE_CREATE_CURRENT)
         sd->snaps->current = node;
-    manage_undo_init(&undo);
-    if (!manage_write_current(store, domain, sd, old_current, node, &undo, error)) {
-        manage_undo_run(&undo, error);
-        manage_undo_clear(&undo);
+    if (!manage_write_metadata(store, domain, sd, NULL, old_current, node, error))
         return FALSE;
-    }
-    manage_undo_clear(&undo);
     *result = g_strdup_printf("Domain snapshot %s created", name);
     return TRUE;
 }
@@ -1260,7 +1272,6 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
     g_autoptr(BackendDomain) sd = NULL;
     SnapNode *node = NULL;
     SnapNode *old;
-    ManageUndo undo;
 
     if (!(sd = manage_begin(store, domain, MANAGE_METADATA, &lock, error)))
         return FALSE;
@@ -1273,13 +1284,8 @@ manage_set_current(Store *store, const char *domain, const char *snap, char **re
         return FALSE;
     }
     sd->snaps->current = node;
-    manage_undo_init(&undo);
-    if (!manage_write_current(store, domain, sd, old, node, &undo, error)) {
-        manage_undo_run(&undo, error);
-        manage_undo_clear(&undo);
+    if (!manage_write_metadata(store, domain, sd, NULL, old, node, error))
         return FALSE;
-    }
-    manage_undo_clear(&undo);
     *result = snap ? g_strdup_printf("Snapshot %s set as current", snap)
                    : g_strdup_printf("domain '%s' has no current snapshot now", domain);
     return TRUE;
@@ -1818,7 +1824,6 @@ manage_revert_metadata(Store *store, const char *domain, BackendDomain *sd, Snap
                        DomainDef *newdom, GError **error)
 {
     SnapNode *old_current = sd->snaps->current;
-    ManageUndo undo;
 
     if (newdom && newdom->has_genid) {
         guint8 genid[UTIL_UUID_LEN];
@@ -1827,15 +1832,7 @@ manage_revert_metadata(Store *store, const char *domain, BackendDomain *sd, Snap
         domain_set_genid(newdom, genid);
     }
     sd->snaps->current = node;
-    manage_undo_init(&undo);
-    if ((newdom && !manage_write_domain_undo(store, newdom, &undo, error)) ||
-        !manage_write_current(store, domain, sd, old_current, node, &undo, error)) {
-        manage_undo_run(&undo, error);
-        manage_undo_clear(&undo);
-        return FALSE;
-    }
-    manage_undo_clear(&undo);
-    return TRUE;
+    return manage_write_metadata(store, domain, sd, newdom, old_current, node, error);
 }
 
 gboolean
