@@ -166,6 +166,17 @@ view_dirty_all(View *view)
         ((ViewDomain *)v)->dirty = TRUE;
 }
 
+/* Logs a failure to list or load: a warning, but for a backend that cannot be reached now,
+ * which is a state of the host (a daemon restarting), not a fault of the mount. */
+static void
+view_log_failure(const GError *error, const char *what)
+{
+    if (g_error_matches(error, CORE_ERROR, CORE_ERROR_UNREACHABLE))
+        g_message("%s: %s", what, error->message);
+    else
+        g_warning("%s: %s", what, error->message);
+}
+
 /* Marks dirty what the events queued since the last call may have changed. Lock held. */
 static void
 view_sync_watch(View *view)
@@ -232,7 +243,7 @@ view_refresh_list(View *view)
     if (stamp == view->list_stamp && view->domain_names->len)
         return;
     if (!(names = backend_list_domains(view->backend, &error))) {
-        g_warning("cannot list domains: %s", error->message);
+        view_log_failure(error, "cannot list domains");
         view->list_failed = TRUE;   /* tried again in VIEW_RECHECK_US */
         view->list_dirty = TRUE;
         return;
@@ -321,7 +332,9 @@ view_domain_get(View *view, const char *name, GError **error)
     g_clear_pointer(&vd->ver, view_version_unref);
     vd->ver = ver = view_version_new(view->backend, name);
     if (!(ver->sd = backend_load_domain(view->backend, name, &local))) {
-        g_warning("cannot load domain '%s': %s", name, local->message);
+        g_autofree char *what = g_strdup_printf("cannot load domain '%s'", name);
+
+        view_log_failure(local, what);
         ver->load_error = g_strdup(local->message);
     } else {
         for (guint i = 0; ver->sd->warnings && i < ver->sd->warnings->len; i++)
@@ -641,23 +654,39 @@ view_invalidate(View *view, const char *dom)
         g_hash_table_remove_all(view->domains);
 }
 
+typedef struct {
+    char *name;
+    guint64 stamp;      /* when the poll began */
+    guint64 now;        /* taken without the lock */
+    gint64 checked_us;
+    gint64 recheck_us;
+} ViewPollDomain;
+
+static void
+view_poll_domain_free(ViewPollDomain *p)
+{
+    g_free(p->name);
+    g_free(p);
+}
+
+/* The stamps are taken without the lock: they may wait on the backend (a directory of
+ * 10,000 snapshot files, a daemon that answers slowly), and requests must not wait for
+ * them. A domain reloaded by a request meanwhile has a new stamp, and keeps it. */
 GPtrArray *
 view_poll(View *view)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
     GPtrArray *changed = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) due = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)view_poll_domain_free);
+    guint64 list_stamp = 0, list_now = 0;
     GHashTableIter it;
     gpointer k, v;
 
-    {
-        GHashTableIter r;
-        gpointer name;
-
-        g_hash_table_iter_init(&r, view->reloaded);
-        while (g_hash_table_iter_next(&r, &name, NULL))
-            g_ptr_array_add(changed, g_strdup(name));
-        g_hash_table_remove_all(view->reloaded);
-    }
+    g_mutex_lock(&view->lock);
+    g_hash_table_iter_init(&it, view->reloaded);
+    while (g_hash_table_iter_next(&it, &k, NULL))
+        g_ptr_array_add(changed, g_strdup(k));
+    g_hash_table_remove_all(view->reloaded);
     /* No event says that a parent directory moved: a watched directory that is not
      * the one at its path any more makes everything dirty. */
     if (view->watching && backend_watch_check(view->backend))
@@ -665,30 +694,60 @@ view_poll(View *view)
     view_sync_watch(view);
     /* The list's own re-check time is left alone: only a change resets it. */
     if (view->list_stamp && (!view_list_watched(view) || view->list_dirty)) {
-        if (backend_list_stamp(view->backend) != view->list_stamp) {
-            view->list_checked_us = 0;    /* the next access lists again */
-            view->list_stamp = 0;
-            view->list_dirty = TRUE;
-            g_ptr_array_add(changed, g_strdup(""));
-        } else {
-            view->list_dirty = FALSE;
-        }
+        list_stamp = view->list_stamp;
+        view->list_dirty = FALSE;   /* an event from here on makes it due again */
     }
     g_hash_table_iter_init(&it, view->domains);
     while (g_hash_table_iter_next(&it, &k, &v)) {
         ViewDomain *vd = v;
-        gint64 start = g_get_monotonic_time();
-        guint64 stamp;
+        gint64 now = g_get_monotonic_time();
+        ViewPollDomain *p;
 
-        if (!view_domain_due(vd, start))
+        if (!view_domain_due(vd, now))
             continue;
-        stamp = view_stamp_domain(view, vd->name, &vd->watched, &vd->recheck_us);
-        vd->dirty = FALSE;
-        vd->checked_us = start;
-        if (stamp != vd->stamp) {
-            g_ptr_array_add(changed, g_strdup(vd->name));
-            g_hash_table_iter_remove(&it);
+        p = g_new0(ViewPollDomain, 1);
+        p->name = g_strdup(vd->name);
+        p->stamp = vd->stamp;
+        p->checked_us = now;
+        vd->watched = view->watching && backend_watch_domain(view->backend, vd->name);
+        vd->dirty = FALSE;   /* an event from here on makes it due again */
+        g_ptr_array_add(due, p);
+    }
+    g_mutex_unlock(&view->lock);
+
+    if (list_stamp)
+        list_now = backend_list_stamp(view->backend);
+    for (guint i = 0; i < due->len; i++) {
+        ViewPollDomain *p = due->pdata[i];
+        gint64 start = g_get_monotonic_time();
+
+        p->now = backend_domain_stamp(view->backend, p->name);
+        p->recheck_us = CLAMP((g_get_monotonic_time() - start) * 20, VIEW_RECHECK_US,
+                              VIEW_RECHECK_MAX_US);
+    }
+
+    g_mutex_lock(&view->lock);
+    if (list_stamp && list_stamp == view->list_stamp) {
+        if (list_now != list_stamp) {
+            view->list_checked_us = 0;    /* the next access lists again */
+            view->list_stamp = 0;
+            view->list_dirty = TRUE;
+            g_ptr_array_add(changed, g_strdup(""));
         }
     }
+    for (guint i = 0; i < due->len; i++) {
+        ViewPollDomain *p = due->pdata[i];
+        ViewDomain *vd = g_hash_table_lookup(view->domains, p->name);
+
+        if (!vd || vd->stamp != p->stamp)   /* gone or reloaded meanwhile */
+            continue;
+        vd->recheck_us = p->recheck_us;
+        vd->checked_us = p->checked_us;
+        if (p->now != p->stamp) {
+            g_ptr_array_add(changed, g_strdup(p->name));
+            g_hash_table_remove(view->domains, p->name);
+        }
+    }
+    g_mutex_unlock(&view->lock);
     return changed;
 }

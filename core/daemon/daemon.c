@@ -29,6 +29,7 @@ typedef struct {
     virConnectPtr conn;    /* NULL: not connected */
     gboolean closed;       /* the daemon closed the connection: reconnect at the next use */
     gint64 retry_us;       /* no connection attempt before this time */
+    struct LvAttempt *attempt;   /* the connection attempt under way, or NULL */
     GHashTable *changed;   /* domain names events named since the last drain; "" the list */
     GHashTable *stamps;    /* domain name ("" the list) -> its last stamp (guint64 *): what
                             * is loaded stays while the daemon does not answer */
@@ -92,16 +93,106 @@ lv_error(GError **error, const char *what)
 }
 
 static void lv_connected(LibvirtBackend *lv, virConnectPtr conn);
+static void lv_on_close(virConnectPtr conn, int reason, void *opaque);
+
+/* One connection attempt on a thread of its own: virConnectOpenAuth() has no time limit,
+ * and a daemon that accepts connections but never answers (stopped, hung) would hold the
+ * request that connects for ever. Requests wait for it until its deadline at most; whoever
+ * lets go of it last frees it (and closes a connection nobody took). */
+typedef struct LvAttempt {
+    gint refs;
+    GMutex lock;
+    GCond cond;
+    char *uri;
+    unsigned int flags;
+    gboolean done;
+    virConnectPtr conn;    /* the connection made, until taken */
+    char *error;           /* libvirt's words when it failed */
+    gint64 deadline_us;    /* requests wait until then, not longer */
+} LvAttempt;
+
+static void
+lv_attempt_unref(LvAttempt *a)
+{
+    if (!a || !g_atomic_int_dec_and_test(&a->refs))
+        return;
+    if (a->conn)
+        virConnectClose(a->conn);
+    g_mutex_clear(&a->lock);
+    g_cond_clear(&a->cond);
+    g_free(a->uri);
+    g_free(a->error);
+    g_free(a);
+}
+
+static gpointer
+lv_attempt_main(gpointer data)
+{
+    LvAttempt *a = data;
+    virConnectPtr conn = virConnectOpenAuth(a->uri, virConnectAuthPtrDefault, a->flags);
+    g_autoptr(GError) local = NULL;
+
+    /* From here on a silent daemon closes the connection (keepalive; not every driver
+     * keeps connections alive: test:///, the in-process ones). */
+    if (conn)
+        virConnectSetKeepAlive(conn, LV_KEEPALIVE_S, LV_KEEPALIVE_COUNT);
+    else
+        lv_error(&local, "cannot connect");
+    g_mutex_lock(&a->lock);
+    a->conn = conn;
+    a->error = local ? g_strdup(local->message) : NULL;
+    a->done = TRUE;
+    g_cond_broadcast(&a->cond);
+    g_mutex_unlock(&a->lock);
+    lv_attempt_unref(a);
+    return NULL;
+}
+
+static LvAttempt *
+lv_attempt_start(LibvirtBackend *lv, gint64 now)
+{
+    LvAttempt *a = g_new0(LvAttempt, 1);
+
+    a->refs = 2;   /* the backend's and the thread's */
+    g_mutex_init(&a->lock);
+    g_cond_init(&a->cond);
+    a->uri = g_strdup(lv->uri);
+    a->flags = lv->parent.read_only ? VIR_CONNECT_RO : 0;
+    a->deadline_us = now + LV_KEEPALIVE_S * LV_KEEPALIVE_COUNT * G_USEC_PER_SEC;
+    g_thread_unref(g_thread_new("libvirt-connect", lv_attempt_main, a));
+    return a;
+}
+
+/* Waits for attempt @a until its deadline. TRUE when it ended; then @conn receives the
+ * connection (or NULL) and @error libvirt's words. */
+static gboolean
+lv_attempt_wait(LvAttempt *a, virConnectPtr *conn, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&a->lock);
+
+    while (!a->done && g_cond_wait_until(&a->cond, &a->lock, a->deadline_us))
+        ;
+    if (!a->done)
+        return FALSE;
+    *conn = g_steal_pointer(&a->conn);
+    if (!*conn)
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNREACHABLE,
+                    "the libvirt daemon at %s does not answer: %s", a->uri, a->error);
+    return TRUE;
+}
 
 /* A reference to the connection (virConnectClose() it), connecting again when the daemon
  * went away; NULL with CORE_ERROR_UNREACHABLE and libvirt's words while it cannot be
- * reached. The attempt runs without the lock: it may wait on the daemon. */
+ * reached. An attempt starts at most once a second and is waited for within the keepalive
+ * bound; one that takes longer goes on alone, and a later request takes its connection. */
 static virConnectPtr
 lv_conn(Backend *b, GError **error)
 {
     LibvirtBackend *lv = lv_of(b);
     virConnectPtr conn = NULL, old = NULL;
     gint64 now = g_get_monotonic_time();
+    LvAttempt *a;
+    gboolean ended;
 
     g_mutex_lock(&lv->lock);
     if (lv->conn && lv->closed) {
@@ -114,32 +205,47 @@ lv_conn(Backend *b, GError **error)
         g_mutex_unlock(&lv->lock);
         return conn;
     }
-    if (now < lv->retry_us) {
-        g_mutex_unlock(&lv->lock);
-        if (old)
-            virConnectClose(old);
+    if (!lv->attempt && now >= lv->retry_us) {
+        lv->attempt = lv_attempt_start(lv, now);
+        lv->retry_us = now + LV_RETRY_US;
+    }
+    if ((a = lv->attempt))
+        g_atomic_int_inc(&a->refs);
+    g_mutex_unlock(&lv->lock);
+    if (old) {
+        virConnectUnregisterCloseCallback(old, lv_on_close);
+        virConnectClose(old);
+    }
+    if (!a) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_UNREACHABLE,
                     "the libvirt daemon at %s does not answer (tried again every second)",
                     lv->uri);
         return NULL;
     }
-    lv->retry_us = now + LV_RETRY_US;
-    g_mutex_unlock(&lv->lock);
-    if (old) {
-        virConnectUnregisterCloseCallback(old, NULL);
-        virConnectClose(old);
+    ended = lv_attempt_wait(a, &conn, error);
+    g_mutex_lock(&lv->lock);
+    if (ended && lv->attempt == a) {
+        lv->attempt = NULL;
+        lv_attempt_unref(a);   /* the backend's reference */
     }
-    if (!(conn = virConnectOpenAuth(lv->uri, virConnectAuthPtrDefault,
-                                    lv->parent.read_only ? VIR_CONNECT_RO : 0))) {
-        g_autoptr(GError) local = NULL;
-
-        lv_error(&local, "cannot connect");
+    g_mutex_unlock(&lv->lock);
+    lv_attempt_unref(a);
+    if (!ended) {
         g_set_error(error, CORE_ERROR, CORE_ERROR_UNREACHABLE,
-                    "the libvirt daemon at %s does not answer: %s", lv->uri, local->message);
+                    "the libvirt daemon at %s does not answer (connecting for %d s)",
+                    lv->uri, LV_KEEPALIVE_S * LV_KEEPALIVE_COUNT);
         return NULL;
     }
-    lv_connected(lv, conn);
-    virConnectRef(conn);
+    if (!conn)
+        return NULL;
+    lv_connected(lv, conn);   /* keeps @conn, or closes it for one made meanwhile */
+    g_mutex_lock(&lv->lock);
+    if ((conn = lv->conn))
+        virConnectRef(conn);
+    g_mutex_unlock(&lv->lock);
+    if (!conn)
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNREACHABLE,
+                    "the libvirt daemon at %s closed the connection", lv->uri);
     return conn;
 }
 
@@ -461,7 +567,7 @@ lv_on_close(virConnectPtr conn, int reason, void *opaque)
         lv->closed = TRUE;
 }
 
-/* A new connection: its events, its keepalive, the close that says the daemon went away.
+/* A new connection: its events, the close that says the daemon went away.
  * What happened while there was none is unknown: everything may have changed. */
 static void
 lv_connected(LibvirtBackend *lv, virConnectPtr conn)
@@ -475,8 +581,6 @@ lv_connected(LibvirtBackend *lv, virConnectPtr conn)
     virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
                                      VIR_DOMAIN_EVENT_CALLBACK(lv_on_device_removed), lv, NULL);
     virConnectRegisterCloseCallback(conn, lv_on_close, lv, NULL);
-    /* Not every driver keeps connections alive (test:///, the in-process ones). */
-    virConnectSetKeepAlive(conn, LV_KEEPALIVE_S, LV_KEEPALIVE_COUNT);
     g_mutex_lock(&lv->lock);
     if (lv->conn) {   /* another request connected meanwhile: keep its connection */
         g_mutex_unlock(&lv->lock);
@@ -958,6 +1062,7 @@ lv_free(Backend *b)
         virConnectUnregisterCloseCallback(lv->conn, lv_on_close);
         virConnectClose(lv->conn);
     }
+    lv_attempt_unref(lv->attempt);   /* one still under way goes on alone, then ends */
     g_atomic_int_set(&lv->stop, 1);
     if (lv->loop)
         g_thread_join(lv->loop);   /* the timer wakes it within LV_TICK_MS */

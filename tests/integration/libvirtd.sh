@@ -94,6 +94,8 @@ lv_guest() {
 lv_stop() {
     local dom i qpid
     [ -n "$LV_PID" ] || return 0
+    # a test that stopped the daemon (SIGSTOP) and failed before it let it go on
+    if lv_pid_ours "$LV_PID"; then kill -CONT "$LV_PID" 2> /dev/null || :; fi
     if lv_pid_ours "$LV_PID"; then
         for dom in $(lv list --name 2> /dev/null); do
             lv destroy "$dom" > /dev/null 2>&1 || :
