@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "live.h"
+#include "manage.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -559,6 +560,21 @@ lv_snapshot(virDomainPtr dom, const char *name, GError **error)
     return snap;
 }
 
+/* @snap's document (with secrets) and its model, full. */
+static SnapshotDef *
+lv_snapshot_def(virDomainSnapshotPtr snap, char **xml, GError **error)
+{
+    SnapshotDef *def;
+    char *doc = virDomainSnapshotGetXMLDesc(snap, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
+
+    if (!doc)
+        return lv_error(error, "cannot read the snapshot"), NULL;
+    def = snapshot_parse(doc, strlen(doc), SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS, error);
+    *xml = g_strdup(doc);
+    free(doc);
+    return def;
+}
+
 /* One <domainsnapshot> per document of an import, parents first (as `snapfs` writes
  * them: concatenated documents). */
 static gboolean
@@ -597,6 +613,91 @@ lv_import(virDomainPtr dom, const char *xml, gsize len, char **result, GError **
     return TRUE;
 }
 
+/* Deletes the metadata of @snap, no image touched. The test driver knows no METADATA_ONLY and
+ * keeps no images: there a plain delete does the same. */
+static gboolean
+lv_delete_metadata(virDomainSnapshotPtr snap)
+{
+    virConnectPtr conn = virDomainSnapshotGetConnect(snap);
+
+    if (virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) == 0)
+        return TRUE;
+    return g_strcmp0(virConnectGetType(conn), "TEST") == 0 &&
+           virDomainSnapshotDelete(snap, 0) == 0;
+}
+
+/* A name no snapshot of @dom has, for a snapshot that lives for one operation. */
+static char *
+lv_temporary_name(virDomainPtr dom)
+{
+    for (;;) {
+        char *name = g_strdup_printf("snapfs-clear-%08x", g_random_int());
+        virDomainSnapshotPtr taken = virDomainSnapshotLookupByName(dom, name, 0);
+
+        if (!taken)
+            return name;
+        virDomainSnapshotFree(taken);
+        g_free(name);
+    }
+}
+
+/* libvirt has no call that clears the current snapshot, and redefining the current one
+ * without CURRENT keeps it current. What leaves none: deleting the current snapshot when it
+ * is a root (a snapshot's parent would become current). So a copy of the current snapshot
+ * under a new name and without a parent is redefined as current, and its metadata deleted
+ * again (no image is touched). When that delete fails, the old current snapshot is made
+ * current again. */
+static gboolean
+lv_clear_current(virDomainPtr dom, char **result, GError **error)
+{
+    g_autoptr(SnapshotDef) def = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *copy = NULL;
+    virDomainSnapshotPtr current, tmp;
+    gboolean ok;
+
+    if (virDomainHasCurrentSnapshot(dom, 0) == 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                    "domain '%s' has no current snapshot", virDomainGetName(dom));
+        return FALSE;
+    }
+    if (!(current = virDomainSnapshotCurrent(dom, 0)))
+        return lv_error(error, "cannot find the current snapshot");
+    def = lv_snapshot_def(current, &xml, error);
+    virDomainSnapshotFree(current);
+    if (!def)
+        return FALSE;
+    g_free(def->name);
+    def->name = lv_temporary_name(dom);
+    g_clear_pointer(&def->parent, g_free);
+    copy = snapshot_format(def, SNAPSHOT_FORMAT_SECURE);
+    if (!(tmp = virDomainSnapshotCreateXML(dom, copy, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                                                          VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)))
+        return lv_error(error, "cannot clear the current snapshot");
+    if (!(ok = lv_delete_metadata(tmp))) {
+        virDomainSnapshotPtr again;
+
+        lv_error(error, "cannot clear the current snapshot");
+        if ((again = virDomainSnapshotCreateXML(dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                                                              VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)))
+            virDomainSnapshotFree(again);
+        if (!lv_delete_metadata(tmp))
+            g_prefix_error(error, "snapshot '%s' (a copy of the current one without a parent) "
+                           "is left: ", def->name);
+    }
+    virDomainSnapshotFree(tmp);
+    if (ok && virDomainHasCurrentSnapshot(dom, 0) != 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "the libvirt daemon kept a current snapshot of domain '%s'",
+                    virDomainGetName(dom));
+        return FALSE;
+    }
+    if (ok)
+        *result = g_strdup_printf("domain '%s' has no current snapshot now",
+                                  virDomainGetName(dom));
+    return ok;
+}
+
 static gboolean
 lv_genid(virDomainPtr dom, const char *value, char **result, GError **error)
 {
@@ -625,6 +726,97 @@ lv_genid(virDomainPtr dom, const char *value, char **result, GError **error)
                   ? g_strdup("Domain genid changed; it applies at the next start")
                   : g_strdup("Domain genid changed");
     return TRUE;
+}
+
+/* Whether a revert of @dom to @def is the one libvirt 9.0 refuses ("revert to external
+ * snapshot not supported yet") and snapfs does itself: an external snapshot taken without
+ * the guest's memory, of a domain that does not run now. */
+static gboolean
+lv_revert_is_ours(virDomainPtr dom, const SnapshotDef *def)
+{
+    return virDomainIsActive(dom) == 0 &&
+           (snapshot_is_external(def) || def->state == SNAP_STATE_DISK_SNAPSHOT) &&
+           (def->state == SNAP_STATE_SHUTOFF || def->state == SNAP_STATE_DISK_SNAPSHOT ||
+            def->state == SNAP_STATE_SHUTDOWN || def->state == SNAP_STATE_CRASHED);
+}
+
+/* An external revert of a shut-off domain, the files backend's way through the API: new
+ * overlays on the images the snapshot captured (manage_revert_external()), the domain
+ * defined on them (virDomainDefineXML), then the snapshot redefined as current
+ * (REDEFINE|CURRENT). A step that fails undoes the ones before it: the old definition is
+ * defined again, the overlays are removed. */
+static gboolean
+lv_revert_external(virDomainPtr dom, const SnapshotDef *def, const char *snapxml,
+                   GError **error)
+{
+    g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(DomainDef) olddef = NULL;
+    g_autoptr(DomainDef) newdom = NULL;
+    g_autofree char *newxml = NULL;
+    virConnectPtr conn = virDomainGetConnect(dom);
+    virDomainPtr defined;
+    virDomainSnapshotPtr again;
+    char *oldxml;
+
+    if (!(oldxml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE)))
+        return lv_error(error, "cannot read the domain's definition");
+    olddef = domain_parse(oldxml, strlen(oldxml), DOMAIN_PARSE_INACTIVE, error);
+    if (!olddef || !(newdom = manage_revert_external(olddef, def, overlays, error))) {
+        free(oldxml);
+        return FALSE;
+    }
+    newxml = domain_format(newdom, DOMAIN_FORMAT_SECURE);
+    if (!(defined = virDomainDefineXML(conn, newxml))) {
+        lv_error(error, "cannot define the domain");
+        goto fail;
+    }
+    virDomainFree(defined);
+    if (!(again = virDomainSnapshotCreateXML(dom, snapxml, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                                                               VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT))) {
+        lv_error(error, "cannot make the snapshot current");
+        if (!(defined = virDomainDefineXML(conn, oldxml))) {
+            g_autoptr(GError) local = NULL;
+
+            lv_error(&local, "cannot define the domain again");
+            g_prefix_error(error, "%s (the domain stays on the new overlays): ", local->message);
+            free(oldxml);
+            return FALSE;
+        }
+        virDomainFree(defined);
+        goto fail;
+    }
+    virDomainSnapshotFree(again);
+    free(oldxml);
+    return TRUE;
+
+fail:
+    manage_rollback_images(overlays, NULL, def->name, error);
+    free(oldxml);
+    return FALSE;
+}
+
+static gboolean
+lv_revert(virDomainPtr dom, const char *name, char **result, GError **error)
+{
+    g_autoptr(SnapshotDef) def = NULL;
+    g_autofree char *xml = NULL;
+    virDomainSnapshotPtr snap;
+    gboolean ok;
+
+    if (!(snap = lv_snapshot(dom, name, error)))
+        return FALSE;
+    if (!(def = lv_snapshot_def(snap, &xml, error))) {
+        virDomainSnapshotFree(snap);
+        return FALSE;
+    }
+    if (lv_revert_is_ours(dom, def))
+        ok = lv_revert_external(dom, def, xml, error);
+    else if (!(ok = virDomainRevertToSnapshot(snap, 0) == 0))
+        lv_error(error, "cannot revert");
+    virDomainSnapshotFree(snap);
+    if (ok)
+        *result = g_strdup_printf("Domain snapshot %s reverted", name);
+    return ok;
 }
 
 /* Where `create NAME --memory` saves the guest's memory: DOMAIN.NAME.mem next to the
@@ -714,8 +906,7 @@ lv_apply_domain(Backend *b, virDomainPtr dom, const BackendOp *op, char **result
         char *xml;
 
         if (!op->name)
-            return core_error_invalid(error, "the libvirt backend cannot clear the current "
-                                      "snapshot (libvirt has no call for it)");
+            return lv_clear_current(dom, result, error);
         if (!(snap = lv_snapshot(dom, op->name, error)))
             return FALSE;
         if (!(xml = virDomainSnapshotGetXMLDesc(snap, VIR_DOMAIN_SNAPSHOT_XML_SECURE))) {
@@ -735,13 +926,7 @@ lv_apply_domain(Backend *b, virDomainPtr dom, const BackendOp *op, char **result
         break;
     }
     case BACKEND_OP_REVERT:
-        if (!(snap = lv_snapshot(dom, op->name, error)))
-            return FALSE;
-        if (virDomainRevertToSnapshot(snap, 0) < 0)
-            ok = lv_error(error, "cannot revert");
-        else
-            *result = g_strdup_printf("Domain snapshot %s reverted", op->name);
-        break;
+        return lv_revert(dom, op->name, result, error);
     case BACKEND_OP_DELETE:
         if (!(snap = lv_snapshot(dom, op->name, error)))
             return FALSE;
