@@ -8,7 +8,9 @@
 #include <libvirt/virterror.h>
 #include <string.h>
 
+#include "backup_job.h"
 #include "error.h"
+#include "guard.h"
 #include "live.h"
 #include "manage.h"
 #include "snapshot.h"
@@ -37,6 +39,8 @@ typedef struct {
     GThread *loop;         /* runs libvirt's event loop */
     gint stop;
     int timer;
+    GHashTable *backups;   /* domain name -> the BackupJob snapfs runs on its images
+                            * (borrowed from its LvJob), under lock */
 } LibvirtBackend;
 
 static LibvirtBackend *
@@ -543,10 +547,26 @@ lv_image_stable(Backend *b, const char *path, GError **error)
     return live_image_check(path, LIVE_IMAGE_USED, error);
 }
 
-/* The daemon decides what may run and refuses with its own words. */
+/* The daemon decides what may run and refuses with its own words, except while snapfs
+ * itself backs up a shut-off domain: then nothing that changes its images goes ahead (the
+ * files backend's rule). */
 static gboolean
 lv_check(Backend *b, const BackendOp *op, GError **error)
 {
+    LibvirtBackend *lv = lv_of(b);
+    g_autoptr(GMutexLocker) locker = NULL;
+    BackupJob *job;
+
+    if (op->op != BACKEND_OP_CREATE && op->op != BACKEND_OP_CREATE_NO_METADATA &&
+        op->op != BACKEND_OP_REVERT && op->op != BACKEND_OP_DELETE)
+        return TRUE;
+    locker = g_mutex_locker_new(&lv->lock);
+    job = op->dom ? g_hash_table_lookup(lv->backups, op->dom) : NULL;
+    if (job && backup_job_is_running(job)) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                    "domain '%s' is busy: another backup job is already running", op->dom);
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -995,12 +1015,49 @@ lv_apply(Backend *b, const BackendOp *op, char **result, GError **error)
     return ok;
 }
 
-/* A backup the daemon runs (virDomainBackupBegin): its state is the daemon's job. */
+/* A backup the daemon runs (virDomainBackupBegin): its state is the daemon's job. Or, for
+ * a domain that does not run (libvirt 9.0 backs up running domains only), one snapfs runs
+ * itself with the files backend's engine. */
 typedef struct {
     Backend *b;
     char *dom;
-    char *xml;   /* virDomainBackupGetXMLDesc at the start: the backup.xml file */
+    char *xml;          /* virDomainBackupGetXMLDesc at the start: the backup.xml file */
+    BackupJob *local;   /* snapfs's own job; NULL: the daemon's */
 } LvJob;
+
+/* The files backend's backup of shut-off domain @name as the daemon defines it, once no
+ * process writes its images (qemu's locks). */
+static BackupJob *
+lv_job_start_local(Backend *b, const char *name, const char *xml, gsize len,
+                   BackupJob *previous, GError **error)
+{
+    LibvirtBackend *lv = lv_of(b);
+    g_autoptr(BackendDomain) bd = lv_load_domain(b, name, error);
+    BackupJob *job;
+
+    if (!bd)
+        return NULL;
+    if (!guard_check_disks(bd->def, LIVE_IMAGE_USED, LIVE_IMAGE_USED, error)) {
+        g_prefix_error(error, "domain '%s' is busy: ", name);
+        return NULL;
+    }
+    if (!(job = backup_job_start_loaded(bd, name, xml, len, previous, error)))
+        return NULL;
+    g_mutex_lock(&lv->lock);
+    g_hash_table_insert(lv->backups, g_strdup(name), job);
+    g_mutex_unlock(&lv->lock);
+    return job;
+}
+
+static LvJob *
+lv_job_new(Backend *b, const char *name)
+{
+    LvJob *job = g_new0(LvJob, 1);
+
+    job->b = b;
+    job->dom = g_strdup(name);
+    return job;
+}
 
 static BackendJob *
 lv_job_start(Backend *b, const char *name, const char *xml, gsize len, BackendJob *previous,
@@ -1008,19 +1065,38 @@ lv_job_start(Backend *b, const char *name, const char *xml, gsize len, BackendJo
 {
     virDomainPtr dom = lv_domain(b, name, error);
     g_autofree char *doc = g_strndup(xml, len);
+    BackupJob *before = previous ? ((LvJob *)previous)->local : NULL;
     LvJob *job;
     char *desc;
+    int active;
 
     if (!dom)
         return NULL;
+    if ((active = virDomainIsActive(dom)) < 0) {
+        lv_error(error, "cannot tell whether the domain runs");
+        virDomainFree(dom);
+        return NULL;
+    }
+    if (!active) {
+        BackupJob *local;
+
+        virDomainFree(dom);
+        if (!(local = lv_job_start_local(b, name, xml, len, before, error)))
+            return NULL;
+        job = lv_job_new(b, name);
+        job->local = local;
+        return (BackendJob *)job;
+    }
+    if (!backup_job_check_idle(before, error)) {
+        virDomainFree(dom);
+        return NULL;
+    }
     if (virDomainBackupBegin(dom, doc, NULL, 0) < 0) {
         lv_error(error, "cannot begin the backup");
         virDomainFree(dom);
         return NULL;
     }
-    job = g_new0(LvJob, 1);
-    job->b = b;
-    job->dom = g_strdup(name);
+    job = lv_job_new(b, name);
     if ((desc = virDomainBackupGetXMLDesc(dom, 0))) {
         job->xml = g_strdup(desc);
         free(desc);
@@ -1077,9 +1153,13 @@ static void
 lv_job_cancel(BackendJob *bjob)
 {
     LvJob *job = (LvJob *)bjob;
-    virDomainPtr dom = lv_domain(job->b, job->dom, NULL);
+    virDomainPtr dom;
 
-    if (dom) {
+    if (job->local) {
+        backup_job_cancel(job->local);
+        return;
+    }
+    if ((dom = lv_domain(job->b, job->dom, NULL))) {
         virDomainAbortJob(dom);
         virDomainFree(dom);
     }
@@ -1092,6 +1172,8 @@ lv_job_running(BackendJob *bjob)
     guint64 done, total;
     int type;
 
+    if (((LvJob *)bjob)->local)
+        return backup_job_is_running(((LvJob *)bjob)->local);
     return lv_job_stats((LvJob *)bjob, FALSE, &type, &done, &total, &msg);
 }
 
@@ -1104,6 +1186,8 @@ lv_job_describe(BackendJob *bjob)
     const char *state;
     int type = VIR_DOMAIN_JOB_NONE;
 
+    if (((LvJob *)bjob)->local)
+        return backup_job_describe(((LvJob *)bjob)->local);
     if (lv_job_stats((LvJob *)bjob, FALSE, &type, &done, &total, &msg))
         state = "running";
     else if (!lv_job_stats((LvJob *)bjob, TRUE, &type, &done, &total, &msg))
@@ -1118,10 +1202,13 @@ lv_job_describe(BackendJob *bjob)
 static char *
 lv_job_xml(BackendJob *bjob)
 {
-    return g_strdup(((LvJob *)bjob)->xml);
+    LvJob *job = (LvJob *)bjob;
+
+    return job->local ? backup_job_xml(job->local) : g_strdup(job->xml);
 }
 
-/* The daemon's job goes on without us: only our record of it goes. */
+/* The daemon's job goes on without us: only our record of it goes. Our own job is
+ * cancelled and waited for. */
 static void
 lv_job_free(BackendJob *bjob)
 {
@@ -1129,6 +1216,15 @@ lv_job_free(BackendJob *bjob)
 
     if (!job)
         return;
+    if (job->local) {
+        LibvirtBackend *lv = lv_of(job->b);
+
+        g_mutex_lock(&lv->lock);
+        if (g_hash_table_lookup(lv->backups, job->dom) == job->local)
+            g_hash_table_remove(lv->backups, job->dom);
+        g_mutex_unlock(&lv->lock);
+        backup_job_free(job->local);
+    }
     g_free(job->dom);
     g_free(job->xml);
     g_free(job);
@@ -1150,6 +1246,7 @@ lv_free(Backend *b)
         virEventRemoveTimeout(lv->timer);
     g_hash_table_unref(lv->changed);
     g_hash_table_unref(lv->stamps);
+    g_hash_table_unref(lv->backups);
     g_mutex_clear(&lv->lock);
     g_free(lv->uri);
     g_free(lv);
@@ -1231,6 +1328,7 @@ daemon_backend_new(const char *uri, gboolean read_only, GError **error)
     g_mutex_init(&lv->lock);
     lv->changed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     lv->stamps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    lv->backups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     lv->timer = virEventAddTimeout(LV_TICK_MS, lv_tick, NULL, NULL);
     lv->loop = g_thread_new("libvirt-events", lv_loop, lv);
     if (!(conn = lv_conn(b, &local))) {

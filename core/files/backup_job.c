@@ -57,7 +57,8 @@ typedef struct {
 #define JOB_PARTS_DIR ".snapfs-backups"
 
 struct BackupJob {
-    Store *store;              /* borrowed: outlives the job */
+    Store *store;              /* borrowed: outlives the job; NULL: started on a loaded
+                                * domain (backup_job_start_loaded()) */
     char *domain;
     JobParts *parts;
     BackupDef *def;
@@ -152,8 +153,8 @@ job_parts_lock(const char *path)
 }
 
 /* Names the temporary file of every file target (TARGET.part-XXXXXX, names that
- * are free now) and records them in a journal, written and locked before any of
- * them is made. */
+ * are free now) and, with a @store, records them in a journal, written and locked
+ * before any of them is made. */
 static JobParts *
 job_parts_new(Store *store, const char *domain, GPtrArray *disks, GError **error)
 {
@@ -180,7 +181,7 @@ job_parts_new(Store *store, const char *domain, GPtrArray *disks, GError **error
         } while (lstat(d->part, &st) == 0);
         g_ptr_array_add(names, d->part);
     }
-    if (names->len == 0)
+    if (names->len == 0 || !store)
         return g_steal_pointer(&parts);
     for (guint j = 0; j < 12; j++)
         id[j] = alnum[g_random_int_range(0, sizeof(alnum) - 1)];
@@ -844,7 +845,8 @@ job_thread(gpointer data)
     }
     job->ended = g_get_monotonic_time();
     /* the images are free before the job reads as ended */
-    guard_backup_end(job->store, job->domain);
+    if (job->store)
+        guard_backup_end(job->store, job->domain);
     job->running = FALSE;
     g_mutex_unlock(&job->lock);
     return NULL;
@@ -852,37 +854,20 @@ job_thread(gpointer data)
 
 /* ---- public -------------------------------------------------------------- */
 
-/* Starts the job of @def once its domain is marked as being read (guard_backup_begin()). */
+/* Starts the job of @def on @domain as @sd (read during the call only) describes it;
+ * @store (NULL: none) keeps the journal of its temporary files. */
 static BackupJob *
-job_start(Store *store, const char *domain, BackupDef *def_owned, GError **error)
+job_launch(Store *store, const BackendDomain *sd, const char *domain, BackupDef *def_owned,
+           GError **error)
 {
     BackupJob *job = NULL;
     g_autoptr(BackupDef) def = def_owned;
-    g_autoptr(BackendDomain) sd = NULL;
-    g_autoptr(GError) local = NULL;
     /* before disks: freed after them, so the journal goes after the files */
     g_autoptr(JobParts) parts = NULL;
     g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func((GDestroyNotify)job_disk_free);
     g_autofree char *suffix = NULL;
     guint64 total;
 
-    {
-        /* leftovers of a backup another process was running when it died */
-        g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func(g_free);
-
-        backup_job_recover(store, resolved, failed);
-        for (guint i = 0; i < failed->len; i++)
-            g_debug("%s", (char *)failed->pdata[i]);
-    }
-    if (!(sd = store_load_domain(store, domain, &local))) {
-        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
-                        "Domain not found: no domain with matching name '%s'", domain);
-        else
-            g_propagate_error(error, g_steal_pointer(&local));
-        return NULL;
-    }
     suffix = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
     if (!backup_align_disks(def, sd->def, suffix, error))
         return NULL;
@@ -939,12 +924,40 @@ job_start(Store *store, const char *domain, BackupDef *def_owned, GError **error
     return job;
 }
 
-BackupJob *
-backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
-                 BackupJob *previous, GError **error)
+/* Starts the job of @def once its domain is marked as being read (guard_backup_begin()). */
+static BackupJob *
+job_start(Store *store, const char *domain, BackupDef *def, GError **error)
+{
+    g_autoptr(BackendDomain) sd = NULL;
+    g_autoptr(GError) local = NULL;
+
+    {
+        /* leftovers of a backup another process was running when it died */
+        g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func(g_free);
+
+        backup_job_recover(store, resolved, failed);
+        for (guint i = 0; i < failed->len; i++)
+            g_debug("%s", (char *)failed->pdata[i]);
+    }
+    if (!(sd = store_load_domain(store, domain, &local))) {
+        backup_def_free(def);
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                        "Domain not found: no domain with matching name '%s'", domain);
+        else
+            g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    return job_launch(store, sd, domain, def, error);
+}
+
+/* A job's document, push mode only, while @previous runs nothing: libvirt's order
+ * (qemuBackupBegin) is parse, then the running job, then alignment. Owned. */
+static BackupDef *
+job_parse(const char *xml, gsize len, BackupJob *previous, GError **error)
 {
     g_autoptr(BackupDef) def = NULL;
-    BackupJob *job;
 
     if (!(def = backup_parse(xml, len, xmlutil_schema_dir(), error)))
         return NULL;
@@ -954,8 +967,28 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
                             "snapfs only does push backups");
         return NULL;
     }
-    /* libvirt's order (qemuBackupBegin): parse, then the running job, then alignment. */
     if (!backup_job_check_idle(previous, error))
+        return NULL;
+    return g_steal_pointer(&def);
+}
+
+BackupJob *
+backup_job_start_loaded(const BackendDomain *sd, const char *domain, const char *xml,
+                        gsize len, BackupJob *previous, GError **error)
+{
+    BackupDef *def = job_parse(xml, len, previous, error);
+
+    return def ? job_launch(NULL, sd, domain, def, error) : NULL;
+}
+
+BackupJob *
+backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
+                 BackupJob *previous, GError **error)
+{
+    g_autoptr(BackupDef) def = NULL;
+    BackupJob *job;
+
+    if (!(def = job_parse(xml, len, previous, error)))
         return NULL;
     /* From here until the job ends no change of the domain's images goes ahead. */
     if (!guard_backup_begin(store, domain, error))
