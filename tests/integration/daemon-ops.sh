@@ -7,12 +7,9 @@
 # refused), and an import that fails part-way leaving none of its snapshots.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/libvirtd.sh"
-"$FS" --help 2>&1 | grep -q -- '--connect' || { echo "built without libvirt"; exit 77; }
-command -v qemu-io > /dev/null || fail "qemu-io is needed (scripts/deps.sh installs qemu-utils)"
-
+lv_snapfs_ready
 img=$work/img
-mkdir -p "$img"
-chmod 777 "$img"   # the session daemon runs as an unprivileged user: it makes the overlays
+lv_image_dir "$img"
 for f in vm a b; do
     qemu-img create -q -f qcow2 "$img/$f.qcow2" 16M
     chmod 666 "$img/$f.qcow2"
