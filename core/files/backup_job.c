@@ -13,6 +13,7 @@
 #include "guard.h"
 #include "image.h"
 #include "journal.h"
+#include "live.h"
 #include "qcow2w.h"
 #include "util.h"
 #include "xmlutil.h"
@@ -44,6 +45,8 @@ typedef struct {
     char *tmp;                 /* temporary file, NULL for block targets or once renamed */
     int fd;
     GArray *ranges;            /* JobRange: what to copy, in order */
+    GArray *holds;             /* int: descriptors holding qemu's read locks on the chain's
+                                * images (live_image_hold()); NULL: none taken */
 } JobDisk;
 
 /* The journal of a job's temporary files: written before they are made, locked
@@ -91,11 +94,21 @@ backup_job_state_to_string(BackupJobState state)
     return "unknown";
 }
 
+/* Releases the images' locks the disk holds. */
+static void
+job_disk_release(JobDisk *d)
+{
+    for (guint i = 0; d->holds && i < d->holds->len; i++)
+        close(g_array_index(d->holds, int, i));
+    g_clear_pointer(&d->holds, g_array_unref);
+}
+
 static void
 job_disk_free(JobDisk *d)
 {
     if (!d)
         return;
+    job_disk_release(d);
     if (d->fd >= 0)
         close(d->fd);
     if (d->tmp)
@@ -365,9 +378,30 @@ job_target_is_device(const struct stat *st, const char *target, GError **error)
     return FALSE;
 }
 
-/* Everything about one disk that can fail before the thread starts. */
+/* Holds qemu's read locks on every local image of @d's chain until the job ends. */
+static gboolean
+job_disk_hold(JobDisk *d, GError **error)
+{
+    d->holds = g_array_new(FALSE, FALSE, sizeof(int));
+    for (guint i = 0; i < d->chain->layers->len; i++) {
+        const ChainLayer *layer = d->chain->layers->pdata[i];
+        int fd;
+
+        if (!layer->src->path || (layer->src->type != STORAGE_TYPE_FILE &&
+                                  layer->src->type != STORAGE_TYPE_BLOCK))
+            continue;
+        if ((fd = live_image_hold(layer->src->path, error)) < 0)
+            return FALSE;
+        g_array_append_val(d->holds, fd);
+    }
+    return TRUE;
+}
+
+/* Everything about one disk that can fail before the thread starts; @hold: the chain's
+ * images locked as qemu-img locks what it reads. */
 static JobDisk *
-job_disk_prepare(const BackupDiskDef *bd, const BackendDomain *sd, GError **error)
+job_disk_prepare(const BackupDiskDef *bd, const BackendDomain *sd, gboolean hold,
+                 GError **error)
 {
     g_autoptr(JobDisk) d = g_new0(JobDisk, 1);
     const DiskDef *dd = domain_disk_by_name(sd->def, bd->name);
@@ -393,6 +427,10 @@ job_disk_prepare(const BackupDiskDef *bd, const BackendDomain *sd, GError **erro
         return NULL;
     }
     d->chain = chain_resolve(dd->src, dd->dst);
+    if (hold && !job_disk_hold(d, error)) {
+        g_prefix_error(error, "disk '%s': ", bd->name);
+        return NULL;
+    }
     if (!(d->img = image_open(d->chain, 0, error))) {
         g_prefix_error(error, "disk '%s': ", bd->name);
         return NULL;
@@ -832,6 +870,7 @@ job_thread(gpointer data)
             unlink(d->tmp);
         g_clear_pointer(&d->tmp, g_free);
         g_clear_pointer(&d->img, image_close);
+        job_disk_release(d);
     }
     g_clear_pointer(&job->parts, job_parts_free);
     g_mutex_lock(&job->lock);
@@ -855,7 +894,8 @@ job_thread(gpointer data)
 /* ---- public -------------------------------------------------------------- */
 
 /* Starts the job of @def on @domain as @sd (read during the call only) describes it;
- * @store (NULL: none) keeps the journal of its temporary files. */
+ * @store keeps the journal of its temporary files and the guard; without one (NULL) the
+ * images are locked as qemu-img locks what it reads, so that no qemu writes them meanwhile. */
 static BackupJob *
 job_launch(Store *store, const BackendDomain *sd, const char *domain, BackupDef *def_owned,
            GError **error)
@@ -880,7 +920,7 @@ job_launch(Store *store, const BackendDomain *sd, const char *domain, BackupDef 
         /* libvirt's qemu driver: push targets are qcow2 unless <driver type> says */
         if (!bd->store->format)
             bd->store->format = g_strdup("qcow2");
-        if (!(d = job_disk_prepare(bd, sd, error)))
+        if (!(d = job_disk_prepare(bd, sd, store == NULL, error)))
             return NULL;
         for (guint j = 0; j < disks->len; j++) {
             JobDisk *o = disks->pdata[j];

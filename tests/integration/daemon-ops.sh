@@ -141,7 +141,8 @@ wait $holder || :
 result vm | grep -q "^error: domain 'vm' is busy: .*vm.s2-1" || fail "written image: $(result vm)"
 check test ! -e "$img/b2.raw"
 # Cancel: a disk big enough to still be read when the cancel comes; meanwhile a create of
-# the domain waits (EBUSY), as does a second backup.
+# the domain waits (EBUSY), as does a second backup, and the domain does not start (the
+# backup holds qemu's read locks on its images, as qemu-img would).
 qemu-img create -q -f qcow2 "$img/big.qcow2" 1G
 qemu-io -f qcow2 -c 'write -P 0x5a 0 1G' "$img/big.qcow2" > /dev/null
 chmod 666 "$img/big.qcow2"
@@ -152,10 +153,13 @@ case "$(cat "$mnt/big/job")" in "backup running "*/1073741824" bytes "*) ;;
     *) fail "job while running: $(cat "$mnt/big/job")" ;; esac
 expect_fail 'Device or resource busy' bash -c "echo x1 > '$mnt/big/ctl/create'"
 expect_fail 'Device or resource busy' bash -c "cat '$work/big2.xml' > '$mnt/big/ctl/backup'"
+expect_fail 'lock' lv start big
 echo cancel > "$mnt/big/ctl/backup" || fail "cancel: $(result big)"
 for _ in $(seq 300); do grep -q '^backup running' "$mnt/big/job" || break; sleep 0.1; done
 grep -q '^backup cancelled' "$mnt/big/job" || fail "after cancel: $(cat "$mnt/big/job")"
 check test -z "$(ls "$img" | grep '^big.*raw')"   # no target, no temporary file
 check test -z "$(lv snapshot-list big --name | sed '/^$/d')"
+lv start big > /dev/null || fail "the images are still locked after the backup"
+lv destroy big > /dev/null
 umount_fs
 echo ok
