@@ -65,8 +65,6 @@ check test "$(stat -c %a:%u:%g "$img/vm.s2-1")" = "$(stat -c %a:%u:%g "$img/vm.s
 lv start vm > /dev/null || fail "virsh start on the reverted definition"
 out=$(lv qemu-monitor-command vm --hmp 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "read -P 0x22 0 64k"')
 echo "$out" | grep -q 'Pattern verification failed' && fail "the running VM does not read s2's data"
-lv destroy vm > /dev/null
-# A running domain's revert stays libvirt's (and its refusal its words).
 check test "$(lv snapshot-list vm --name | sed '/^$/d' | tr '\n' ' ')" = "s1 s2 "
 
 # A revert whose second disk fails (its image is gone: qemu-img create fails) changes
@@ -83,8 +81,8 @@ check test ! -e "$img/b.t1-1"
 lv domblklist two | diff "$work/before" - || fail "a failed revert changed the definition"
 check test "$(current two)" = t2
 
-# Clearing the current snapshot. libvirt has no call; a redefine of the current snapshot
-# without CURRENT keeps it current (so that is not the way):
+# Clearing the current snapshot (of the running VM). libvirt has no call; a redefine of the
+# current snapshot without CURRENT keeps it current (so that is not the way):
 lv snapshot-dumpxml vm s2 --security-info > "$work/s2.xml"
 lv snapshot-create vm "$work/s2.xml" --redefine > /dev/null || fail "virsh redefine s2"
 check test "$(current vm)" = s2
@@ -97,6 +95,7 @@ check test "$(lv snapshot-parent vm s2)" = s1
 lv snapshot-list vm --roots --name | sed '/^$/d' | grep -qvx s1 && fail "a temporary root is left"
 ln -sfn snapshots/s1 "$v/current" || fail "ln -sfn: $(result vm)"
 check test "$(current vm)" = s1
+lv destroy vm > /dev/null
 
 # An import whose third document fails (its parent does not exist) leaves none of the two
 # before it defined.
