@@ -8,8 +8,11 @@
 #include <libvirt/virterror.h>
 #include <string.h>
 
+#include "backup_job.h"
 #include "error.h"
+#include "guard.h"
 #include "live.h"
+#include "manage.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -37,6 +40,8 @@ typedef struct {
     GThread *loop;         /* runs libvirt's event loop */
     gint stop;
     int timer;
+    GHashTable *backups;   /* domain name -> the BackupJob snapfs runs on its images
+                            * (borrowed from its LvJob), under lock */
 } LibvirtBackend;
 
 static LibvirtBackend *
@@ -646,10 +651,26 @@ lv_image_stable(Backend *b, const char *path, GError **error)
     return live_image_check(path, LIVE_IMAGE_USED, error);
 }
 
-/* The daemon decides what may run and refuses with its own words. */
+/* The daemon decides what may run and refuses with its own words, except while snapfs
+ * itself backs up a shut-off domain: then nothing that changes its images goes ahead (the
+ * files backend's rule). */
 static gboolean
 lv_check(Backend *b, const BackendOp *op, GError **error)
 {
+    LibvirtBackend *lv = lv_of(b);
+    g_autoptr(GMutexLocker) locker = NULL;
+    BackupJob *job;
+
+    if (op->op != BACKEND_OP_CREATE && op->op != BACKEND_OP_CREATE_NO_METADATA &&
+        op->op != BACKEND_OP_REVERT && op->op != BACKEND_OP_DELETE)
+        return TRUE;
+    locker = g_mutex_locker_new(&lv->lock);
+    job = op->dom ? g_hash_table_lookup(lv->backups, op->dom) : NULL;
+    if (job && backup_job_is_running(job)) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                    "domain '%s' is busy: another backup job is already running", op->dom);
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -661,6 +682,21 @@ lv_snapshot(virDomainPtr dom, const char *name, GError **error)
     if (!snap)
         lv_error(error, "no such snapshot");
     return snap;
+}
+
+/* @snap's document (with secrets) and its model, full. */
+static SnapshotDef *
+lv_snapshot_def(virDomainSnapshotPtr snap, char **xml, GError **error)
+{
+    SnapshotDef *def;
+    char *doc = virDomainSnapshotGetXMLDesc(snap, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
+
+    if (!doc)
+        return lv_error(error, "cannot read the snapshot"), NULL;
+    def = snapshot_parse(doc, strlen(doc), SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS, error);
+    *xml = g_strdup(doc);
+    free(doc);
+    return def;
 }
 
 /* One <domainsnapshot> per document of an import, parents first (as `snapfs` writes
@@ -701,6 +737,91 @@ lv_import(virDomainPtr dom, const char *xml, gsize len, char **result, GError **
     return TRUE;
 }
 
+/* Deletes the metadata of @snap, no image touched. The test driver knows no METADATA_ONLY and
+ * keeps no images: there a plain delete does the same. */
+static gboolean
+lv_delete_metadata(virDomainSnapshotPtr snap)
+{
+    virConnectPtr conn = virDomainSnapshotGetConnect(snap);
+
+    if (virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) == 0)
+        return TRUE;
+    return g_strcmp0(virConnectGetType(conn), "TEST") == 0 &&
+           virDomainSnapshotDelete(snap, 0) == 0;
+}
+
+/* A name no snapshot of @dom has, for a snapshot that lives for one operation. */
+static char *
+lv_temporary_name(virDomainPtr dom)
+{
+    for (;;) {
+        char *name = g_strdup_printf("snapfs-clear-%08x", g_random_int());
+        virDomainSnapshotPtr taken = virDomainSnapshotLookupByName(dom, name, 0);
+
+        if (!taken)
+            return name;
+        virDomainSnapshotFree(taken);
+        g_free(name);
+    }
+}
+
+/* libvirt has no call that clears the current snapshot, and redefining the current one
+ * without CURRENT keeps it current. What leaves none: deleting the current snapshot when it
+ * is a root (a snapshot's parent would become current). So a copy of the current snapshot
+ * under a new name and without a parent is redefined as current, and its metadata deleted
+ * again (no image is touched). When that delete fails, the old current snapshot is made
+ * current again. */
+static gboolean
+lv_clear_current(virDomainPtr dom, char **result, GError **error)
+{
+    g_autoptr(SnapshotDef) def = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *copy = NULL;
+    virDomainSnapshotPtr current, tmp;
+    gboolean ok;
+
+    if (virDomainHasCurrentSnapshot(dom, 0) == 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                    "domain '%s' has no current snapshot", virDomainGetName(dom));
+        return FALSE;
+    }
+    if (!(current = virDomainSnapshotCurrent(dom, 0)))
+        return lv_error(error, "cannot find the current snapshot");
+    def = lv_snapshot_def(current, &xml, error);
+    virDomainSnapshotFree(current);
+    if (!def)
+        return FALSE;
+    g_free(def->name);
+    def->name = lv_temporary_name(dom);
+    g_clear_pointer(&def->parent, g_free);
+    copy = snapshot_format(def, SNAPSHOT_FORMAT_SECURE);
+    if (!(tmp = virDomainSnapshotCreateXML(dom, copy, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                                                          VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)))
+        return lv_error(error, "cannot clear the current snapshot");
+    if (!(ok = lv_delete_metadata(tmp))) {
+        virDomainSnapshotPtr again;
+
+        lv_error(error, "cannot clear the current snapshot");
+        if ((again = virDomainSnapshotCreateXML(dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                                                              VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)))
+            virDomainSnapshotFree(again);
+        if (!lv_delete_metadata(tmp))
+            g_prefix_error(error, "snapshot '%s' (a copy of the current one without a parent) "
+                           "is left: ", def->name);
+    }
+    virDomainSnapshotFree(tmp);
+    if (ok && virDomainHasCurrentSnapshot(dom, 0) != 0) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_UNSUPPORTED,
+                    "the libvirt daemon kept a current snapshot of domain '%s'",
+                    virDomainGetName(dom));
+        return FALSE;
+    }
+    if (ok)
+        *result = g_strdup_printf("domain '%s' has no current snapshot now",
+                                  virDomainGetName(dom));
+    return ok;
+}
+
 static gboolean
 lv_genid(virDomainPtr dom, const char *value, char **result, GError **error)
 {
@@ -729,6 +850,97 @@ lv_genid(virDomainPtr dom, const char *value, char **result, GError **error)
                   ? g_strdup("Domain genid changed; it applies at the next start")
                   : g_strdup("Domain genid changed");
     return TRUE;
+}
+
+/* Whether a revert of @dom to @def is the one libvirt 9.0 refuses ("revert to external
+ * snapshot not supported yet") and snapfs does itself: an external snapshot taken without
+ * the guest's memory, of a domain that does not run now. */
+static gboolean
+lv_revert_is_ours(virDomainPtr dom, const SnapshotDef *def)
+{
+    return virDomainIsActive(dom) == 0 &&
+           (snapshot_is_external(def) || def->state == SNAP_STATE_DISK_SNAPSHOT) &&
+           (def->state == SNAP_STATE_SHUTOFF || def->state == SNAP_STATE_DISK_SNAPSHOT ||
+            def->state == SNAP_STATE_SHUTDOWN || def->state == SNAP_STATE_CRASHED);
+}
+
+/* An external revert of a shut-off domain, the files backend's way through the API: new
+ * overlays on the images the snapshot captured (manage_revert_external()), the domain
+ * defined on them (virDomainDefineXML), then the snapshot redefined as current
+ * (REDEFINE|CURRENT). A step that fails undoes the ones before it: the old definition is
+ * defined again, the overlays are removed. */
+static gboolean
+lv_revert_external(virDomainPtr dom, const SnapshotDef *def, const char *snapxml,
+                   GError **error)
+{
+    g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(DomainDef) olddef = NULL;
+    g_autoptr(DomainDef) newdom = NULL;
+    g_autofree char *newxml = NULL;
+    virConnectPtr conn = virDomainGetConnect(dom);
+    virDomainPtr defined;
+    virDomainSnapshotPtr again;
+    char *oldxml;
+
+    if (!(oldxml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE)))
+        return lv_error(error, "cannot read the domain's definition");
+    olddef = domain_parse(oldxml, strlen(oldxml), DOMAIN_PARSE_INACTIVE, error);
+    if (!olddef || !(newdom = manage_revert_external(olddef, def, overlays, error))) {
+        free(oldxml);
+        return FALSE;
+    }
+    newxml = domain_format(newdom, DOMAIN_FORMAT_SECURE);
+    if (!(defined = virDomainDefineXML(conn, newxml))) {
+        lv_error(error, "cannot define the domain");
+        goto fail;
+    }
+    virDomainFree(defined);
+    if (!(again = virDomainSnapshotCreateXML(dom, snapxml, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                                                               VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT))) {
+        lv_error(error, "cannot make the snapshot current");
+        if (!(defined = virDomainDefineXML(conn, oldxml))) {
+            g_autoptr(GError) local = NULL;
+
+            lv_error(&local, "cannot define the domain again");
+            g_prefix_error(error, "%s (the domain stays on the new overlays): ", local->message);
+            free(oldxml);
+            return FALSE;
+        }
+        virDomainFree(defined);
+        goto fail;
+    }
+    virDomainSnapshotFree(again);
+    free(oldxml);
+    return TRUE;
+
+fail:
+    manage_rollback_images(overlays, NULL, def->name, error);
+    free(oldxml);
+    return FALSE;
+}
+
+static gboolean
+lv_revert(virDomainPtr dom, const char *name, char **result, GError **error)
+{
+    g_autoptr(SnapshotDef) def = NULL;
+    g_autofree char *xml = NULL;
+    virDomainSnapshotPtr snap;
+    gboolean ok;
+
+    if (!(snap = lv_snapshot(dom, name, error)))
+        return FALSE;
+    if (!(def = lv_snapshot_def(snap, &xml, error))) {
+        virDomainSnapshotFree(snap);
+        return FALSE;
+    }
+    if (lv_revert_is_ours(dom, def))
+        ok = lv_revert_external(dom, def, xml, error);
+    else if (!(ok = virDomainRevertToSnapshot(snap, 0) == 0))
+        lv_error(error, "cannot revert");
+    virDomainSnapshotFree(snap);
+    if (ok)
+        *result = g_strdup_printf("Domain snapshot %s reverted", name);
+    return ok;
 }
 
 /* Where `create NAME --memory` saves the guest's memory: DOMAIN.NAME.mem next to the
@@ -818,8 +1030,7 @@ lv_apply_domain(Backend *b, virDomainPtr dom, const BackendOp *op, char **result
         char *xml;
 
         if (!op->name)
-            return core_error_invalid(error, "the libvirt backend cannot clear the current "
-                                      "snapshot (libvirt has no call for it)");
+            return lv_clear_current(dom, result, error);
         if (!(snap = lv_snapshot(dom, op->name, error)))
             return FALSE;
         if (!(xml = virDomainSnapshotGetXMLDesc(snap, VIR_DOMAIN_SNAPSHOT_XML_SECURE))) {
@@ -839,13 +1050,7 @@ lv_apply_domain(Backend *b, virDomainPtr dom, const BackendOp *op, char **result
         break;
     }
     case BACKEND_OP_REVERT:
-        if (!(snap = lv_snapshot(dom, op->name, error)))
-            return FALSE;
-        if (virDomainRevertToSnapshot(snap, 0) < 0)
-            ok = lv_error(error, "cannot revert");
-        else
-            *result = g_strdup_printf("Domain snapshot %s reverted", op->name);
-        break;
+        return lv_revert(dom, op->name, result, error);
     case BACKEND_OP_DELETE:
         if (!(snap = lv_snapshot(dom, op->name, error)))
             return FALSE;
@@ -914,12 +1119,49 @@ lv_apply(Backend *b, const BackendOp *op, char **result, GError **error)
     return ok;
 }
 
-/* A backup the daemon runs (virDomainBackupBegin): its state is the daemon's job. */
+/* A backup the daemon runs (virDomainBackupBegin): its state is the daemon's job. Or, for
+ * a domain that does not run (libvirt 9.0 backs up running domains only), one snapfs runs
+ * itself with the files backend's engine. */
 typedef struct {
     Backend *b;
     char *dom;
-    char *xml;   /* virDomainBackupGetXMLDesc at the start: the backup.xml file */
+    char *xml;          /* virDomainBackupGetXMLDesc at the start: the backup.xml file */
+    BackupJob *local;   /* snapfs's own job; NULL: the daemon's */
 } LvJob;
+
+/* The files backend's backup of shut-off domain @name as the daemon defines it, once no
+ * process writes its images (qemu's locks). */
+static BackupJob *
+lv_job_start_local(Backend *b, const char *name, const char *xml, gsize len,
+                   BackupJob *previous, GError **error)
+{
+    LibvirtBackend *lv = lv_of(b);
+    g_autoptr(BackendDomain) bd = lv_load_domain(b, name, error);
+    BackupJob *job;
+
+    if (!bd)
+        return NULL;
+    if (!guard_check_disks(bd->def, LIVE_IMAGE_USED, LIVE_IMAGE_USED, error)) {
+        g_prefix_error(error, "domain '%s' is busy: ", name);
+        return NULL;
+    }
+    if (!(job = backup_job_start_loaded(bd, name, xml, len, previous, error)))
+        return NULL;
+    g_mutex_lock(&lv->lock);
+    g_hash_table_insert(lv->backups, g_strdup(name), job);
+    g_mutex_unlock(&lv->lock);
+    return job;
+}
+
+static LvJob *
+lv_job_new(Backend *b, const char *name)
+{
+    LvJob *job = g_new0(LvJob, 1);
+
+    job->b = b;
+    job->dom = g_strdup(name);
+    return job;
+}
 
 static BackendJob *
 lv_job_start(Backend *b, const char *name, const char *xml, gsize len, BackendJob *previous,
@@ -927,19 +1169,38 @@ lv_job_start(Backend *b, const char *name, const char *xml, gsize len, BackendJo
 {
     virDomainPtr dom = lv_domain(b, name, error);
     g_autofree char *doc = g_strndup(xml, len);
+    BackupJob *before = previous ? ((LvJob *)previous)->local : NULL;
     LvJob *job;
     char *desc;
+    int active;
 
     if (!dom)
         return NULL;
+    if ((active = virDomainIsActive(dom)) < 0) {
+        lv_error(error, "cannot tell whether the domain runs");
+        virDomainFree(dom);
+        return NULL;
+    }
+    if (!active) {
+        BackupJob *local;
+
+        virDomainFree(dom);
+        if (!(local = lv_job_start_local(b, name, xml, len, before, error)))
+            return NULL;
+        job = lv_job_new(b, name);
+        job->local = local;
+        return (BackendJob *)job;
+    }
+    if (!backup_job_check_idle(before, error)) {
+        virDomainFree(dom);
+        return NULL;
+    }
     if (virDomainBackupBegin(dom, doc, NULL, 0) < 0) {
         lv_error(error, "cannot begin the backup");
         virDomainFree(dom);
         return NULL;
     }
-    job = g_new0(LvJob, 1);
-    job->b = b;
-    job->dom = g_strdup(name);
+    job = lv_job_new(b, name);
     if ((desc = virDomainBackupGetXMLDesc(dom, 0))) {
         job->xml = g_strdup(desc);
         free(desc);
@@ -996,9 +1257,13 @@ static void
 lv_job_cancel(BackendJob *bjob)
 {
     LvJob *job = (LvJob *)bjob;
-    virDomainPtr dom = lv_domain(job->b, job->dom, NULL);
+    virDomainPtr dom;
 
-    if (dom) {
+    if (job->local) {
+        backup_job_cancel(job->local);
+        return;
+    }
+    if ((dom = lv_domain(job->b, job->dom, NULL))) {
         virDomainAbortJob(dom);
         virDomainFree(dom);
     }
@@ -1011,6 +1276,8 @@ lv_job_running(BackendJob *bjob)
     guint64 done, total;
     int type;
 
+    if (((LvJob *)bjob)->local)
+        return backup_job_is_running(((LvJob *)bjob)->local);
     return lv_job_stats((LvJob *)bjob, FALSE, &type, &done, &total, &msg);
 }
 
@@ -1023,6 +1290,8 @@ lv_job_describe(BackendJob *bjob)
     const char *state;
     int type = VIR_DOMAIN_JOB_NONE;
 
+    if (((LvJob *)bjob)->local)
+        return backup_job_describe(((LvJob *)bjob)->local);
     if (lv_job_stats((LvJob *)bjob, FALSE, &type, &done, &total, &msg))
         state = "running";
     else if (!lv_job_stats((LvJob *)bjob, TRUE, &type, &done, &total, &msg))
@@ -1037,10 +1306,13 @@ lv_job_describe(BackendJob *bjob)
 static char *
 lv_job_xml(BackendJob *bjob)
 {
-    return g_strdup(((LvJob *)bjob)->xml);
+    LvJob *job = (LvJob *)bjob;
+
+    return job->local ? backup_job_xml(job->local) : g_strdup(job->xml);
 }
 
-/* The daemon's job goes on without us: only our record of it goes. */
+/* The daemon's job goes on without us: only our record of it goes. Our own job is
+ * cancelled and waited for. */
 static void
 lv_job_free(BackendJob *bjob)
 {
@@ -1048,6 +1320,15 @@ lv_job_free(BackendJob *bjob)
 
     if (!job)
         return;
+    if (job->local) {
+        LibvirtBackend *lv = lv_of(job->b);
+
+        g_mutex_lock(&lv->lock);
+        if (g_hash_table_lookup(lv->backups, job->dom) == job->local)
+            g_hash_table_remove(lv->backups, job->dom);
+        g_mutex_unlock(&lv->lock);
+        backup_job_free(job->local);
+    }
     g_free(job->dom);
     g_free(job->xml);
     g_free(job);
@@ -1070,6 +1351,7 @@ lv_free(Backend *b)
         virEventRemoveTimeout(lv->timer);
     g_hash_table_unref(lv->changed);
     g_hash_table_unref(lv->stamps);
+    g_hash_table_unref(lv->backups);
     g_mutex_clear(&lv->lock);
     g_free(lv->uri);
     g_free(lv);
@@ -1151,6 +1433,7 @@ daemon_backend_new(const char *uri, gboolean read_only, GError **error)
     g_mutex_init(&lv->lock);
     lv->changed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     lv->stamps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    lv->backups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     lv->timer = virEventAddTimeout(LV_TICK_MS, lv_tick, NULL, NULL);
     lv->loop = g_thread_new("libvirt-events", lv_loop, lv);
     if (!(conn = lv_conn(b, &local))) {

@@ -13,6 +13,7 @@
 #include "guard.h"
 #include "image.h"
 #include "journal.h"
+#include "live.h"
 #include "qcow2w.h"
 #include "util.h"
 #include "xmlutil.h"
@@ -44,6 +45,8 @@ typedef struct {
     char *tmp;                 /* temporary file, NULL for block targets or once renamed */
     int fd;
     GArray *ranges;            /* JobRange: what to copy, in order */
+    GArray *holds;             /* int: descriptors holding qemu's read locks on the chain's
+                                * images (live_image_hold()); NULL: none taken */
 } JobDisk;
 
 /* The journal of a job's temporary files: written before they are made, locked
@@ -57,7 +60,8 @@ typedef struct {
 #define JOB_PARTS_DIR ".snapfs-backups"
 
 struct BackupJob {
-    Store *store;              /* borrowed: outlives the job */
+    Store *store;              /* borrowed: outlives the job; NULL: started on a loaded
+                                * domain (backup_job_start_loaded()) */
     char *domain;
     JobParts *parts;
     BackupDef *def;
@@ -90,11 +94,21 @@ backup_job_state_to_string(BackupJobState state)
     return "unknown";
 }
 
+/* Releases the images' locks the disk holds. */
+static void
+job_disk_release(JobDisk *d)
+{
+    for (guint i = 0; d->holds && i < d->holds->len; i++)
+        close(g_array_index(d->holds, int, i));
+    g_clear_pointer(&d->holds, g_array_unref);
+}
+
 static void
 job_disk_free(JobDisk *d)
 {
     if (!d)
         return;
+    job_disk_release(d);
     if (d->fd >= 0)
         close(d->fd);
     if (d->tmp)
@@ -152,8 +166,8 @@ job_parts_lock(const char *path)
 }
 
 /* Names the temporary file of every file target (TARGET.part-XXXXXX, names that
- * are free now) and records them in a journal, written and locked before any of
- * them is made. */
+ * are free now) and, with a @store, records them in a journal, written and locked
+ * before any of them is made. */
 static JobParts *
 job_parts_new(Store *store, const char *domain, GPtrArray *disks, GError **error)
 {
@@ -180,7 +194,7 @@ job_parts_new(Store *store, const char *domain, GPtrArray *disks, GError **error
         } while (lstat(d->part, &st) == 0);
         g_ptr_array_add(names, d->part);
     }
-    if (names->len == 0)
+    if (names->len == 0 || !store)
         return g_steal_pointer(&parts);
     for (guint j = 0; j < 12; j++)
         id[j] = alnum[g_random_int_range(0, sizeof(alnum) - 1)];
@@ -364,9 +378,30 @@ job_target_is_device(const struct stat *st, const char *target, GError **error)
     return FALSE;
 }
 
-/* Everything about one disk that can fail before the thread starts. */
+/* Holds qemu's read locks on every local image of @d's chain until the job ends. */
+static gboolean
+job_disk_hold(JobDisk *d, GError **error)
+{
+    d->holds = g_array_new(FALSE, FALSE, sizeof(int));
+    for (guint i = 0; i < d->chain->layers->len; i++) {
+        const ChainLayer *layer = d->chain->layers->pdata[i];
+        int fd;
+
+        if (!layer->src->path || (layer->src->type != STORAGE_TYPE_FILE &&
+                                  layer->src->type != STORAGE_TYPE_BLOCK))
+            continue;
+        if ((fd = live_image_hold(layer->src->path, error)) < 0)
+            return FALSE;
+        g_array_append_val(d->holds, fd);
+    }
+    return TRUE;
+}
+
+/* Everything about one disk that can fail before the thread starts; @hold: the chain's
+ * images locked as qemu-img locks what it reads. */
 static JobDisk *
-job_disk_prepare(const BackupDiskDef *bd, const BackendDomain *sd, GError **error)
+job_disk_prepare(const BackupDiskDef *bd, const BackendDomain *sd, gboolean hold,
+                 GError **error)
 {
     g_autoptr(JobDisk) d = g_new0(JobDisk, 1);
     const DiskDef *dd = domain_disk_by_name(sd->def, bd->name);
@@ -392,6 +427,10 @@ job_disk_prepare(const BackupDiskDef *bd, const BackendDomain *sd, GError **erro
         return NULL;
     }
     d->chain = chain_resolve(dd->src, dd->dst);
+    if (hold && !job_disk_hold(d, error)) {
+        g_prefix_error(error, "disk '%s': ", bd->name);
+        return NULL;
+    }
     if (!(d->img = image_open(d->chain, 0, error))) {
         g_prefix_error(error, "disk '%s': ", bd->name);
         return NULL;
@@ -831,6 +870,7 @@ job_thread(gpointer data)
             unlink(d->tmp);
         g_clear_pointer(&d->tmp, g_free);
         g_clear_pointer(&d->img, image_close);
+        job_disk_release(d);
     }
     g_clear_pointer(&job->parts, job_parts_free);
     g_mutex_lock(&job->lock);
@@ -844,7 +884,8 @@ job_thread(gpointer data)
     }
     job->ended = g_get_monotonic_time();
     /* the images are free before the job reads as ended */
-    guard_backup_end(job->store, job->domain);
+    if (job->store)
+        guard_backup_end(job->store, job->domain);
     job->running = FALSE;
     g_mutex_unlock(&job->lock);
     return NULL;
@@ -852,37 +893,21 @@ job_thread(gpointer data)
 
 /* ---- public -------------------------------------------------------------- */
 
-/* Starts the job of @def once its domain is marked as being read (guard_backup_begin()). */
+/* Starts the job of @def on @domain as @sd (read during the call only) describes it;
+ * @store keeps the journal of its temporary files and the guard; without one (NULL) the
+ * images are locked as qemu-img locks what it reads, so that no qemu writes them meanwhile. */
 static BackupJob *
-job_start(Store *store, const char *domain, BackupDef *def_owned, GError **error)
+job_launch(Store *store, const BackendDomain *sd, const char *domain, BackupDef *def_owned,
+           GError **error)
 {
     BackupJob *job = NULL;
     g_autoptr(BackupDef) def = def_owned;
-    g_autoptr(BackendDomain) sd = NULL;
-    g_autoptr(GError) local = NULL;
     /* before disks: freed after them, so the journal goes after the files */
     g_autoptr(JobParts) parts = NULL;
     g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func((GDestroyNotify)job_disk_free);
     g_autofree char *suffix = NULL;
     guint64 total;
 
-    {
-        /* leftovers of a backup another process was running when it died */
-        g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func(g_free);
-
-        backup_job_recover(store, resolved, failed);
-        for (guint i = 0; i < failed->len; i++)
-            g_debug("%s", (char *)failed->pdata[i]);
-    }
-    if (!(sd = store_load_domain(store, domain, &local))) {
-        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
-                        "Domain not found: no domain with matching name '%s'", domain);
-        else
-            g_propagate_error(error, g_steal_pointer(&local));
-        return NULL;
-    }
     suffix = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
     if (!backup_align_disks(def, sd->def, suffix, error))
         return NULL;
@@ -895,7 +920,7 @@ job_start(Store *store, const char *domain, BackupDef *def_owned, GError **error
         /* libvirt's qemu driver: push targets are qcow2 unless <driver type> says */
         if (!bd->store->format)
             bd->store->format = g_strdup("qcow2");
-        if (!(d = job_disk_prepare(bd, sd, error)))
+        if (!(d = job_disk_prepare(bd, sd, store == NULL, error)))
             return NULL;
         for (guint j = 0; j < disks->len; j++) {
             JobDisk *o = disks->pdata[j];
@@ -939,12 +964,40 @@ job_start(Store *store, const char *domain, BackupDef *def_owned, GError **error
     return job;
 }
 
-BackupJob *
-backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
-                 BackupJob *previous, GError **error)
+/* Starts the job of @def once its domain is marked as being read (guard_backup_begin()). */
+static BackupJob *
+job_start(Store *store, const char *domain, BackupDef *def, GError **error)
+{
+    g_autoptr(BackendDomain) sd = NULL;
+    g_autoptr(GError) local = NULL;
+
+    {
+        /* leftovers of a backup another process was running when it died */
+        g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func(g_free);
+
+        backup_job_recover(store, resolved, failed);
+        for (guint i = 0; i < failed->len; i++)
+            g_debug("%s", (char *)failed->pdata[i]);
+    }
+    if (!(sd = store_load_domain(store, domain, &local))) {
+        backup_def_free(def);
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            g_set_error(error, CORE_ERROR, CORE_ERROR_NOT_FOUND,
+                        "Domain not found: no domain with matching name '%s'", domain);
+        else
+            g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    return job_launch(store, sd, domain, def, error);
+}
+
+/* A job's document, push mode only, while @previous runs nothing: libvirt's order
+ * (qemuBackupBegin) is parse, then the running job, then alignment. Owned. */
+static BackupDef *
+job_parse(const char *xml, gsize len, BackupJob *previous, GError **error)
 {
     g_autoptr(BackupDef) def = NULL;
-    BackupJob *job;
 
     if (!(def = backup_parse(xml, len, xmlutil_schema_dir(), error)))
         return NULL;
@@ -954,8 +1007,28 @@ backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
                             "snapfs only does push backups");
         return NULL;
     }
-    /* libvirt's order (qemuBackupBegin): parse, then the running job, then alignment. */
     if (!backup_job_check_idle(previous, error))
+        return NULL;
+    return g_steal_pointer(&def);
+}
+
+BackupJob *
+backup_job_start_loaded(const BackendDomain *sd, const char *domain, const char *xml,
+                        gsize len, BackupJob *previous, GError **error)
+{
+    BackupDef *def = job_parse(xml, len, previous, error);
+
+    return def ? job_launch(NULL, sd, domain, def, error) : NULL;
+}
+
+BackupJob *
+backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
+                 BackupJob *previous, GError **error)
+{
+    g_autoptr(BackupDef) def = NULL;
+    BackupJob *job;
+
+    if (!(def = job_parse(xml, len, previous, error)))
         return NULL;
     /* From here until the job ends no change of the domain's images goes ahead. */
     if (!guard_backup_begin(store, domain, error))

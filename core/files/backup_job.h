@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "backend.h"
 #include "backup.h"
 #include "store.h"
 
@@ -39,6 +40,18 @@ typedef struct BackupJob BackupJob;
  * Owned; backup_job_free(). */
 BackupJob *backup_job_start(Store *store, const char *domain, const char *xml, gsize len,
                             BackupJob *previous, GError **error);
+
+/* backup_job_start() for a backend without a store (the daemon's, for a domain its daemon
+ * does not run): @domain as loaded (@sd, full, read during the call only) instead of the
+ * store's; no journal of the temporary files (a process killed mid-way leaves its
+ * TARGET.part-XXXXXX files) and no guard: the caller keeps its own changes of the domain's
+ * images away while the job runs. The images read are locked as qemu-img locks an image it
+ * reads (live_image_hold()) until the job ends: a qemu that would write one (the domain
+ * started meanwhile) fails to open it; one that writes it now refuses the job
+ * (CORE_ERROR_BUSY). */
+BackupJob *backup_job_start_loaded(const BackendDomain *sd, const char *domain,
+                                   const char *xml, gsize len, BackupJob *previous,
+                                   GError **error);
 
 /* Asks the job to stop; returns at once (backup_job_wait() to wait). Idempotent;
  * a finished job is not changed. */

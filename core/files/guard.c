@@ -76,9 +76,7 @@ guard_is_local(const StorageSource *src)
     return src->path && (src->type == STORAGE_TYPE_FILE || src->type == STORAGE_TYPE_BLOCK);
 }
 
-/* Checks the chains of @dom's disks: each top against @top_allowed, the elements below it
- * against @below_allowed (a base image that another VM reads is no reason to refuse). */
-static gboolean
+gboolean
 guard_check_disks(const DomainDef *dom, LiveImageUse top_allowed, LiveImageUse below_allowed,
                   GError **error)
 {

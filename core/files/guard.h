@@ -29,6 +29,12 @@ G_BEGIN_DECLS
 gboolean guard_check(Store *store, const LiveHost *host, BackendOpKind op, const char *domain,
                      const char *snap, GError **error);
 
+/* Checks the chains of @dom's disks (NULL: none) with qemu's locks (live_image_check()):
+ * each top against @top_allowed, the elements below it against @below_allowed (a base image
+ * that another VM reads is no reason to refuse). CORE_ERROR_BUSY saying what holds which. */
+gboolean guard_check_disks(const DomainDef *dom, LiveImageUse top_allowed,
+                           LiveImageUse below_allowed, GError **error);
+
 /* The <name> of domain XML @xml, for guard_check() of a define; NULL when it does not parse
  * (define says why). Owned. */
 char *guard_define_name(const char *xml, gsize len);

@@ -507,6 +507,20 @@ live_image_use(const char *path, LiveImageUse *use, GError **error)
     return TRUE;
 }
 
+/* CORE_ERROR_BUSY: @path is used by another process as @use says. */
+static void
+live_image_busy(const char *path, LiveImageUse use, GError **error)
+{
+    if (use == LIVE_IMAGE_WRITTEN)
+        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                    "image '%s' is in use: a running qemu writes it (it holds qemu's write lock)",
+                    path);
+    else
+        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
+                    "image '%s' is in use: a running qemu has it open (it holds qemu's locks)",
+                    path);
+}
+
 gboolean
 live_image_check(const char *path, LiveImageUse allowed, GError **error)
 {
@@ -521,13 +535,38 @@ live_image_check(const char *path, LiveImageUse allowed, GError **error)
     }
     if (use <= allowed)
         return TRUE;
-    if (use == LIVE_IMAGE_WRITTEN)
-        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
-                    "image '%s' is in use: a running qemu writes it (it holds qemu's write lock)",
-                    path);
-    else
-        g_set_error(error, CORE_ERROR, CORE_ERROR_BUSY,
-                    "image '%s' is in use: a running qemu has it open (it holds qemu's locks)",
-                    path);
+    live_image_busy(path, use, error);
     return FALSE;
+}
+
+int
+live_image_hold(const char *path, GError **error)
+{
+    g_auto(CoreFd) fd = util_image_open(path, O_RDONLY, NULL, error);
+    off_t bytes[] = { LIVE_LOCK_PERM_BASE, LIVE_LOCK_SHARED_BASE + LIVE_LOCK_PERM_WRITE };
+    LiveImageUse use = LIVE_IMAGE_FREE;
+
+    if (fd < 0)
+        return -1;
+    for (guint i = 0; i < G_N_ELEMENTS(bytes); i++) {
+        struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = bytes[i],
+                            .l_len = 1 };
+
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+            int errsv = errno;
+
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                        "cannot lock '%s': %s", path, g_strerror(errsv));
+            return -1;
+        }
+    }
+    /* As qemu does: the locks first, then the look for a writer; a qemu starting at the
+     * same time looks after taking its own, so one of the two sees the other. */
+    if (!live_image_use(path, &use, error))
+        return -1;
+    if (use == LIVE_IMAGE_WRITTEN) {
+        live_image_busy(path, use, error);
+        return -1;
+    }
+    return g_steal_fd(&fd);
 }

@@ -93,4 +93,11 @@ gboolean live_image_use(const char *path, LiveImageUse *use, GError **error);
  * inside the snapfs mount) is not in use (TRUE): the operation that opens it says why. */
 gboolean live_image_check(const char *path, LiveImageUse allowed, GError **error);
 
+/* Takes on @path the locks qemu-img takes on an image it reads (consistent read held, write
+ * shared with no one), so that a qemu that starts to write it meanwhile fails ("Failed to get
+ * "write" lock") instead of changing what is read. Returns the descriptor that holds them
+ * (closing it releases them); -1 with CORE_ERROR_BUSY when a process writes the image, or
+ * the error of the open (util_image_open(): regular files and block devices only). */
+int live_image_hold(const char *path, GError **error);
+
 G_END_DECLS

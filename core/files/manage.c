@@ -600,9 +600,7 @@ manage_escape_commas(const char *s)
     return g_string_free(out, FALSE);
 }
 
-/* Removes the overlays and internal snapshots @name a failed operation made;
- * what cannot be removed is added to @error. */
-static void
+void
 manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const char *name,
                        GError **error)
 {
@@ -1817,6 +1815,83 @@ manage_revert_domain(const SnapshotDef *def, const char *domain)
     return newdom;
 }
 
+/* A reverted domain is another run of the VM: a new genid when it has one. */
+static void
+manage_revert_genid(DomainDef *newdom)
+{
+    if (newdom && newdom->has_genid) {
+        guint8 genid[UTIL_UUID_LEN];
+
+        util_uuid_generate(genid);
+        domain_set_genid(newdom, genid);
+    }
+}
+
+/* Puts @disk of @newdom on the new qcow2 overlay @overlay. */
+static void
+manage_revert_set_overlay(DomainDef *newdom, DiskDef *disk, const char *overlay)
+{
+    StorageSource *src = storage_source_new();
+
+    src->type = STORAGE_TYPE_FILE;
+    src->path = g_strdup(overlay);
+    src->format = g_strdup("qcow2");
+    domain_disk_set_source(newdom, disk, src, FALSE);
+}
+
+/* Whether a revert to @def may make the overlay of its disk @sdisk on the image @disk of
+ * the captured definition names: an external disk with an image, in a directory @dom uses. */
+static gboolean
+manage_revert_overlay_wanted(const DomainDef *dom, const SnapDiskDef *sdisk, const DiskDef *disk,
+                             gboolean *wanted, GError **error)
+{
+    *wanted = FALSE;
+    if (!disk || !disk->src->path || sdisk->snapshot != SNAP_LOC_EXTERNAL)
+        return TRUE;
+    if (!manage_path_allowed(dom, disk->src->path, error))
+        return FALSE;
+    *wanted = TRUE;
+    return TRUE;
+}
+
+DomainDef *
+manage_revert_external(const DomainDef *dom, const SnapshotDef *def, GPtrArray *overlays,
+                       GError **error)
+{
+    g_autoptr(DomainDef) newdom = NULL;
+
+    if (!def->dom) {
+        g_set_error(error, CORE_ERROR, CORE_ERROR_INVALID,
+                    "snapshot '%s' lacks domain '%s' rollback info", def->name, dom->name);
+        return NULL;
+    }
+    newdom = manage_revert_domain(def, dom->name);
+    for (guint i = 0; i < def->disks->len; i++) {
+        SnapDiskDef *sdisk = def->disks->pdata[i];
+        DiskDef *disk = domain_disk_by_name(newdom, sdisk->name);
+        g_autofree char *overlay = NULL;
+        gboolean wanted;
+
+        if (!manage_revert_overlay_wanted(dom, sdisk, disk, &wanted, error))
+            goto fail;
+        if (!wanted)
+            continue;
+        overlay = manage_revert_overlay_name(disk->src->path, def->name);
+        if (!manage_create_overlay(overlay, "qcow2", disk->src->path,
+                                   disk->src->format ? disk->src->format : "raw", error))
+            goto fail;
+        g_ptr_array_add(overlays, g_strdup(overlay));
+        manage_revert_set_overlay(newdom, disk, overlay);
+    }
+    manage_revert_genid(newdom);
+    return g_steal_pointer(&newdom);
+
+fail:
+    manage_rollback_images(overlays, NULL, def->name, error);
+    g_ptr_array_set_size(overlays, 0);
+    return NULL;
+}
+
 /* The metadata of a revert: @newdom (NULL: the domain stays), then @node current,
  * old current first. On failure the files are as they were. */
 static gboolean
@@ -1825,12 +1900,7 @@ manage_revert_metadata(Store *store, const char *domain, BackendDomain *sd, Snap
 {
     SnapNode *old_current = sd->snaps->current;
 
-    if (newdom && newdom->has_genid) {
-        guint8 genid[UTIL_UUID_LEN];
-
-        util_uuid_generate(genid);
-        domain_set_genid(newdom, genid);
-    }
+    manage_revert_genid(newdom);
     sd->snaps->current = node;
     return manage_write_metadata(store, domain, sd, newdom, old_current, node, error);
 }
@@ -1875,16 +1945,18 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
         SnapDiskDef *sdisk = def->disks->pdata[i];
         DiskDef *disk = domain_disk_by_name(newdom, sdisk->name);
 
+        gboolean wanted;
+
         if (!disk || !disk->src->path)
             continue;
-        if ((sdisk->snapshot == SNAP_LOC_EXTERNAL || sdisk->snapshot == SNAP_LOC_INTERNAL) &&
-            !manage_path_allowed(sd->def, disk->src->path, error))
+        if (!manage_revert_overlay_wanted(sd->def, sdisk, disk, &wanted, error) ||
+            (sdisk->snapshot == SNAP_LOC_INTERNAL &&
+             !manage_path_allowed(sd->def, disk->src->path, error)))
             goto fail;
-        if (external && sdisk->snapshot == SNAP_LOC_EXTERNAL) {
+        if (external && wanted) {
             g_autofree char *overlay = manage_revert_overlay_name(disk->src->path, snap);
             const char *fmt = disk->src->format ? disk->src->format : "raw";
             const char *args[] = { sdisk->name, overlay, "new", NULL };
-            StorageSource *src;
             gint step;
 
             if ((step = manage_journal_step(journal, "overlay", args, error)) < 0 ||
@@ -1893,11 +1965,7 @@ manage_revert(Store *store, const char *domain, const char *snap, char **result,
             g_ptr_array_add(overlays, g_strdup(overlay));
             if (!journal_mark_done(journal, step, error))
                 goto fail;
-            src = storage_source_new();
-            src->type = STORAGE_TYPE_FILE;
-            src->path = g_strdup(overlay);
-            src->format = g_strdup("qcow2");
-            domain_disk_set_source(newdom, disk, src, FALSE);
+            manage_revert_set_overlay(newdom, disk, overlay);
         } else if (!external && sdisk->snapshot == SNAP_LOC_INTERNAL) {
             /* qemu-img snapshot -a rewrites the image: nothing may be built on it, and
              * only this domain's chains that end at it (its disk, its snapshots) may

@@ -54,6 +54,23 @@ gboolean manage_delete(Store *store, const char *domain, const char *snap, guint
 gboolean manage_revert(Store *store, const char *domain, const char *snap, char **result,
                        GError **error);
 
+/* For a backend that records definitions itself (the daemon's, where libvirt 9.0 refuses
+ * it): the images of a revert of the inactive domain @dom (its current definition) to the
+ * external snapshot @def (full), as manage_revert() makes them. Returns the domain the revert
+ * gives (@def's captured definition under @dom's name, a new genid when it has one), each
+ * external disk on a new qcow2 overlay IMAGE.SNAP-N over the image @def captured, with that
+ * image's mode and owner; only in directories @dom's images are in. @overlays receives the
+ * overlays made (for manage_rollback_images() when the definition cannot be recorded); on
+ * failure none is left. Owned; NULL with CORE_ERROR_* or G_FILE_ERROR. */
+DomainDef *manage_revert_external(const DomainDef *dom, const SnapshotDef *def,
+                                  GPtrArray *overlays, GError **error);
+
+/* Removes the overlays (@overlays, char *) and the internal snapshots @name in
+ * @internal_images (may be NULL) that a failed operation made; what cannot be removed is
+ * added to @error's message. */
+void manage_rollback_images(GPtrArray *overlays, GPtrArray *internal_images, const char *name,
+                            GError **error);
+
 /* "new" or a GUID. */
 gboolean manage_genid(Store *store, const char *domain, const char *arg, char **result,
                       GError **error);

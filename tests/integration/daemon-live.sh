@@ -8,12 +8,9 @@
 # that goes away and comes back costs errors that say so, never a hang.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/libvirtd.sh"
-"$FS" --help 2>&1 | grep -q -- '--connect' || { echo "built without libvirt"; exit 77; }
-command -v qemu-io > /dev/null || fail "qemu-io is needed (scripts/deps.sh installs qemu-utils)"
-
+lv_snapfs_ready
 img=$work/img
-mkdir -p "$img"
-chmod 777 "$img"   # the session daemon runs as an unprivileged user: it makes the overlays
+lv_image_dir "$img"
 qemu-img create -q -f qcow2 "$img/vm.qcow2" 16M
 qemu-io -f qcow2 -c 'write -P 0x11 0 64k' "$img/vm.qcow2" > /dev/null
 chmod 666 "$img/vm.qcow2"

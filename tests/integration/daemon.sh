@@ -60,6 +60,13 @@ check test "$(result test)" = "Domain snapshot a reverted"
 check test "$(readlink "$t/current")" = snapshots/a
 ln -sfn snapshots/b "$t/current" || fail "ln -sfn: $(result test)"
 check test "$(readlink "$t/current")" = snapshots/b
+# clearing current (libvirt has no call: a parentless copy made current and deleted again)
+rm "$t/current" || fail "rm current: $(result test)"
+check test "$(result test)" = "domain 'test' has no current snapshot now"
+check test ! -e "$t/current"
+check test "$(ls "$t/snapshots" | tr '\n' ' ')" = "a b "
+check test "$(readlink "$t/snapshots/b/parent")" = ../a
+ln -sfn snapshots/b "$t/current" || fail "ln -sfn: $(result test)"
 
 # delete: libvirt's message and ENOENT for a snapshot that is not there
 expect_fail 'No such file or directory' bash -c "echo nosuch > '$t/ctl/delete'"

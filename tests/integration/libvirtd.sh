@@ -7,6 +7,7 @@
 #   lv_guest NAME IMAGE...   defines a TCG guest with IMAGE as vda, vdb ... (qcow2); it needs no
 #                    OS: started, it sits in its firmware while qemu holds its images.
 #   lv CMD...        virsh on the private daemon
+#   lv_snapfs_ready, lv_image_dir DIR   what a test of snapfs -c on it needs
 #   lv_stop          destroys its running guests and stops it (by its recorded pid)
 #
 # Session mode: libvirtd runs as root inside a user namespace that maps uid 0 to 65534, so it
@@ -69,6 +70,20 @@ EOF
         sleep 0.1
     done
     fail "libvirtd did not answer within 30 s"
+}
+
+# lv_snapfs_ready: a test of snapfs -c on this daemon is skipped when snapfs is built without
+# libvirt, and needs qemu-io (it writes the guests' data).
+lv_snapfs_ready() {
+    "$FS" --help 2>&1 | grep -q -- '--connect' || { echo "built without libvirt"; exit 77; }
+    command -v qemu-io > /dev/null || fail "qemu-io is needed (scripts/deps.sh installs qemu-utils)"
+}
+
+# lv_image_dir DIR: a directory for the guests' images; the session daemon runs as an
+# unprivileged user and makes the overlays there.
+lv_image_dir() {
+    mkdir -p "$1"
+    chmod 777 "$1"
 }
 
 # lv_guest NAME IMAGE...: defines a TCG guest (type 'qemu': KVM here is paravirtual) on qcow2
