@@ -87,8 +87,11 @@ def check_link(path, target):
     parent = os.path.basename(os.path.dirname(path))
     if parent == 'children':
         ok = target == '../../' + leaf
-    else:
+    elif leaf in LINKS:
         ok = LINKS[leaf].fullmatch(target)
+    else:
+        # the temporary link `ln -sfn` makes beside current before renaming it onto it
+        ok = LINKS['current'].fullmatch(target)
     if not ok:
         raise ValueError('link %r' % target)
 
