@@ -268,32 +268,27 @@ lv_domain_stamp(Backend *b, const char *name)
     virDomainSnapshotPtr *snaps = NULL;
     g_autofree char *current = NULL;
     guint64 h = UTIL_FNV1A_INIT;
-    char *xml;
+    char *xml, *live = NULL;
     int state = 0, reason = 0, n;
 
     if (!dom)   /* gone: 0; the daemon away: what was loaded stays */
         return lv_stamp_keep(lv_of(b), name, 0, !lv_unreachable(error));
+    /* The running definition is one call more while the domain runs (stopped meanwhile,
+     * it is the inactive one: the state changed too). */
     if (!(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | lv_of(b)->secure)) ||
         virDomainGetState(dom, &state, &reason, 0) < 0 ||
+        (state != VIR_DOMAIN_SHUTOFF && !(live = virDomainGetXMLDesc(dom, 0))) ||
         (n = virDomainListAllSnapshots(dom, &snaps, 0)) < 0) {
         free(xml);
+        free(live);
         virDomainFree(dom);
         return lv_stamp_keep(lv_of(b), name, 0, FALSE);
     }
     h = util_hash_fnv1a(h, xml, strlen(xml));
     free(xml);
-    if (state != VIR_DOMAIN_SHUTOFF) {
-        g_autoptr(GError) local = NULL;
-
-        xml = lv_running_xml(dom, 0, &local);
-        if (local) {
-            virDomainFree(dom);
-            return lv_stamp_keep(lv_of(b), name, 0, !lv_unreachable(local));
-        }
-        if (xml)
-            h = util_hash_fnv1a(h, xml, strlen(xml));
-        free(xml);
-    }
+    if (live)
+        h = util_hash_fnv1a(h, live, strlen(live));
+    free(live);
     h = util_hash_fnv1a(h, &state, sizeof(state));
     current = lv_current_name(dom);
     h = util_hash_fnv1a(h, current ? current : "", current ? strlen(current) + 1 : 0);
