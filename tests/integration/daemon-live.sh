@@ -159,6 +159,18 @@ check test "$(sed -n 1p "$mnt/vm/snapshots/m1/state")" = running
 # libvirt's refusal comes back in its words (an external snapshot's revert of a running VM)
 if echo s1 > "$mnt/vm/ctl/revert" 2> /dev/null; then fail "revert of an external snapshot ran"; fi
 result | grep -q '^error: ' || fail "revert: $(result)"
+# A block job changes the running chain: a commit of s1's overlay into the base, named as
+# disks/ names it (libvirt's vda[N]), leaves it out of disks/ (the job's event)
+lv dumpxml vm > "$work/live.xml"
+top=$(chain_of "$work/live.xml" | awk -v p="$img/vm.s1" '$2 == p { print $1 }')
+check test -n "$top"
+check test "$(cat "$mnt/vm/disks/$top/source")" = "$img/vm.s1"
+lv blockcommit vm vda --top "$top" --wait > /dev/null || fail "virsh blockcommit --top $top"
+lv dumpxml vm > "$work/live.xml"
+! grep -q "$img/vm.s1" "$work/live.xml" || fail "libvirt still runs vm.s1"
+check_chain "$work/live.xml"
+for _ in $(seq 30); do [ -e "$mnt/vm/disks/$top" ] || break; sleep 0.1; done   # the kernel's cache
+check test ! -e "$mnt/vm/disks/$top"
 
 lv destroy vm > /dev/null
 wait_state "shut off"
