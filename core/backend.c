@@ -9,6 +9,7 @@ backend_domain_free(BackendDomain *bd)
     if (!bd)
         return;
     domain_free(bd->def);
+    domain_free(bd->live);
     snaptree_free(bd->snaps);
     if (bd->warnings)
         g_ptr_array_unref(bd->warnings);

@@ -78,6 +78,10 @@ typedef struct {
 /* One domain as loaded: its definition and snapshot hierarchy. */
 typedef struct {
     DomainDef *def;
+    /* The running definition (parsed with DOMAIN_PARSE_LIVE: libvirt's own chain indexes)
+     * whose disks NAME/disks/ shows while the domain runs; NULL: it does not run, or the
+     * backend cannot tell (disks/ shows @def's). */
+    DomainDef *live;
     SnapTree *snaps;
     GPtrArray *warnings;  /* char *: what loading skipped and why (libvirt's log texts);
                            * NULL: nothing */
@@ -100,7 +104,8 @@ typedef struct {
     GPtrArray *(*list_domains)(Backend *b, GError **error);
     /* Changes whenever the domain list may have. */
     guint64 (*list_stamp)(Backend *b);
-    /* Changes whenever what load_domain() gives for @name may have. */
+    /* Changes whenever what load_domain() gives for @name may have (its live definition
+     * too). */
     guint64 (*domain_stamp)(Backend *b, const char *name);
     /* Loads @name with every snapshot light (SnapshotDef.light_token set, no domains). */
     BackendDomain *(*load_domain)(Backend *b, const char *name, GError **error);

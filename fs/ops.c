@@ -961,6 +961,9 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         Image *img;
 
         if (!(img = view_open_data(fs->view, node, &version, &error))) {
+            /* EBUSY alone does not say which image or what holds it. */
+            if (fs_errno_from_error(error) == EBUSY)
+                g_message("%s/disks/%s/data: %s", node->dom, node->disk, error->message);
             fs_reply_error(req, error);
             return;
         }

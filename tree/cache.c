@@ -216,13 +216,13 @@ view_list_due(View *view, gint64 now)
     return !view->list_checked_us || now - view->list_checked_us >= VIEW_RECHECK_US;
 }
 
-/* Whether domain @vd's stamp has to be taken again (after view_sync_watch()). */
+/* Whether domain @vd's stamp has to be taken again (after view_sync_watch()). An event
+ * about a domain that is polled (a daemon's lifecycle or block-job event) brings its
+ * check forward. */
 static gboolean
 view_domain_due(const ViewDomain *vd, gint64 now)
 {
-    if (vd->watched)
-        return vd->dirty;
-    return now - vd->checked_us >= vd->recheck_us;
+    return vd->dirty || (!vd->watched && now - vd->checked_us >= vd->recheck_us);
 }
 
 /* Refreshes the domain list when the backend says the list changed. Lock held. */
@@ -438,14 +438,15 @@ view_snap_full(ViewReq *r, SnapNode *sn, GError **error)
     return FALSE;
 }
 
-/* The domain definition whose disks a VIEW_DISKS node under @snap shows. */
+/* The domain definition whose disks a VIEW_DISKS node under @snap shows: a running
+ * domain's own disks follow its live definition, where virsh domblklist reads them. */
 const DomainDef *
 view_disks_def(ViewReq *r, const char *snap, GError **error)
 {
     SnapNode *sn;
 
     if (!snap)
-        return r->ver->sd->def;
+        return r->ver->sd->live ? r->ver->sd->live : r->ver->sd->def;
     if (!(sn = view_snap_get(r->ver, snap, error)) || !view_snap_full(r, sn, error))
         return NULL;
     return sn->def->dom;   /* NULL for the legacy uuid-only form: no disks */
@@ -526,10 +527,9 @@ view_req_prepare(ViewReq *r, const ViewNode *node)
         !(def = view_disks_def(r, node->snap, NULL)))
         return;
     if (node->disk) {
-        char *target = NULL;
-        guint index;
+        char *target = view_label_target(node->disk);
 
-        if (!view_parse_label(node->disk, &target, &index))
+        if (!target)
             return;
         g_ptr_array_add(targets, target);
     } else {
@@ -575,47 +575,57 @@ view_req_prepare(ViewReq *r, const ViewNode *node)
     }
 }
 
-/* Splits "vda[2]" into target "vda" and index 2; "vda" is index 0. */
-gboolean
-view_parse_label(const char *label, char **target, guint *index)
+/* The disk target of chain label @label: "vda" of "vda" and of "vda[3]" (libvirt's
+ * syntax: a number from 1 in brackets, nothing after them); NULL when it is not one. */
+char *
+view_label_target(const char *label)
 {
     const char *br = strchr(label, '[');
     guint64 n = 0;
     char *end = NULL;
 
-    if (!br) {
-        *target = g_strdup(label);
-        *index = 0;
-        return TRUE;
-    }
+    if (!br)
+        return g_strdup(label);
     if (br == label || !g_ascii_isdigit(br[1]))
-        return FALSE;
+        return NULL;
     n = g_ascii_strtoull(br + 1, &end, 10);
-    if (!end || strcmp(end, "]") != 0 || n == 0 || n > CHAIN_MAX_DEPTH)
-        return FALSE;
-    *target = g_strndup(label, br - label);
-    *index = (guint)n;
-    return TRUE;
+    if (!end || strcmp(end, "]") != 0 || n == 0 || n > G_MAXUINT)
+        return NULL;
+    return g_strndup(label, br - label);
 }
 
-ChainLayer *
-view_layer_get(ViewVersion *ver, const ViewNode *node, GError **error)
+/* The chain that @node's element belongs to, and the element's position in it (0: the
+ * top). Found by its label, which is a depth or libvirt's index (chain.h). Lock held;
+ * ENOENT when there is no such element. */
+Chain *
+view_layer_find(ViewVersion *ver, const ViewNode *node, guint *pos, GError **error)
 {
-    g_autofree char *target = NULL;
-    guint index;
+    g_autofree char *target = view_label_target(node->disk);
     Chain *chain;
 
-    if (!view_parse_label(node->disk, &target, &index)) {
+    if (!target) {
         view_set_noent(error, node->disk);
         return NULL;
     }
     if (!(chain = view_chain_get(ver, node->snap, target, error)))
         return NULL;
-    if (index >= chain->layers->len) {
-        view_set_noent(error, node->disk);
-        return NULL;
+    for (guint i = 0; i < chain->layers->len; i++) {
+        if (strcmp(((ChainLayer *)chain->layers->pdata[i])->label, node->disk) == 0) {
+            *pos = i;
+            return chain;
+        }
     }
-    return chain->layers->pdata[index];
+    view_set_noent(error, node->disk);
+    return NULL;
+}
+
+ChainLayer *
+view_layer_get(ViewVersion *ver, const ViewNode *node, GError **error)
+{
+    guint pos;
+    Chain *chain = view_layer_find(ver, node, &pos, error);
+
+    return chain ? chain->layers->pdata[pos] : NULL;
 }
 
 /* A data file exists when every element from @layer's position down can be read:
@@ -623,14 +633,12 @@ view_layer_get(ViewVersion *ver, const ViewNode *node, GError **error)
 gboolean
 view_data_ok(ViewVersion *ver, const ViewNode *node)
 {
-    g_autofree char *target = NULL;
-    guint index;
-    Chain *chain;
+    guint pos;
+    Chain *chain = view_layer_find(ver, node, &pos, NULL);
 
-    if (!view_parse_label(node->disk, &target, &index) ||
-        !(chain = view_chain_get(ver, node->snap, target, NULL)))
+    if (!chain)
         return FALSE;
-    for (guint i = index; i < chain->layers->len; i++) {
+    for (guint i = pos; i < chain->layers->len; i++) {
         ChainLayer *layer = chain->layers->pdata[i];
 
         if (layer->error || !layer->info || layer->info->encrypted ||

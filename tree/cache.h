@@ -87,7 +87,8 @@ gboolean view_snap_has_dom(const SnapNode *sn);
 gboolean view_snap_full(ViewReq *r, SnapNode *sn, GError **error);
 const DomainDef *view_disks_def(ViewReq *r, const char *snap, GError **error);
 Chain *view_chain_get(ViewVersion *ver, const char *snap, const char *target, GError **error);
-gboolean view_parse_label(const char *label, char **target, guint *index);
+char *view_label_target(const char *label);
+Chain *view_layer_find(ViewVersion *ver, const ViewNode *node, guint *pos, GError **error);
 ChainLayer *view_layer_get(ViewVersion *ver, const ViewNode *node, GError **error);
 gboolean view_data_ok(ViewVersion *ver, const ViewNode *node);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ViewReq, view_req_clear)

@@ -469,13 +469,10 @@ view_exists_layer(ViewReq *r, const ViewNode *node, GError **error)
     if (!layer)
         return FALSE;
     if (node->kind == VIEW_DISK_BACKING) {
-        g_autofree char *target = NULL;
-        guint index;
-        Chain *chain;
+        guint pos;
+        Chain *chain = view_layer_find(r->ver, node, &pos, error);
 
-        view_parse_label(node->disk, &target, &index);
-        chain = view_chain_get(r->ver, node->snap, target, error);
-        return index + 1 < chain->layers->len ? TRUE : view_set_noent(error, "backing");
+        return pos + 1 < chain->layers->len ? TRUE : view_set_noent(error, "backing");
     }
     if (node->kind == VIEW_DISK_FILE && (leaf = view_leaf_find(node->kind, node->leaf)) &&
         (leaf->flags & VIEW_LEAF_DATA) && !view_data_ok(r->ver, node))
@@ -578,11 +575,10 @@ view_link_temp(ViewReq *r, const ViewNode *node, GError **error)
 static char *
 view_link_backing(ViewReq *r, const ViewNode *node, GError **error)
 {
-    g_autofree char *target = NULL;
-    guint index;
+    guint pos;
+    Chain *chain = view_layer_find(r->ver, node, &pos, error);
 
-    view_parse_label(node->disk, &target, &index);
-    return g_strdup_printf("../%s[%u]", target, index + 1);
+    return g_strdup_printf("../%s", ((ChainLayer *)chain->layers->pdata[pos + 1])->label);
 }
 
 /* Children whose names depend on the domain: the node for @name (not checked) or NULL,
@@ -1272,20 +1268,17 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     return TRUE;
 }
 
-/* The chain and element index of data file @node in @r's version. Lock held. */
+/* The chain and element position of data file @node in @r's version. Lock held. */
 static Chain *
 view_data_chain(ViewReq *r, const ViewNode *node, guint *index, GError **error)
 {
-    g_autofree char *target = NULL;
-
     if (node->kind != VIEW_DISK_FILE || strcmp(node->leaf, "data") != 0) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a data file");
         return NULL;
     }
     if (!view_exists(r, node, error))
         return NULL;
-    view_parse_label(node->disk, &target, index);
-    return view_chain_get(r->ver, node->snap, target, error);
+    return view_layer_find(r->ver, node, index, error);
 }
 
 Image *
@@ -1320,10 +1313,12 @@ view_open_data(View *view, const ViewNode *node, guint64 *version, GError **erro
             v = util_hash_fnv1a(v, parts, sizeof(parts));
         }
     }
-    /* A domain's own disk whose image a running qemu writes: its bytes change under the
-     * reader. The elements below it, and every snapshot's disks, read as usual. */
-    if (!node->snap && index < chain->layers->len) {
-        ChainLayer *layer = chain->layers->pdata[index];
+    /* An image a running qemu writes changes under the reader: the top of a running
+     * domain, the base a block commit writes into. Its locks say so, for every element
+     * the data reads; what qemu only reads (the chain under the top, every snapshot's
+     * disks as a rule) reads as usual. */
+    for (guint i = index; i < chain->layers->len; i++) {
+        ChainLayer *layer = chain->layers->pdata[i];
 
         if ((layer->src->type == STORAGE_TYPE_FILE || layer->src->type == STORAGE_TYPE_BLOCK) &&
             layer->src->path && !backend_image_stable(view->backend, layer->src->path, error))

@@ -351,7 +351,24 @@ lv_current_name(virDomainPtr dom)
     return name;
 }
 
-/* What a domain's load depends on: its inactive definition, its state, its snapshots'
+/* @dom's running definition as the daemon formats it (virDomainGetXMLDesc without INACTIVE:
+ * the chain as qemu runs it, with libvirt's indexes), free() it; NULL when it does not run,
+ * or with libvirt's error in @error. */
+static char *
+lv_running_xml(virDomainPtr dom, unsigned int flags, GError **error)
+{
+    int active = virDomainIsActive(dom);
+    char *xml = NULL;
+
+    if (active < 0)
+        lv_error(error, "cannot tell whether the domain runs");
+    else if (active && !(xml = virDomainGetXMLDesc(dom, flags)))
+        lv_error(error, "cannot read the running definition");
+    return xml;
+}
+
+/* What a domain's load depends on: its inactive definition, its state, its running
+ * definition (a live snapshot or block job changes the chain qemu runs), its snapshots'
  * names and which is current. A snapshot redefined by someone else under the same name
  * shows at the next change of any of these. */
 static guint64
@@ -362,20 +379,27 @@ lv_domain_stamp(Backend *b, const char *name)
     virDomainSnapshotPtr *snaps = NULL;
     g_autofree char *current = NULL;
     guint64 h = UTIL_FNV1A_INIT;
-    char *xml;
+    char *xml, *live = NULL;
     int state = 0, reason = 0, n;
 
     if (!dom)   /* gone: 0; the daemon away: what was loaded stays */
         return lv_stamp_keep(lv_of(b), name, 0, !lv_unreachable(error));
+    /* The running definition is one call more while the domain runs (stopped meanwhile,
+     * it is the inactive one: the state changed too). */
     if (!(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | lv_of(b)->secure)) ||
         virDomainGetState(dom, &state, &reason, 0) < 0 ||
+        (state != VIR_DOMAIN_SHUTOFF && !(live = virDomainGetXMLDesc(dom, 0))) ||
         (n = virDomainListAllSnapshots(dom, &snaps, 0)) < 0) {
         free(xml);
+        free(live);
         virDomainFree(dom);
         return lv_stamp_keep(lv_of(b), name, 0, FALSE);
     }
     h = util_hash_fnv1a(h, xml, strlen(xml));
     free(xml);
+    if (live)
+        h = util_hash_fnv1a(h, live, strlen(live));
+    free(live);
     h = util_hash_fnv1a(h, &state, sizeof(state));
     current = lv_current_name(dom);
     h = util_hash_fnv1a(h, current ? current : "", current ? strlen(current) + 1 : 0);
@@ -394,6 +418,26 @@ static gboolean
 lv_domain_mtime(Backend *b, const char *name, struct timespec *mtime)
 {
     return FALSE;   /* the API does not say when a definition changed */
+}
+
+static gboolean
+lv_load_live(Backend *b, virDomainPtr dom, BackendDomain *bd, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    char *xml = lv_running_xml(dom, lv_of(b)->secure, &local);
+
+    if (local) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (!xml)
+        return TRUE;
+    if (!(bd->live = domain_parse(xml, strlen(xml), DOMAIN_PARSE_LIVE, &local)))
+        g_ptr_array_add(bd->warnings, g_strdup_printf("the running definition: %s; disks/ "
+                                                      "shows the inactive one",
+                                                      local->message));
+    free(xml);
+    return TRUE;
 }
 
 static BackendDomain *
@@ -421,6 +465,12 @@ lv_load_domain(Backend *b, const char *name, GError **error)
     bd->def = domain_parse(xml, strlen(xml), DOMAIN_PARSE_INACTIVE, error);
     free(xml);
     if (!bd->def) {
+        virDomainFree(dom);
+        return NULL;
+    }
+    /* disks/ of a running domain: the chain qemu runs, numbered as libvirt numbers it.
+     * A running definition we cannot parse leaves disks/ on the inactive one, and says so. */
+    if (!lv_load_live(b, dom, bd, error)) {
         virDomainFree(dom);
         return NULL;
     }
@@ -629,15 +679,11 @@ static char *
 lv_live_xml(Backend *b, const char *name, gboolean secure, GError **error)
 {
     virDomainPtr dom = lv_domain(b, name, error);
-    char *xml = NULL, *copy = NULL;
-    int active;
+    char *xml, *copy;
 
     if (!dom)
         return NULL;
-    if ((active = virDomainIsActive(dom)) < 0)
-        lv_error(error, "cannot tell whether the domain runs");
-    else if (active && !(xml = virDomainGetXMLDesc(dom, secure ? lv_of(b)->secure : 0)))
-        lv_error(error, "cannot read the running definition");
+    xml = lv_running_xml(dom, secure ? lv_of(b)->secure : 0, error);
     virDomainFree(dom);
     copy = g_strdup(xml);
     free(xml);

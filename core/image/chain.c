@@ -239,6 +239,30 @@ chain_label(const char *target, guint depth)
     return depth == 0 ? g_strdup(target) : g_strdup_printf("%s[%u]", target, depth);
 }
 
+/* A running domain's definition numbers its chain itself (<backingStore index='N'>, the
+ * names libvirt's block jobs take): then the elements below the top are @target[N], as
+ * virsh names them. Only when every one of them has its own number; else the depth. */
+static void
+chain_label_by_index(Chain *chain, const char *target)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+    for (guint i = 1; i < chain->layers->len; i++) {
+        const ChainLayer *layer = chain->layers->pdata[i];
+        guint index = layer->src->index;
+
+        if (!index || g_hash_table_contains(seen, GUINT_TO_POINTER(index)))
+            return;
+        g_hash_table_add(seen, GUINT_TO_POINTER(index));
+    }
+    for (guint i = 1; i < chain->layers->len; i++) {
+        ChainLayer *layer = chain->layers->pdata[i];
+
+        g_free(layer->label);
+        layer->label = g_strdup_printf("%s[%u]", target, layer->src->index);
+    }
+}
+
 static gboolean
 chain_is_local(const StorageSource *src)
 {
@@ -421,6 +445,7 @@ chain_resolve(const StorageSource *top, const char *target)
         if (layer->info->backing_format)
             next->format = g_strdup(layer->info->backing_format);
     }
+    chain_label_by_index(chain, target);
     return g_steal_pointer(&chain);
 }
 

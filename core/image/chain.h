@@ -12,7 +12,9 @@ G_BEGIN_DECLS
 
 typedef struct {
     StorageSource *src;     /* owned copy without ->backing */
-    char *label;            /* "vda", "vda[1]", ... */
+    char *label;            /* "vda" for the top; below it "vda[N]", N libvirt's index when
+                               the XML gives every such element one (a running domain's
+                               definition), else the depth (1, 2, ...) */
     QcowInfo *info;         /* NULL when not local or it failed */
     char *error;            /* why this element could not be read; NULL = fine */
 } ChainLayer;

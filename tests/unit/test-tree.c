@@ -28,6 +28,7 @@ typedef struct {
     guint64 stamp;
     gboolean light;         /* load without the snapshots' <domain>s */
     const char *state;      /* what domain_state() says */
+    char *live;             /* the running <domain> (BackendDomain.live), or NULL */
     char *pending_snap;     /* BackendDomain.pending: one entry, or none */
     char *pending_text;
     const char *warning;    /* BackendDomain.warnings: one (logged by the view), or none */
@@ -55,6 +56,7 @@ typedef struct {
     GHashTable *domains;     /* name -> FixDomain * */
     guint64 list_stamp;
     gboolean watchable;      /* watch() succeeds; events come from @events only */
+    gboolean polled;         /* watch_domain() fails: events come, domains are polled */
     GHashTable *events;      /* names watch_drain() hands out next ("" = the list) */
     GPtrArray *forgotten;    /* char *: names given to watch_forget() */
     GPtrArray *checked;      /* FixOp * */
@@ -78,6 +80,7 @@ static void
 fix_domain_free(FixDomain *d)
 {
     g_free(d->xml);
+    g_free(d->live);
     g_ptr_array_unref(d->snaps);
     g_free(d->current);
     g_free(d->pending_snap);
@@ -187,6 +190,9 @@ fix_load_domain(Backend *b, const char *name, GError **error)
     bd->mtime = f->mtime;
     if (!(bd->def = domain_parse(d->xml, strlen(d->xml), DOMAIN_PARSE_INACTIVE, error)))
         return NULL;
+    if (d->live && !(bd->live = domain_parse(d->live, strlen(d->live), DOMAIN_PARSE_LIVE,
+                                             error)))
+        return NULL;
     for (guint i = 0; i < d->snaps->len; i++) {
         g_autoptr(SnapshotDef) def = fix_snap_parse(d->snaps->pdata[i], error);
 
@@ -264,7 +270,7 @@ fix_watch_list(Backend *b)
 static gboolean
 fix_watch_domain(Backend *b, const char *name)
 {
-    return fix_of(b)->watchable;
+    return fix_of(b)->watchable && !fix_of(b)->polled;
 }
 
 static void
@@ -1394,6 +1400,125 @@ test_change_watched(Fixture *f, gconstpointer data)
     g_assert_cmpuint(f->fix->loads, ==, loads + 1);
 }
 
+/* beta runs on top.qcow2 over base.raw, numbered as libvirt numbers a running chain. */
+static char *
+beta_live_xml(void)
+{
+    g_autofree char *top = img("top.qcow2");
+    g_autofree char *base = img("base.raw");
+    g_autofree char *source = g_strdup_printf("<source file='%s'/>", top);
+    g_autofree char *chain = g_strdup_printf("<source file='%s' index='7'/>\n"
+                                             "      <backingStore type='file' index='3'>\n"
+                                             "        <format type='raw'/>\n"
+                                             "        <source file='%s'/>\n"
+                                             "        <backingStore/>\n"
+                                             "      </backingStore>", top, base);
+    g_autofree char *inactive = dom_xml("beta", BETA_UUID, NULL, "top.qcow2", "qcow2");
+    GString *xml = g_string_new(inactive);
+
+    g_string_replace(xml, "<domain type='kvm'>", "<domain type='kvm' id='4'>", 1);
+    g_assert_cmpuint(g_string_replace(xml, source, chain, 1), ==, 1);
+    return g_string_free(xml, FALSE);
+}
+
+/* A running domain's disks/ is its live chain, labelled with libvirt's indexes; its
+ * domain.xml stays the inactive definition; stopped, disks/ is the inactive one again.
+ * Every element a data file reads is asked whether a qemu writes it. */
+static void
+test_live_disks(Fixture *f, gconstpointer data)
+{
+    FixDomain *beta = g_hash_table_lookup(f->fix->domains, "beta");
+    g_autofree char *top = img("top.qcow2");
+    g_autofree char *base = img("base.raw");
+    g_autofree char *want_top = g_strdup_printf("%s\n", top);
+    g_autofree char *want_base = g_strdup_printf("%s\n", base);
+    g_autofree char *want_beta = NULL;
+    g_autoptr(GError) error = NULL;
+    gsize len = 0;
+
+    beta->live = beta_live_xml();
+    g_hash_table_remove_all(f->fix->busy);
+    {
+        g_autofree char *names = names_at(f->view, "beta/disks");
+        g_autofree char *names1 = names_at(f->view, "beta/disks/vda[3]");
+        g_autofree char *source = text_at(f->view, "beta/disks/vda/source");
+        g_autofree char *source3 = text_at(f->view, "beta/disks/vda[3]/source");
+        g_autofree char *backing = link_at(f->view, "beta/disks/vda/backing");
+        g_autofree char *xml = text_at(f->view, "beta/disks/vda.xml");
+        g_autofree char *dom = text_at(f->view, "beta/domain.xml");
+        g_autofree guint8 *bytes = data_at(f->view, "beta/disks/vda[3]/data", &len, &error);
+
+        g_assert_cmpstr(names, ==, "vda/ vda[3]/ vda.xml");
+        g_assert_cmpstr(names1, ==, "source type format info data");
+        g_assert_cmpstr(source, ==, want_top);
+        g_assert_cmpstr(source3, ==, want_base);
+        g_assert_cmpstr(backing, ==, "../vda[3]");
+        g_assert_nonnull(strstr(xml, "<backingStore type='file' index='3'>"));
+        g_assert_nonnull(strstr(dom, "beta.raw"));   /* the inactive definition */
+        g_assert_null(strstr(dom, "index="));
+        g_assert_no_error(error);
+        g_assert_cmpuint(len, ==, FIX_IMG_SIZE);
+        g_assert_cmpuint(bytes[0], ==, base_byte(0));
+    }
+    assert_lookup_fails(f->view, "beta/disks/vda[1]", G_FILE_ERROR_NOENT);  /* not the depth */
+    assert_lookup_fails(f->view, "beta/disks/vda[03]", G_FILE_ERROR_NOENT);
+    assert_lookup_fails(f->view, "beta/disks/vda[7]", G_FILE_ERROR_NOENT);  /* the top is vda */
+    assert_lookup_fails(f->view, "beta/disks/vda[3]/backing", G_FILE_ERROR_NOENT);
+    /* A qemu writing an element below (a block commit into the base): every data file
+     * that reads it is busy, snapshots' too; what reads above it only is not. */
+    g_hash_table_add(f->fix->busy, g_strdup(base));
+    {
+        g_autofree guint8 *t = data_at(f->view, "beta/disks/vda/data", &len, &error);
+
+        g_assert_null(t);
+        g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
+        g_clear_error(&error);
+    }
+    {
+        g_autofree guint8 *s = data_at(f->view, "alpha/snapshots/s1/disks/vda/data", &len,
+                                       &error);
+
+        g_assert_null(s);
+        g_assert_error(error, CORE_ERROR, CORE_ERROR_BUSY);
+        g_clear_error(&error);
+    }
+    {
+        g_autofree guint8 *g = data_at(f->view, "gamma/disks/vda/data", &len, &error);
+
+        g_assert_no_error(error);
+        g_assert_nonnull(g);
+    }
+    /* Stopped: the inactive definition again, its chain numbered by depth. */
+    g_clear_pointer(&beta->live, g_free);
+    beta->state = "shut off";
+    beta->stamp++;
+    poll_until(f->view, "beta");
+    {
+        g_autofree char *names = names_at(f->view, "beta/disks");
+        g_autofree char *source = text_at(f->view, "beta/disks/vda/source");
+
+        want_beta = img("beta.raw");
+        g_assert_cmpstr(names, ==, "vda/ vda.xml");
+        g_assert_true(g_str_has_prefix(source, want_beta));
+    }
+    assert_lookup_fails(f->view, "beta/disks/vda[3]", G_FILE_ERROR_NOENT);
+}
+
+/* An event about a domain the backend cannot watch, only poll (a daemon's lifecycle
+ * event): its next access looks again at once, not after the polling interval. */
+static void
+test_change_event_polled(Fixture *f, gconstpointer data)
+{
+    g_autofree char *before = NULL;
+
+    f->fix->polled = TRUE;
+    before = names_at(f->view, "alpha/snapshots");
+    g_assert_cmpstr(before, ==, "s1/ s2/ s3/ s4/");
+    change_alpha(f->fix);
+    g_hash_table_add(f->fix->events, g_strdup("alpha"));
+    assert_changed_alpha(f->view);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1443,6 +1568,8 @@ main(int argc, char **argv)
     ADD("/tree/backup", test_backup, NULL);
     ADD("/tree/change-polled", test_change_polled, NULL);
     ADD("/tree/change-watched", test_change_watched, "watched");
+    ADD("/tree/live-disks", test_live_disks, NULL);
+    ADD("/tree/change-event-polled", test_change_event_polled, "watched");
     rc = g_test_run();
 
     {
