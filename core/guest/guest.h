@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/stat.h>
 
 G_BEGIN_DECLS
 
@@ -76,5 +77,50 @@ const GuestVolume *guest_volume_find(GPtrArray *vols, const char *name);
  * with their reason. Internal to guest/, exported for the fuzz target. */
 gboolean guest_lvm_scan(const GuestDev *disk, const GuestVolume *pv, GPtrArray *vols,
                         GError **error);
+
+/* ---- filesystems (ext.c: ext2/3/4) ----------------------------------------------------
+ * A GuestFs reads one filesystem on @dev, read-only; its calls may come from any thread
+ * (one lock each). Inode numbers are the filesystem's own. */
+typedef struct GuestFs GuestFs;
+
+typedef struct {
+    char *name;
+    guint64 ino;
+    mode_t type;          /* S_IFREG, S_IFDIR... */
+} GuestDirent;
+
+typedef struct {
+    char *name;           /* "user.x", "security.selinux", "system.posix_acl_access"... */
+    GBytes *value;
+} GuestXattr;
+
+void guest_dirent_free(GuestDirent *d);
+void guest_xattr_free(GuestXattr *x);
+
+/* Opens the filesystem of type @fstype on @dev (copied; its data must outlive the
+ * GuestFs). CORE_ERROR_UNSUPPORTED for types not read yet, CORE_ERROR_CORRUPT when
+ * the filesystem cannot be opened. */
+GuestFs *guest_fs_open(const GuestDev *dev, const char *fstype, GError **error);
+void guest_fs_close(GuestFs *gfs);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GuestFs, guest_fs_close)
+
+guint64 guest_fs_root(GuestFs *gfs);
+/* The inode's attributes as the guest's kernel shows them (st_ino the guest's). */
+gboolean guest_fs_stat(GuestFs *gfs, guint64 ino, struct stat *st, GError **error);
+/* G_FILE_ERROR_NOENT when @dir has no entry @name, NOTDIR when it is no directory. */
+gboolean guest_fs_lookup(GuestFs *gfs, guint64 dir, const char *name, guint64 *ino,
+                         GError **error);
+/* GuestDirent *, without . and .. (owned). */
+GPtrArray *guest_fs_readdir(GuestFs *gfs, guint64 dir, GError **error);
+/* The link's target as the guest stored it. Owned. */
+char *guest_fs_readlink(GuestFs *gfs, guint64 ino, GError **error);
+/* Up to @len bytes of regular file @ino at @off; short only at its end. */
+gssize guest_fs_pread(GuestFs *gfs, guint64 ino, void *buf, gsize len, guint64 off,
+                      GError **error);
+/* SEEK_DATA (@data) / SEEK_HOLE: the file's size when there is none. */
+gboolean guest_fs_seek(GuestFs *gfs, guint64 ino, guint64 off, gboolean data,
+                       guint64 *result, GError **error);
+/* Every extended attribute of @ino, GuestXattr * (owned). */
+GPtrArray *guest_fs_xattrs(GuestFs *gfs, guint64 ino, GError **error);
 
 G_END_DECLS

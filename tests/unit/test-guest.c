@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "guest.h"
 
 typedef struct {
@@ -385,6 +386,121 @@ test_lvm(Fixture *f, gconstpointer data)
     dev_close(&dev);
 }
 
+static const GuestDirent *
+dirent_get(GPtrArray *ents, const char *name)
+{
+    for (guint i = 0; i < ents->len; i++)
+        if (strcmp(((GuestDirent *)ents->pdata[i])->name, name) == 0)
+            return ents->pdata[i];
+    return NULL;
+}
+
+/* ext4 made by mke2fs -d from a directory: names, types, links, contents, holes, xattrs
+ * read back through the io_manager, in a partition. */
+static void
+test_ext(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) vols = NULL;
+    g_autoptr(GPtrArray) ents = NULL;
+    g_autoptr(GPtrArray) xattrs = NULL;
+    g_autoptr(GuestFs) gfs = NULL;
+    g_autofree char *target = NULL;
+    g_autofree char *big = NULL;
+    g_autofree char *want = NULL;
+    const GuestVolume *vol;
+    GuestDev dev, vdev;
+    gpointer storage[2];
+    guint64 dir, ino, ino2, pos;
+    struct stat st;
+    gsize wantlen;
+    char buf[8];
+
+    sh(f, "mkdir -p src/sub && printf hello > src/sub/file && ln src/sub/file src/hard\n"
+          "ln -s sub/file src/link && head -c 300000 /dev/urandom > src/big\n"
+          "truncate -s 10M src/sparse && printf end | dd of=src/sparse bs=1 seek=8M"
+          " conv=notrunc status=none\n"
+          "setfattr -n user.colour -v blue src/sub/file\n"
+          "truncate -s 40M disk.raw && printf 'label: dos\\n1MiB,,83\\n' | sfdisk -q disk.raw\n"
+          "truncate -s 39M part && mke2fs -q -F -t ext4 -b 4096 -I 256 -d src part"
+          " && dd if=part of=disk.raw bs=1M seek=1 conv=notrunc status=none");
+    vols = scan(f->disk, &dev);
+    vol = guest_volume_find(vols, "vda1");
+    g_assert_nonnull(vol);
+    guest_volume_dev(vol, &dev, &vdev, storage);
+    gfs = guest_fs_open(&vdev, vol->fstype, &error);
+    g_assert_no_error(error);
+    ents = guest_fs_readdir(gfs, guest_fs_root(gfs), &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(dirent_get(ents, "lost+found"));
+    g_assert_cmpuint(dirent_get(ents, "sub")->type, ==, S_IFDIR);
+    g_assert_cmpuint(dirent_get(ents, "link")->type, ==, S_IFLNK);
+    g_assert_true(guest_fs_lookup(gfs, guest_fs_root(gfs), "sub", &dir, &error));
+    g_assert_true(guest_fs_lookup(gfs, dir, "file", &ino, &error));
+    g_assert_true(guest_fs_lookup(gfs, guest_fs_root(gfs), "hard", &ino2, &error));
+    g_assert_cmpuint(ino, ==, ino2);
+    g_assert_true(guest_fs_stat(gfs, ino, &st, &error));
+    g_assert_cmpuint(st.st_nlink, ==, 2);
+    g_assert_cmpuint(st.st_size, ==, 5);
+    g_assert_true(S_ISREG(st.st_mode));
+    g_assert_cmpint(guest_fs_pread(gfs, ino, buf, sizeof buf, 0, &error), ==, 5);
+    g_assert_cmpmem(buf, 5, "hello", 5);
+    g_assert_false(guest_fs_lookup(gfs, dir, "nope", &ino2, &error));
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+    g_clear_error(&error);
+    g_assert_false(guest_fs_lookup(gfs, ino, "x", &ino2, &error));
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR);
+    g_clear_error(&error);
+    xattrs = guest_fs_xattrs(gfs, ino, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(xattrs->len, ==, 1);
+    g_assert_cmpstr(((GuestXattr *)xattrs->pdata[0])->name, ==, "user.colour");
+    g_assert_true(guest_fs_lookup(gfs, guest_fs_root(gfs), "link", &ino2, &error));
+    target = guest_fs_readlink(gfs, ino2, &error);
+    g_assert_cmpstr(target, ==, "sub/file");
+    /* A 300,000-byte file: read whole (past the cache) and at an odd offset. */
+    g_assert_true(guest_fs_lookup(gfs, guest_fs_root(gfs), "big", &ino2, &error));
+    big = g_malloc(400000);
+    g_assert_cmpint(guest_fs_pread(gfs, ino2, big, 400000, 0, &error), ==, 300000);
+    g_assert_true(g_file_get_contents(g_build_filename(f->dir, "src", "big", NULL), &want,
+                                      &wantlen, NULL));
+    g_assert_cmpmem(big, 300000, want, wantlen);
+    g_assert_cmpint(guest_fs_pread(gfs, ino2, big, 1000, 123457, &error), ==, 1000);
+    g_assert_cmpmem(big, 1000, want + 123457, 1000);
+    /* The sparse file: a hole, then data at 8 MiB, then a hole to its end. */
+    g_assert_true(guest_fs_lookup(gfs, guest_fs_root(gfs), "sparse", &ino2, &error));
+    g_assert_true(guest_fs_seek(gfs, ino2, 0, TRUE, &pos, &error));
+    g_assert_cmpuint(pos, ==, 8 * 1024 * 1024);
+    g_assert_true(guest_fs_seek(gfs, ino2, 0, FALSE, &pos, &error));
+    g_assert_cmpuint(pos, ==, 0);
+    g_assert_true(guest_fs_seek(gfs, ino2, 8 * 1024 * 1024, FALSE, &pos, &error));
+    g_assert_cmpuint(pos, ==, 8 * 1024 * 1024 + 4096);
+    g_assert_cmpint(guest_fs_pread(gfs, ino2, buf, 3, 8 * 1024 * 1024, &error), ==, 3);
+    g_assert_cmpmem(buf, 3, "end", 3);
+    g_assert_cmpint(guest_fs_pread(gfs, ino2, buf, 3, 4096, &error), ==, 3);
+    g_assert_cmpmem(buf, 3, "\0\0\0", 3);
+    dev_close(&dev);
+}
+
+/* A damaged superblock: an error, not a crash. */
+static void
+test_ext_corrupt(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) vols = NULL;
+    GuestDev dev;
+    GuestFs *gfs;
+
+    sh(f, "truncate -s 8M disk.raw && mke2fs -q -F -t ext4 disk.raw\n"
+          "printf '\\377\\377\\377\\377' | dd of=disk.raw bs=1 seek=$((1024+24)) conv=notrunc"
+          " status=none");   /* s_log_block_size: absurd */
+    vols = scan(f->disk, &dev);
+    gfs = guest_fs_open(&dev, "ext4", &error);
+    g_assert_null(gfs);
+    g_assert_error(error, CORE_ERROR, CORE_ERROR_CORRUPT);
+    dev_close(&dev);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -394,5 +510,8 @@ main(int argc, char **argv)
     g_test_add("/guest/whole", Fixture, NULL, fixture_setup, test_whole, fixture_teardown);
     g_test_add("/guest/hostile", Fixture, NULL, fixture_setup, test_hostile, fixture_teardown);
     g_test_add("/guest/lvm", Fixture, NULL, fixture_setup, test_lvm, fixture_teardown);
+    g_test_add("/guest/ext", Fixture, NULL, fixture_setup, test_ext, fixture_teardown);
+    g_test_add("/guest/ext-corrupt", Fixture, NULL, fixture_setup, test_ext_corrupt,
+               fixture_teardown);
     return g_test_run();
 }
