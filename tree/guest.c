@@ -12,6 +12,10 @@
  * block caches): the least recently used beyond this is closed when its users are done,
  * so descriptors do not grow with the number of snapshots browsed. */
 #define VIEW_GUEST_DISKS 16
+/* Directory listings kept per disk element, so that the lookups of a readdirplus (one
+ * per entry) do not each scan the directory again. */
+#define VIEW_GUEST_DIRS 64
+#define VIEW_GUEST_DIR_MAX_ENTRIES 100000
 
 /* A volume's filesystem, opened on first use. */
 typedef struct {
@@ -30,10 +34,18 @@ typedef struct {
     GPtrArray *vols;      /* GuestVolume * */
     GBytes *tsv;
     struct timespec mtime;
-    GMutex lock;          /* guards fss */
+    GMutex lock;          /* guards fss, dirs, dir_lru */
     GHashTable *fss;      /* volume name -> ViewGuestVol * */
+    GHashTable *dirs;     /* "VOL/INO" -> ViewGuestDir *: names in that directory */
+    GQueue dir_lru;
     GList link;           /* in View.guest_lru while cached */
 } ViewGuestDisk;
+
+typedef struct {
+    char *key;
+    GHashTable *names;    /* name -> guint64 * inode */
+    GList link;           /* in ViewGuestDisk.dir_lru, most recent first */
+} ViewGuestDir;
 
 struct ViewGuestFile {
     ViewGuestDisk *disk;
@@ -50,10 +62,19 @@ view_guest_vol_free(ViewGuestVol *gv)
 }
 
 static void
+view_guest_dir_free(ViewGuestDir *dir)
+{
+    g_free(dir->key);
+    g_hash_table_unref(dir->names);
+    g_free(dir);
+}
+
+static void
 view_guest_disk_unref(ViewGuestDisk *d)
 {
     if (!d || !g_atomic_ref_count_dec(&d->ref))
         return;
+    g_hash_table_unref(d->dirs);
     g_hash_table_unref(d->fss);   /* filesystems before the image they read */
     image_close(d->img);
     g_ptr_array_unref(d->vols);
@@ -131,6 +152,9 @@ view_guest_disk(View *view, const ViewNode *node, GError **error)
     g_mutex_init(&d->lock);
     d->fss = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                    (GDestroyNotify)view_guest_vol_free);
+    d->dirs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                    (GDestroyNotify)view_guest_dir_free);
+    g_queue_init(&d->dir_lru);
     d->key = g_steal_pointer(&key);
     d->link.data = d;
     d->mtime = view->mount_time;
@@ -140,10 +164,26 @@ view_guest_disk(View *view, const ViewNode *node, GError **error)
     d->dev.data = d;
     d->dev.size = image_size(d->img);
     view_parse_label(node->disk, &disk, &index);   /* the guest names vda, whatever element */
-    if (!(d->vols = guest_scan(&d->dev, disk, error)))
-        return NULL;
-    tsv = guest_partitions_tsv(d->vols);
-    d->tsv = g_bytes_new(tsv, strlen(tsv));
+    {
+        g_autoptr(GError) local = NULL;
+
+        /* A disk whose first sectors cannot be read (a damaged image) has no volumes;
+         * partitions.tsv says why, so that listing the tree meets no error. */
+        if (!(d->vols = guest_scan(&d->dev, disk, &local))) {
+            GString *line = g_string_new(NULL);
+
+            util_tsv_escape(line, disk);
+            g_string_append_printf(line, "\t0\t0\t%" G_GUINT64_FORMAT "\t\t\t\t\t", d->dev.size);
+            util_tsv_escape(line, local->message);
+            g_string_append_c(line, '\n');
+            d->vols = g_ptr_array_new_with_free_func((GDestroyNotify)guest_volume_free);
+            d->tsv = g_bytes_new_take(line->str, line->len);
+            g_string_free(line, FALSE);
+        }
+    }
+    tsv = d->tsv ? NULL : guest_partitions_tsv(d->vols);
+    if (tsv)
+        d->tsv = g_bytes_new(tsv, strlen(tsv));
     {
         ChainLayer *layer = chain->layers->pdata[index];
         struct stat st;
@@ -259,10 +299,52 @@ view_guest_lookup(View *view, const ViewNode *parent, const char *name, GError *
             return NULL;
         return view_guest_node(parent, name, guest_fs_root(fs));
     }
-    if (!view_guest_parse(parent, &vol, &dir, error) || !(d = view_guest_disk(view, parent, error)) ||
-        !(fs = view_guest_fs(d, vol, error)) || !guest_fs_lookup(fs, dir, name, &ino, error))
+    if (!view_guest_parse(parent, &vol, &dir, error) || !(d = view_guest_disk(view, parent, error)))
+        return NULL;
+    {
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&d->lock);
+        ViewGuestDir *listed = g_hash_table_lookup(d->dirs, parent->leaf);
+
+        if (listed) {   /* the element is unchanged while @d is: the listing holds */
+            guint64 *found = g_hash_table_lookup(listed->names, name);
+
+            if (!found) {
+                view_set_noent(error, name);
+                return NULL;
+            }
+            return view_guest_node(parent, vol, *found);
+        }
+    }
+    if (!(fs = view_guest_fs(d, vol, error)) || !guest_fs_lookup(fs, dir, name, &ino, error))
         return NULL;
     return view_guest_node(parent, vol, ino);
+}
+
+/* Keeps the names of directory @key (VOL/INO) of @d for the lookups that follow. */
+static void
+view_guest_dir_keep(ViewGuestDisk *d, const char *key, GPtrArray *gents)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&d->lock);
+    ViewGuestDir *dir;
+
+    if (gents->len > VIEW_GUEST_DIR_MAX_ENTRIES || g_hash_table_contains(d->dirs, key))
+        return;
+    dir = g_new0(ViewGuestDir, 1);
+    dir->key = g_strdup(key);
+    dir->names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    dir->link.data = dir;
+    for (guint i = 0; i < gents->len; i++) {
+        GuestDirent *g = gents->pdata[i];
+
+        g_hash_table_replace(dir->names, g_strdup(g->name), g_memdup2(&g->ino, sizeof(g->ino)));
+    }
+    g_hash_table_insert(d->dirs, dir->key, dir);
+    g_queue_push_head_link(&d->dir_lru, &dir->link);
+    while (d->dir_lru.length > VIEW_GUEST_DIRS) {
+        ViewGuestDir *old = g_queue_pop_tail_link(&d->dir_lru)->data;
+
+        g_hash_table_remove(d->dirs, old->key);
+    }
 }
 
 static guint
@@ -345,6 +427,7 @@ view_guest_readdir(View *view, const ViewNode *node, GError **error)
     if (!(fs = view_guest_entry(view, node, &d, &ino, error)) ||
         !(gents = guest_fs_readdir(fs, ino, error)))
         return NULL;
+    view_guest_dir_keep(d, node->leaf, gents);
     for (guint i = 0; i < gents->len; i++) {
         GuestDirent *g = gents->pdata[i];
         ViewDirent *e = g_new0(ViewDirent, 1);
