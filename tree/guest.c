@@ -374,22 +374,32 @@ view_guest_stat(View *view, const ViewNode *node, struct stat *st, GError **erro
             return FALSE;
         return TRUE;
     }
-    if (!(d = view_guest_disk(view, node, error)))
-        return FALSE;
+    {
+        g_autoptr(GError) local = NULL;
+
+        /* files/ and partitions.tsv exist with `data`. When the disk cannot be read now (an
+         * image a running VM writes, a damaged one), they still stat, as `data` does, and
+         * opening or listing them says why: `ls -lR` of the tree meets no error. */
+        if (!(d = view_guest_disk(view, node, &local)) &&
+            g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+    }
     memset(st, 0, sizeof(*st));
     st->st_uid = view->uid;
     st->st_gid = view->gid;
     st->st_blksize = 65536;
-    st->st_atim = st->st_mtim = st->st_ctim = d->mtime;
+    st->st_atim = st->st_mtim = st->st_ctim = d ? d->mtime : view->mount_time;
     if (node->kind == VIEW_GUEST_FILES) {
         /* The guest's modes are its own: only the mount's owner enters. */
         st->st_mode = S_IFDIR | 0700;
-        st->st_nlink = 2 + view_guest_readable(d);
+        st->st_nlink = 2 + (d ? view_guest_readable(d) : 0);
         st->st_size = 4096;
     } else {
         st->st_mode = S_IFREG | 0444;
         st->st_nlink = 1;
-        st->st_size = g_bytes_get_size(d->tsv);
+        st->st_size = d ? g_bytes_get_size(d->tsv) : 0;
         st->st_blocks = (st->st_size + 511) / 512;
     }
     return TRUE;
