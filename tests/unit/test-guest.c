@@ -462,8 +462,11 @@ test_ext(Fixture *f, gconstpointer data)
     g_assert_true(guest_fs_lookup(gfs, guest_fs_root(gfs), "big", &ino2, &error));
     big = g_malloc(400000);
     g_assert_cmpint(guest_fs_pread(gfs, ino2, big, 400000, 0, &error), ==, 300000);
-    g_assert_true(g_file_get_contents(g_build_filename(f->dir, "src", "big", NULL), &want,
-                                      &wantlen, NULL));
+    {
+        g_autofree char *path = g_build_filename(f->dir, "src", "big", NULL);
+
+        g_assert_true(g_file_get_contents(path, &want, &wantlen, NULL));
+    }
     g_assert_cmpmem(big, 300000, want, wantlen);
     g_assert_cmpint(guest_fs_pread(gfs, ino2, big, 1000, 123457, &error), ==, 1000);
     g_assert_cmpmem(big, 1000, want + 123457, 1000);
