@@ -516,6 +516,57 @@ guest_ext_read(GuestFs *gfs, guint64 ino, struct ext2_inode_large *inode, void *
     return len;
 }
 
+/* Reads an extent-mapped file's bytes straight from the device, one read per extent
+ * piece (libext2fs's file reader asks for one block at a time): holes and unwritten
+ * extents read as zeros. @len is within the file's size. Locked. */
+static gboolean
+guest_ext_read_extents(GuestFs *gfs, guint64 ino, struct ext2_inode_large *inode, void *buf,
+                       gsize len, guint64 off, GError **error)
+{
+    guint64 bs = gfs->fs->blocksize;
+    guint64 end = off + len;
+    ext2_extent_handle_t h = NULL;
+    struct ext2fs_extent e;
+    errcode_t err;
+    int op = EXT2_EXTENT_CURRENT;
+
+    memset(buf, 0, len);
+    if ((err = ext2fs_extent_open2(gfs->fs, ino, (struct ext2_inode *)inode, &h)))
+        return guest_ext_fail(gfs, err, error, "mapping", ino);
+    /* At the extent holding @off's block, or the one before the hole holding it. */
+    err = ext2fs_extent_goto(h, off / bs);
+    if (err == EXT2_ET_EXTENT_NOT_FOUND)
+        err = 0;
+    while (!err && !(err = ext2fs_extent_get(h, op, &e))) {
+        guint64 s = e.e_lblk * bs;
+        guint64 eend = s + (guint64)e.e_len * bs;
+        guint64 from = MAX(off, s), to = MIN(end, eend);
+
+        op = EXT2_EXTENT_NEXT_LEAF;
+        if (!(e.e_flags & EXT2_EXTENT_FLAGS_LEAF))
+            continue;
+        if (s >= end)
+            break;
+        if (from >= to || (e.e_flags & EXT2_EXTENT_FLAGS_UNINIT))
+            continue;
+        if (e.e_pblk > G_MAXUINT64 / bs - e.e_len) {
+            ext2fs_extent_free(h);
+            g_set_error(error, CORE_ERROR, CORE_ERROR_CORRUPT, "inode %" G_GUINT64_FORMAT
+                        ": extent past the end of the disk", ino);
+            return FALSE;
+        }
+        if (!guest_read(&gfs->io->dev, (char *)buf + (from - off), to - from,
+                        e.e_pblk * bs + (from - s), error)) {
+            ext2fs_extent_free(h);
+            return FALSE;
+        }
+    }
+    ext2fs_extent_free(h);
+    if (err && err != EXT2_ET_EXTENT_NO_NEXT && err != EXT2_ET_NO_CURRENT_NODE)
+        return guest_ext_fail(gfs, err, error, "mapping", ino);
+    return TRUE;
+}
+
 gssize
 guest_fs_pread(GuestFs *gfs, guint64 ino, void *buf, gsize len, guint64 off, GError **error)
 {
@@ -528,6 +579,14 @@ guest_fs_pread(GuestFs *gfs, guint64 ino, void *buf, gsize len, guint64 off, GEr
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "inode %" G_GUINT64_FORMAT
                     " is not a regular file", ino);
         return -1;
+    }
+    if ((inode.i_flags & EXT4_EXTENTS_FL) && !(inode.i_flags & EXT4_INLINE_DATA_FL)) {
+        guint64 size = EXT2_I_SIZE(&inode);
+
+        if (off >= size || len == 0)
+            return 0;
+        len = MIN(len, size - off);
+        return guest_ext_read_extents(gfs, ino, &inode, buf, len, off, error) ? (gssize)len : -1;
     }
     return guest_ext_read(gfs, ino, &inode, buf, len, off, error);
 }

@@ -193,6 +193,22 @@ check [ "$(readlink "$d/vda/files/vda1/etc/abs-link")" = /etc/passwd ]
 # A device node is an attribute: opening it reaches no device of the host.
 expect_fail 'Permission denied' head -c 1 "$d/vda/files/vda1/special/null"
 
+# Readers in parallel on both elements (the FUSE threads share the open disks and their
+# filesystems): each sees the same bytes as a reader alone.
+sums() { (cd "$1" && find . -type f ! -path './special/*' -print0 | sort -z | xargs -0 cat | md5sum); }
+want_top=$(sums "$d/vda/files/vda1")
+want_base=$(sums "$d/vda[1]/files/vda1")
+for i in 1 2 3; do
+    sums "$d/vda/files/vda1" > "$g/par-top-$i" &
+    sums "$d/vda[1]/files/vda1" > "$g/par-base-$i" &
+done
+wait
+for i in 1 2 3; do
+    check [ "$(cat "$g/par-top-$i")" = "$want_top" ]
+    check [ "$(cat "$g/par-base-$i")" = "$want_base" ]
+done
+check [ "$want_top" != "$want_base" ]
+
 # Every change: EROFS.
 f=$d/vda/files/vda1
 expect_fail 'Read-only file system' touch "$f/newfile"

@@ -421,6 +421,8 @@ test_ext(Fixture *f, gconstpointer data)
           "truncate -s 10M src/sparse && printf end | dd of=src/sparse bs=1 seek=8M"
           " conv=notrunc status=none\n"
           "setfattr -n user.colour -v blue src/sub/file\n"
+          "for o in 0 3 100 1030 5000; do head -c 5000 /dev/urandom | dd of=src/holes bs=1k"
+          " seek=$o conv=notrunc status=none; done\n"
           "truncate -s 40M disk.raw && printf 'label: dos\\n1MiB,,83\\n' | sfdisk -q disk.raw\n"
           "truncate -s 39M part && mke2fs -q -F -t ext4 -b 4096 -I 256 -d src part"
           " && dd if=part of=disk.raw bs=1M seek=1 conv=notrunc status=none");
@@ -470,6 +472,20 @@ test_ext(Fixture *f, gconstpointer data)
     g_assert_cmpmem(big, 300000, want, wantlen);
     g_assert_cmpint(guest_fs_pread(gfs, ino2, big, 1000, 123457, &error), ==, 1000);
     g_assert_cmpmem(big, 1000, want + 123457, 1000);
+    /* Extents and holes in turn: whole, and across an extent's end into a hole. */
+    {
+        g_autofree char *path = g_build_filename(f->dir, "src", "holes", NULL);
+        g_autofree char *holes = NULL;
+        g_autofree char *got = g_malloc(6 * 1024 * 1024);
+        gsize hlen;
+
+        g_assert_true(g_file_get_contents(path, &holes, &hlen, NULL));
+        g_assert_true(guest_fs_lookup(gfs, guest_fs_root(gfs), "holes", &ino2, &error));
+        g_assert_cmpint(guest_fs_pread(gfs, ino2, got, 6 * 1024 * 1024, 0, &error), ==, hlen);
+        g_assert_cmpmem(got, hlen, holes, hlen);
+        g_assert_cmpint(guest_fs_pread(gfs, ino2, got, 200000, 101 * 1024, &error), ==, 200000);
+        g_assert_cmpmem(got, 200000, holes + 101 * 1024, 200000);
+    }
     /* The sparse file: a hole, then data at 8 MiB, then a hole to its end. */
     g_assert_true(guest_fs_lookup(gfs, guest_fs_root(gfs), "sparse", &ino2, &error));
     g_assert_true(guest_fs_seek(gfs, ino2, 0, TRUE, &pos, &error));
