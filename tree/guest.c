@@ -76,9 +76,10 @@ view_guest_disk_unref(ViewGuestDisk *d)
         return;
     g_hash_table_unref(d->dirs);
     g_hash_table_unref(d->fss);   /* filesystems before the image they read */
-    image_close(d->img);
-    g_ptr_array_unref(d->vols);
-    g_bytes_unref(d->tsv);
+    if (d->img)
+        image_close(d->img);
+    g_clear_pointer(&d->vols, g_ptr_array_unref);
+    g_clear_pointer(&d->tsv, g_bytes_unref);
     g_mutex_clear(&d->img_lock);
     g_mutex_clear(&d->lock);
     g_free(d->key);
