@@ -198,11 +198,12 @@ expect_fail 'Permission denied' head -c 1 "$d/vda/files/vda1/special/null"
 sums() { (cd "$1" && find . -type f ! -path './special/*' -print0 | sort -z | xargs -0 cat | md5sum); }
 want_top=$(sums "$d/vda/files/vda1")
 want_base=$(sums "$d/vda[1]/files/vda1")
+jobs_=""
 for i in 1 2 3; do
-    sums "$d/vda/files/vda1" > "$g/par-top-$i" &
-    sums "$d/vda[1]/files/vda1" > "$g/par-base-$i" &
+    sums "$d/vda/files/vda1" > "$g/par-top-$i" & jobs_="$jobs_ $!"
+    sums "$d/vda[1]/files/vda1" > "$g/par-base-$i" & jobs_="$jobs_ $!"
 done
-wait
+for j in $jobs_; do wait "$j"; done   # not the daemon's pid
 for i in 1 2 3; do
     check [ "$(cat "$g/par-top-$i")" = "$want_top" ]
     check [ "$(cat "$g/par-base-$i")" = "$want_base" ]
