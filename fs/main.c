@@ -350,6 +350,9 @@ main(int argc, char **argv)
         g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
     /* The kernel checks modes (secure files and data are 0400), also with allow_other. */
     fuse_opt_add_arg(&args, "-odefault_permissions");
+    /* A guest's device nodes and setuid files are its own: never the host's. */
+    fuse_opt_add_arg(&args, "-onodev");
+    fuse_opt_add_arg(&args, "-onosuid");
     fuse_opt_add_arg(&args, "-ofsname=snapfs");
     fuse_opt_add_arg(&args, "-osubtype=snapfs");
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "guest.h"
 #include "fserror.h"
 #include "manage.h"
 
@@ -58,6 +59,7 @@ typedef struct {
     ViewNode *node;       /* what to open another reader of */
     FsState *fs;
     FsText *text;         /* generated files: fixed at open for a consistent read */
+    ViewGuestFile *guest; /* a file inside files/ */
     CtlWriter *ctl;       /* control files open for writing */
     /* Data read in order is pushed ahead into the kernel's page cache (fs_push_main). */
     fuse_ino_t ino;
@@ -240,6 +242,7 @@ fs_file_free(FsFile *f)
     view_node_free(f->node);
     ctl_writer_free(f->ctl);
     fs_text_release(f->fs, f->text);
+    view_guest_close(f->guest);
     g_cond_clear(&f->cond);
     g_cond_clear(&f->push_cond);
     g_mutex_clear(&f->lock);
@@ -953,10 +956,20 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        fuse_reply_err(req, fs->backend->read_only ? EROFS : EACCES);
+        fuse_reply_err(req, fs->backend->read_only || view_node_is_guest(node) ? EROFS : EACCES);
         return;
     }
-    if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0) {
+    if (node->kind == VIEW_GUEST_ENTRY) {
+        /* The guest's bytes at one version of its disk: the page cache may keep them
+         * while the kernel keeps the inode (a changed image is another file). */
+        if (!(f->guest = view_guest_open(fs->view, node, &error))) {
+            fs_reply_error(req, error);
+            return;
+        }
+        f->size = view_guest_size(f->guest);
+        f->node = view_node_copy(node);
+        f->ino = ino;
+    } else if (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") == 0) {
         guint64 version = 0;
         Image *img;
 
@@ -1031,6 +1044,17 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 
     if (!f) {
         fuse_reply_err(req, EBADF);
+        return;
+    }
+    if (f->guest) {
+        g_autofree char *own = size > FS_MAX_IO ? g_malloc(size) : NULL;
+        char *buf = own ? own : fs_read_buf();
+        gssize n = view_guest_pread(f->guest, buf, size, off, &error);
+
+        if (n < 0)
+            fs_reply_error(req, error);
+        else
+            fuse_reply_buf(req, buf, n);
         return;
     }
     if (!f->spare) {
@@ -1166,6 +1190,128 @@ fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fuse_reply_err(req, 0);
 }
 
+/* Whether inode @ino stands for files/ or anything inside: read-only, whatever the mount. */
+static gboolean
+fs_guest_ino(FsState *fs, fuse_ino_t ino)
+{
+    g_autoptr(ViewNode) node = fs_node(fs, ino, NULL);
+
+    return node && view_node_is_guest(node);
+}
+
+/* Replies: err. Nothing is made by mknod, link or create: EROFS inside files/, EPERM
+ * elsewhere (EROFS on a read-only mount). */
+static void
+fs_reply_no_new(fuse_req_t req, fuse_ino_t parent)
+{
+    FsState *fs = fs_state(req);
+
+    fuse_reply_err(req, fs->backend->read_only || fs_guest_ino(fs, parent) ? EROFS : EPERM);
+}
+
+static void
+fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    fs_reply_no_new(req, parent);
+}
+
+static void
+fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    fs_reply_no_new(req, newparent);
+}
+
+static void
+fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+             struct fuse_file_info *fi)
+{
+    fs_reply_no_new(req, parent);
+}
+
+/* The extended attributes of @ino (the guest's inside files/, none elsewhere), or
+ * an errno. */
+static int
+fs_xattrs(FsState *fs, fuse_ino_t ino, GPtrArray **out)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ViewNode) node = NULL;
+
+    if (!(node = fs_node(fs, ino, &error)) || !(*out = view_xattrs(fs->view, node, &error)))
+        return fs_errno_from_error(error);
+    return 0;
+}
+
+/* Replies: xattr (size), buf, or error (ENODATA, ERANGE). */
+static void
+fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    g_autoptr(GPtrArray) xattrs = NULL;
+    int err = fs_xattrs(fs_state(req), ino, &xattrs);
+
+    if (err) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    for (guint i = 0; i < xattrs->len; i++) {
+        GuestXattr *x = xattrs->pdata[i];
+        gsize len = 0;
+        const void *value = g_bytes_get_data(x->value, &len);
+
+        if (strcmp(x->name, name) != 0)
+            continue;
+        if (size == 0)
+            fuse_reply_xattr(req, len);
+        else if (size < len)
+            fuse_reply_err(req, ERANGE);
+        else
+            fuse_reply_buf(req, value, len);
+        return;
+    }
+    fuse_reply_err(req, ENODATA);
+}
+
+/* Replies: xattr (size), buf, or error (ERANGE). */
+static void
+fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    g_autoptr(GPtrArray) xattrs = NULL;
+    g_autoptr(GString) names = g_string_new(NULL);
+    int err = fs_xattrs(fs_state(req), ino, &xattrs);
+
+    if (err) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    for (guint i = 0; i < xattrs->len; i++)
+        g_string_append_len(names, ((GuestXattr *)xattrs->pdata[i])->name,
+                            strlen(((GuestXattr *)xattrs->pdata[i])->name) + 1);
+    if (size == 0)
+        fuse_reply_xattr(req, names->len);
+    else if (size < names->len)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, names->str, names->len);
+}
+
+/* Replies: err (EROFS inside files/, ENOTSUP elsewhere: never ENOSYS, which the
+ * kernel would remember for every file). */
+static void
+fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+               size_t size, int flags)
+{
+    FsState *fs = fs_state(req);
+
+    fuse_reply_err(req, fs->backend->read_only || fs_guest_ino(fs, ino) ? EROFS : ENOTSUP);
+}
+
+static void
+fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    FsState *fs = fs_state(req);
+
+    fuse_reply_err(req, fs->backend->read_only || fs_guest_ino(fs, ino) ? EROFS : ENOTSUP);
+}
+
 /* Replies: attr, or error. Only truncation of a control file to 0 (shell `>`). */
 static void
 fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -1179,7 +1325,7 @@ fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
         fs_reply_error(req, error);
         return;
     }
-    if (fs->backend->read_only) {
+    if (fs->backend->read_only || view_node_is_guest(node)) {
         fuse_reply_err(req, EROFS);
         return;
     }
@@ -1202,7 +1348,7 @@ fs_dirop_parent(FsState *fs, fuse_ino_t parent, ViewKind kind, ViewNode **pnode,
 {
     if (!(*pnode = fs_node(fs, parent, error)))
         return fs_errno_from_error(*error);
-    if (fs->backend->read_only)
+    if (fs->backend->read_only || view_node_is_guest(*pnode))
         return EROFS;
     if ((*pnode)->kind != kind)
         return EPERM;
@@ -1343,7 +1489,7 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
         fs_reply_error(req, error);
         return;
     }
-    if (fs->backend->read_only) {
+    if (fs->backend->read_only || view_node_is_guest(pnode) || fs_guest_ino(fs, newparent)) {
         fuse_reply_err(req, EROFS);
         return;
     }
@@ -1447,13 +1593,22 @@ fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_f
 
     Image *img;
 
-    if (!f || !f->spare || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+    if (!f || (!f->spare && !f->guest) || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
         fuse_reply_err(req, EINVAL);
         return;
     }
     size = f->size;
     if (off < 0 || (guint64)off >= size) {
         fuse_reply_err(req, ENXIO);
+        return;
+    }
+    if (f->guest) {
+        if (!view_guest_seek(f->guest, off, whence == SEEK_DATA, &result, &error))
+            fs_reply_error(req, error);
+        else if (whence == SEEK_DATA && result >= size)
+            fuse_reply_err(req, ENXIO);
+        else
+            fuse_reply_lseek(req, result);
         return;
     }
     img = fs_reader_take(fs_state(req), f);
@@ -1511,4 +1666,11 @@ const struct fuse_lowlevel_ops fs_ops = {
     .rename = fs_op_rename,
     .unlink = fs_op_unlink,
     .statfs = fs_op_statfs,
+    .mknod = fs_op_mknod,
+    .link = fs_op_link,
+    .create = fs_op_create,
+    .getxattr = fs_op_getxattr,
+    .listxattr = fs_op_listxattr,
+    .setxattr = fs_op_setxattr,
+    .removexattr = fs_op_removexattr,
 };

@@ -4,7 +4,8 @@
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libglib2.0-dev libxml2-dev libxml2-utils
 libfuse3-dev fuse3 libqcow-dev zlib1g-dev libzstd-dev qemu-utils libvirt0 libvirt-clients libvirt-dev
-valgrind clang libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 util-linux python3"
+valgrind clang libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 util-linux python3
+libext2fs-dev e2fsprogs fdisk gdisk lvm2 dosfstools xfsprogs btrfs-progs ntfs-3g attr"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -2,7 +2,7 @@
 # fuzz.sh: builds the libFuzzer targets of tests/fuzz/ (clang, ASan, UBSan) and runs one for a while.
 #
 # usage: scripts/fuzz.sh TARGET SECONDS [libFuzzer options...]
-#   TARGET: domain, snapshot, backup, ctl, image (or "build" to only build)
+#   TARGET: domain, snapshot, backup, ctl, image, guest, guestfs (or "build" to only build)
 # The build goes to build-fuzz/ (or $FUZZ_BUILD); new inputs go to build-fuzz/corpus-TARGET/
 # (the seed corpus tests/fuzz/corpus/TARGET/ is read, never written); crashes to
 # build-fuzz/artifacts-TARGET/. Exits non-zero when the target found a crash, leak or timeout.
@@ -20,7 +20,7 @@ if [ ! -f "$build/build.ninja" ]; then
         -Db_lundef=false -Dc_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined' \
         -Dc_link_args='-fno-sanitize-recover=undefined' >/dev/null
 fi
-ninja -C "$build" $(for t in domain snapshot backup ctl image; do echo tests/fuzz/fuzz-$t; done) >/dev/null
+ninja -C "$build" $(for t in domain snapshot backup ctl image guest guestfs; do echo tests/fuzz/fuzz-$t; done) >/dev/null
 [ "$target" = build ] && exit 0
 
 bin=$build/tests/fuzz/fuzz-$target

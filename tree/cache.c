@@ -118,6 +118,9 @@ view_new(Backend *backend, gboolean watch)
     }
     view->list_dirty = TRUE;
     clock_gettime(CLOCK_REALTIME, &view->mount_time);
+    g_mutex_init(&view->guest_lock);
+    view->guest_disks = g_hash_table_new(g_str_hash, g_str_equal);
+    g_queue_init(&view->guest_lru);
     return view;
 }
 
@@ -134,6 +137,9 @@ view_free(View *view)
     g_hash_table_unref(view->starting);
     g_hash_table_unref(view->reloaded);
     g_hash_table_unref(view->changed);
+    view_guest_clear(view);
+    g_hash_table_unref(view->guest_disks);
+    g_mutex_clear(&view->guest_lock);
     g_mutex_clear(&view->lock);
     g_free(view);
 }

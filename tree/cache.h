@@ -59,6 +59,9 @@ struct View {
     guint64 list_stamp;
     gint64 list_checked_us;
     struct timespec mount_time;
+    GMutex guest_lock;            /* guards the guest disks below, not View.lock */
+    GHashTable *guest_disks;      /* key -> ViewGuestDisk * (tree/guest.c), open images */
+    GQueue guest_lru;             /* of them, most recently used first */
 };
 
 /* One request: the version of its domain is taken at the first need and kept to the
@@ -91,6 +94,17 @@ char *view_label_target(const char *label);
 Chain *view_layer_find(ViewVersion *ver, const ViewNode *node, guint *pos, GError **error);
 ChainLayer *view_layer_get(ViewVersion *ver, const ViewNode *node, GError **error);
 gboolean view_data_ok(ViewVersion *ver, const ViewNode *node);
+gboolean view_data_resolve(ViewReq *r, const ViewNode *node, Chain **chain, guint *index,
+                           guint64 *version, GError **error);
+void view_guest_clear(View *view);
+
+/* tree/guest.c: the nodes under files/ and partitions.tsv, answered outside View.lock. */
+ViewNode *view_guest_lookup(View *view, const ViewNode *parent, const char *name,
+                            GError **error);
+gboolean view_guest_stat(View *view, const ViewNode *node, struct stat *st, GError **error);
+GPtrArray *view_guest_readdir(View *view, const ViewNode *node, GError **error);
+char *view_guest_readlink(View *view, const ViewNode *node, GError **error);
+GBytes *view_guest_content(View *view, const ViewNode *node, GError **error);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ViewReq, view_req_clear)
 
 G_END_DECLS

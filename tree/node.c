@@ -126,6 +126,8 @@ typedef enum {
     VIEW_LEAF_NEEDS_DOM = 1 << 2,  /* only when the snapshot captured a <domain> */
     VIEW_LEAF_DATA = 1 << 3,       /* a disk's guest view (view_open_data()), not generated */
     VIEW_LEAF_RUNNING = 1 << 4,    /* only while the domain runs */
+    VIEW_LEAF_GUEST = 1 << 5,      /* made from the guest's disk, outside the lock
+                                      (tree/guest.c); exists while `data` does */
 } ViewLeafFlags;
 
 typedef char *(*ViewMakeFunc)(ViewReq *r, const ViewNode *node, GError **error);
@@ -406,6 +408,7 @@ static const ViewLeaf view_disk_leaves[] = {
     { "format", view_make_format, 0 },
     { "info", view_make_info, 0 },
     { "data", NULL, VIEW_LEAF_DATA | VIEW_LEAF_SECURE },
+    { "partitions.tsv", NULL, VIEW_LEAF_GUEST },
     { NULL },
 };
 
@@ -475,8 +478,10 @@ view_exists_layer(ViewReq *r, const ViewNode *node, GError **error)
         return pos + 1 < chain->layers->len ? TRUE : view_set_noent(error, "backing");
     }
     if (node->kind == VIEW_DISK_FILE && (leaf = view_leaf_find(node->kind, node->leaf)) &&
-        (leaf->flags & VIEW_LEAF_DATA) && !view_data_ok(r->ver, node))
+        (leaf->flags & (VIEW_LEAF_DATA | VIEW_LEAF_GUEST)) && !view_data_ok(r->ver, node))
         return view_set_noent(error, node->leaf);
+    if (node->kind == VIEW_GUEST_FILES && !view_data_ok(r->ver, node))
+        return view_set_noent(error, "files");
     return TRUE;
 }
 
@@ -777,6 +782,7 @@ static const ViewRow view_snap_rows[] = {
 static const ViewRow view_disk_rows[] = {
     { VIEW_ROW_LEAVES, NULL, VIEW_DISK_FILE },
     { VIEW_ROW_FIXED, "backing", VIEW_DISK_BACKING },
+    { VIEW_ROW_FIXED, "files", VIEW_GUEST_FILES },
     { VIEW_ROW_END },
 };
 
@@ -805,7 +811,21 @@ static const ViewKindRow view_kinds[] = {
                        .list = view_list_ctl },
     [VIEW_CTL_FILE] = { S_IFREG, .make = view_make_ctl },
     [VIEW_TEMP_LINK] = { S_IFLNK, .link = view_link_temp },
+    /* Answered by tree/guest.c: the rows say only that they exist with their disk. */
+    [VIEW_GUEST_FILES] = { S_IFDIR, .rows = view_named_rows, .exists = view_exists_layer },
+    [VIEW_GUEST_ENTRY] = { S_IFREG, .exists = view_exists_layer },
 };
+
+gboolean
+view_node_is_guest(const ViewNode *node)
+{
+    const ViewLeaf *leaf;
+
+    if (node->kind == VIEW_GUEST_FILES || node->kind == VIEW_GUEST_ENTRY)
+        return TRUE;
+    return node->kind == VIEW_DISK_FILE && (leaf = view_leaf_find(node->kind, node->leaf)) &&
+           (leaf->flags & VIEW_LEAF_GUEST);
+}
 
 static const ViewLeaf *
 view_leaf_find(ViewKind kind, const char *name)
@@ -892,9 +912,12 @@ view_child_of(View *view, const ViewNode *parent, const char *name, GError **err
 ViewNode *
 view_lookup(View *view, const ViewNode *parent, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autoptr(GMutexLocker) locker = NULL;
     g_autoptr(ViewNode) n = NULL;
 
+    if (parent->kind == VIEW_GUEST_FILES || parent->kind == VIEW_GUEST_ENTRY)
+        return view_guest_lookup(view, parent, name, error);
+    locker = g_mutex_locker_new(&view->lock);
     if (!(n = view_child_of(view, parent, name, error)))
         return NULL;
     for (guint attempt = 0;; attempt++) {
@@ -932,8 +955,16 @@ static guint64 view_content_hash(GBytes *content);
 GBytes *
 view_read_content(View *view, const ViewNode *node, guint64 *version, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autoptr(GMutexLocker) locker = NULL;
 
+    if (view_node_is_guest(node)) {
+        GBytes *content = view_guest_content(view, node, error);
+
+        if (content && version)
+            *version = view_content_hash(content);
+        return content;
+    }
+    locker = g_mutex_locker_new(&view->lock);
     for (guint attempt = 0;; attempt++) {
         g_auto(ViewReq) r = { view, NULL, FALSE };
         GBytes *content;
@@ -966,8 +997,11 @@ view_readlink_locked(ViewReq *r, const ViewNode *node, GError **error)
 char *
 view_readlink(View *view, const ViewNode *node, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autoptr(GMutexLocker) locker = NULL;
 
+    if (view_node_is_guest(node))
+        return view_guest_readlink(view, node, error);
+    locker = g_mutex_locker_new(&view->lock);
     for (guint attempt = 0;; attempt++) {
         g_auto(ViewReq) r = { view, NULL, FALSE };
         char *target;
@@ -1033,8 +1067,11 @@ view_readdir_locked(ViewReq *r, const ViewNode *node, GError **error)
 GPtrArray *
 view_readdir(View *view, const ViewNode *node, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autoptr(GMutexLocker) locker = NULL;
 
+    if (view_node_is_guest(node))
+        return view_guest_readdir(view, node, error);
+    locker = g_mutex_locker_new(&view->lock);
     for (guint attempt = 0;; attempt++) {
         g_auto(ViewReq) r = { view, NULL, FALSE };
         GPtrArray *ents;
@@ -1050,8 +1087,19 @@ view_readdir(View *view, const ViewNode *node, GError **error)
 gboolean
 view_is_dir(View *view, const ViewNode *node, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autoptr(GMutexLocker) locker = NULL;
 
+    if (view_node_is_guest(node)) {
+        struct stat st;
+
+        if (!view_guest_stat(view, node, &st, error))
+            return FALSE;
+        if (S_ISDIR(st.st_mode))
+            return TRUE;
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "not a directory");
+        return FALSE;
+    }
+    locker = g_mutex_locker_new(&view->lock);
     for (guint attempt = 0;; attempt++) {
         g_auto(ViewReq) r = { view, NULL, FALSE };
 
@@ -1137,8 +1185,20 @@ gboolean
 view_content_version(View *view, const ViewNode *node, guint64 *version, guint64 *size,
                      GBytes **made, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&view->lock);
+    g_autoptr(GMutexLocker) locker = NULL;
 
+    if (view_node_is_guest(node)) {
+        g_autoptr(GBytes) content = view_guest_content(view, node, error);
+
+        if (!content)
+            return FALSE;
+        *version = view_content_hash(content);
+        *size = g_bytes_get_size(content);
+        if (made)
+            *made = g_steal_pointer(&content);
+        return TRUE;
+    }
+    locker = g_mutex_locker_new(&view->lock);
     for (guint attempt = 0;; attempt++) {
         g_auto(ViewReq) r = { view, NULL, FALSE };
 
@@ -1249,6 +1309,8 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     g_autofree char *image = NULL;
     struct stat ist;
 
+    if (view_node_is_guest(node))
+        return view_guest_stat(view, node, st, error);
     g_mutex_lock(&view->lock);
     for (guint attempt = 0;; attempt++) {
         g_auto(ViewReq) r = { view, NULL, FALSE };
@@ -1268,42 +1330,50 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     return TRUE;
 }
 
-/* The chain and element position of data file @node in @r's version. Lock held. */
+/* The chain and element position of the data file of @node's disk element (the data
+ * file itself, or anything beside it) in @r's version. Lock held. */
 static Chain *
 view_data_chain(ViewReq *r, const ViewNode *node, guint *index, GError **error)
 {
-    if (node->kind != VIEW_DISK_FILE || strcmp(node->leaf, "data") != 0) {
+    ViewNode data = { VIEW_DISK_FILE, node->dom, node->snap, node->disk, (char *)"data" };
+
+    if (!node->disk || (node->kind == VIEW_DISK_FILE && strcmp(node->leaf, "data") != 0 &&
+                        !view_node_is_guest(node))) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a data file");
         return NULL;
     }
-    if (!view_exists(r, node, error))
+    if (!view_exists(r, &data, error))
         return NULL;
     return view_layer_find(r->ver, node, index, error);
 }
 
-Image *
-view_open_data(View *view, const ViewNode *node, guint64 *version, GError **error)
+/* The chain and element of the data file beside @node (@r keeps the version that holds
+ * them), and @version, a fingerprint of its layers (identity, size, times), so that a
+ * caller can keep what it read while they are unchanged. Refuses a domain's own disk
+ * whose image a running qemu writes. Takes and releases View.lock. */
+gboolean
+view_data_resolve(ViewReq *r, const ViewNode *node, Chain **chain, guint *index,
+                  guint64 *version, GError **error)
 {
-    g_auto(ViewReq) r = { view, NULL, FALSE };
-    Chain *chain;
-    guint index = 0;
+    View *view = r->view;
     guint64 v = UTIL_FNV1A_INIT;
 
+    *index = 0;
     g_mutex_lock(&view->lock);
     for (guint attempt = 0;; attempt++) {
-        view_req_prepare(&r, node);
-        if ((chain = view_data_chain(&r, node, &index, error)))
+        view_req_prepare(r, node);
+        if ((*chain = view_data_chain(r, node, index, error)))
             break;
-        if (!view_req_retry(&r, attempt, error)) {
+        if (!view_req_retry(r, attempt, error)) {
             g_mutex_unlock(&view->lock);
-            return NULL;
+            return FALSE;
         }
     }
     g_mutex_unlock(&view->lock);
     /* Opening and stat'ing images can wait on the outside: without the lock. The
      * chain stays valid while @r holds its version. */
-    for (guint i = index; i < chain->layers->len; i++) {
-        ChainLayer *layer = chain->layers->pdata[i];
+    for (guint i = *index; i < (*chain)->layers->len; i++) {
+        ChainLayer *layer = (*chain)->layers->pdata[i];
         struct stat st;
 
         if (layer->src->path && util_path_stat(layer->src->path, FALSE, &st, NULL)) {
@@ -1317,14 +1387,29 @@ view_open_data(View *view, const ViewNode *node, guint64 *version, GError **erro
      * domain, the base a block commit writes into. Its locks say so, for every element
      * the data reads; what qemu only reads (the chain under the top, every snapshot's
      * disks as a rule) reads as usual. */
-    for (guint i = index; i < chain->layers->len; i++) {
-        ChainLayer *layer = chain->layers->pdata[i];
+    for (guint i = *index; i < (*chain)->layers->len; i++) {
+        ChainLayer *layer = (*chain)->layers->pdata[i];
 
         if ((layer->src->type == STORAGE_TYPE_FILE || layer->src->type == STORAGE_TYPE_BLOCK) &&
             layer->src->path && !backend_image_stable(view->backend, layer->src->path, error))
-            return NULL;
+            return FALSE;
     }
     *version = v;
-    return image_open(chain, index, error);
+    return TRUE;
 }
 
+Image *
+view_open_data(View *view, const ViewNode *node, guint64 *version, GError **error)
+{
+    g_auto(ViewReq) r = { view, NULL, FALSE };
+    Chain *chain;
+    guint index;
+
+    if (node->kind != VIEW_DISK_FILE || strcmp(node->leaf, "data") != 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a data file");
+        return NULL;
+    }
+    if (!view_data_resolve(&r, node, &chain, &index, version, error))
+        return NULL;
+    return image_open(chain, index, error);
+}

@@ -29,6 +29,8 @@ typedef enum {
     VIEW_CTL_DIR,        /* ctl/ (dom NULL: the top one) */
     VIEW_CTL_FILE,       /* ctl/{create,...,result} (leaf) */
     VIEW_TEMP_LINK,      /* NAME/LEAF: a symlink made by `ln -sfn` before its rename onto current */
+    VIEW_GUEST_FILES,    /* disks/vda[N]/files/: one directory per guest filesystem */
+    VIEW_GUEST_ENTRY,    /* files/VOL/...: leaf "VOL/INO", the guest's inode INO of volume VOL */
 } ViewKind;
 
 /* Where a node is: enough to find it again after the store changed. */
@@ -48,7 +50,7 @@ typedef struct View View;
 
 typedef struct {
     char *name;
-    mode_t type;          /* S_IFDIR, S_IFREG, S_IFLNK */
+    mode_t type;          /* S_IFDIR, S_IFREG, S_IFLNK (any type inside files/) */
 } ViewDirent;
 
 void view_dirent_free(ViewDirent *ent);
@@ -85,6 +87,22 @@ char *view_readlink(View *view, const ViewNode *node, GError **error);
 /* Opens the guest view of a data file; @version receives a fingerprint of the
  * layers (mtimes, sizes) so the caller can keep the page cache when unchanged. */
 Image *view_open_data(View *view, const ViewNode *node, guint64 *version, GError **error);
+
+/* Guest files (tree/guest.c): a regular file inside files/ opened for reading. Each
+ * call may come from any thread. */
+typedef struct ViewGuestFile ViewGuestFile;
+
+gboolean view_node_is_guest(const ViewNode *node);
+ViewGuestFile *view_guest_open(View *view, const ViewNode *node, GError **error);
+void view_guest_close(ViewGuestFile *f);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ViewGuestFile, view_guest_close)
+guint64 view_guest_size(ViewGuestFile *f);
+gssize view_guest_pread(ViewGuestFile *f, void *buf, gsize len, guint64 off, GError **error);
+gboolean view_guest_seek(ViewGuestFile *f, guint64 off, gboolean data, guint64 *result,
+                         GError **error);
+/* The extended attributes of @node, GuestXattr * (core/guest/guest.h); none outside
+ * files/. Owned. */
+GPtrArray *view_xattrs(View *view, const ViewNode *node, GError **error);
 
 /* Control files. */
 gboolean view_ctl_is_result(const ViewNode *node);

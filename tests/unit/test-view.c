@@ -155,13 +155,21 @@ test_disks(Fixture *f, gconstpointer data)
     g_autofree char *snapdisks = names_at(f->view, "db/snapshots/s2/disks");
 
     g_assert_cmpstr(disks, ==, "vda vda.xml vda[1] vda[2] vdb vdb.xml vdb[1]");
-    g_assert_cmpstr(vda, ==, "backing data format info source type");
+    g_assert_cmpstr(vda, ==, "backing data files format info partitions.tsv source type");
     g_assert_cmpstr(backing, ==, "../vda[1]");
     g_assert_cmpstr(format, ==, "qcow2\n");
     g_assert_cmpstr(base, ==, "raw\n");
     assert_missing(f->view, "web/disks/vda[2]", "backing");   /* the end of the chain */
     g_assert_true(g_str_has_prefix(xml, "<disk "));
     g_assert_cmpstr(snapdisks, ==, "vda vda.xml vda[1]");
+    {
+        /* Blank images: no partitions, no filesystems. */
+        g_autofree char *tsv = text_at(f->view, "web/disks/vda/partitions.tsv");
+        g_autofree char *files = names_at(f->view, "web/disks/vda/files");
+
+        g_assert_cmpstr(tsv ? tsv : "", ==, "");   /* empty bytes: no data pointer */
+        g_assert_cmpstr(files, ==, "");
+    }
 }
 
 static void
