@@ -285,20 +285,107 @@ lv_domain_mtime(Backend *b, const char *name, struct timespec *mtime)
     return FALSE;   /* the API does not say when a definition changed */
 }
 
+/* Snapshots are fetched and parsed by this many threads at once: the daemon answers several
+ * calls of one connection at the same time, so the round trips overlap each other and the
+ * parsing. Fewer snapshots than LV_FETCH_MIN are fetched by the loading thread alone. */
+#define LV_FETCH_THREADS 4
+#define LV_FETCH_MIN 16
+
+/* One domain's snapshots being fetched: each thread takes the next index. */
+typedef struct {
+    LibvirtBackend *lv;
+    virDomainSnapshotPtr *snaps;
+    int n;
+    gint next;
+    SnapshotDef **defs;   /* [i]: snaps[i] loaded light, or NULL and errors[i] says why */
+    char **errors;
+} LvFetch;
+
+/* Snapshot @xml as the daemon gave it, parsed, or NULL with the reason. */
+static SnapshotDef *
+lv_snapshot_parse(const char *xml, GError **error)
+{
+    return snapshot_parse(xml, strlen(xml), SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS,
+                          error);
+}
+
+/* A light snapshot: its document is its token, which snapshot_full() parses again without
+ * asking the daemon (a tenth of the parsed domains' memory, and the version that was
+ * loaded, whatever the daemon holds meanwhile). */
+static gpointer
+lv_fetch_worker(gpointer data)
+{
+    LvFetch *f = data;
+    unsigned int flags = f->lv->secure ? VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0;
+    int i;
+
+    while ((i = g_atomic_int_add(&f->next, 1)) < f->n) {
+        g_autoptr(GError) local = NULL;
+        char *xml = virDomainSnapshotGetXMLDesc(f->snaps[i], flags);
+
+        if (!xml)
+            lv_error(&local, "cannot read the snapshot");
+        else if ((f->defs[i] = lv_snapshot_parse(xml, &local)))
+            snapshot_make_light(f->defs[i], xml);
+        free(xml);
+        if (local)
+            f->errors[i] = g_strdup_printf("snapshot '%s': %s",
+                                           virDomainSnapshotGetName(f->snaps[i]),
+                                           local->message);
+    }
+    return NULL;
+}
+
+/* Adds @dom's snapshots to @bd, light; the ones that cannot be read or parsed become
+ * warnings. */
+static gboolean
+lv_load_snapshots(LibvirtBackend *lv, virDomainPtr dom, BackendDomain *bd, GError **error)
+{
+    g_autofree char *current_name = lv_current_name(dom);
+    GThread *threads[LV_FETCH_THREADS - 1];
+    LvFetch f = { .lv = lv };
+    int nthreads = 0;
+
+    if ((f.n = virDomainListAllSnapshots(dom, &f.snaps, 0)) < 0)
+        return lv_error(error, "cannot list snapshots");
+    f.defs = g_new0(SnapshotDef *, f.n);
+    f.errors = g_new0(char *, f.n);
+    if (f.n >= LV_FETCH_MIN)
+        for (; nthreads < LV_FETCH_THREADS - 1; nthreads++)
+            threads[nthreads] = g_thread_new("libvirt-fetch", lv_fetch_worker, &f);
+    lv_fetch_worker(&f);
+    while (nthreads > 0)
+        g_thread_join(threads[--nthreads]);
+    /* In the daemon's order, as one thread would have added them. */
+    for (int i = 0; i < f.n; i++) {
+        g_autoptr(GError) local = NULL;
+        SnapNode *node;
+
+        if (f.errors[i])
+            g_ptr_array_add(bd->warnings, g_steal_pointer(&f.errors[i]));
+        else if (!(node = snaptree_add(bd->snaps, f.defs[i], &local)))
+            g_ptr_array_add(bd->warnings, g_strdup(local->message));
+        else if (g_strcmp0(current_name, node->def->name) == 0)
+            bd->snaps->current = node;
+        virDomainSnapshotFree(f.snaps[i]);
+    }
+    free(f.snaps);
+    g_free(f.defs);
+    g_free(f.errors);
+    snaptree_update_relations(bd->snaps);
+    return TRUE;
+}
+
 static BackendDomain *
 lv_load_domain(Backend *b, const char *name, GError **error)
 {
     g_autoptr(BackendDomain) bd = g_new0(BackendDomain, 1);
     virDomainPtr dom = lv_domain(b, name, error);
-    virDomainSnapshotPtr *snaps = NULL;
-    g_autofree char *current_name = NULL;
-    SnapNode *current = NULL;
     char *xml;
-    int n;
+    gboolean ok;
 
     if (!dom)
         return NULL;
-    current_name = lv_current_name(dom);
     bd->snaps = snaptree_new();
     bd->warnings = g_ptr_array_new_with_free_func(g_free);
     clock_gettime(CLOCK_REALTIME, &bd->mtime);
@@ -309,57 +396,36 @@ lv_load_domain(Backend *b, const char *name, GError **error)
     }
     bd->def = domain_parse(xml, strlen(xml), DOMAIN_PARSE_INACTIVE, error);
     free(xml);
-    if (!bd->def) {
-        virDomainFree(dom);
-        return NULL;
-    }
-    if ((n = virDomainListAllSnapshots(dom, &snaps, 0)) < 0) {
-        lv_error(error, "cannot list snapshots");
-        virDomainFree(dom);
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        g_autoptr(GError) local = NULL;
-        const char *sname = virDomainSnapshotGetName(snaps[i]);
-        char *sxml = virDomainSnapshotGetXMLDesc(snaps[i], lv_of(b)->secure
-                                                               ? VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0);
-        SnapshotDef *def = NULL;
-        SnapNode *node;
-
-        if (sxml)
-            def = snapshot_parse(sxml, strlen(sxml), SNAPSHOT_PARSE_REDEFINE |
-                                 SNAPSHOT_PARSE_DISKS, &local);
-        else
-            lv_error(&local, "cannot read the snapshot");
-        free(sxml);
-        if (!def) {
-            g_ptr_array_add(bd->warnings, g_strdup_printf("snapshot '%s': %s", sname,
-                                                          local->message));
-        } else if (!(node = snaptree_add(bd->snaps, def, &local))) {
-            g_ptr_array_add(bd->warnings, g_strdup(local->message));
-        } else if (g_strcmp0(current_name, sname) == 0) {
-            current = node;
-        }
-        virDomainSnapshotFree(snaps[i]);
-    }
-    free(snaps);
+    ok = bd->def && lv_load_snapshots(lv_of(b), dom, bd, error);
     virDomainFree(dom);
-    bd->snaps->current = current;
-    snaptree_update_relations(bd->snaps);
-    return g_steal_pointer(&bd);
+    return ok ? g_steal_pointer(&bd) : NULL;
 }
 
-/* Snapshots come in full from the daemon: light is the files backend's economy. */
+/* Parses the document a light load kept (its token) again. */
 static gboolean
 lv_snapshot_full(Backend *b, const char *name, BackendDomain *bd, SnapNode *node,
                  GError **error)
 {
+    g_autoptr(SnapshotDef) full = NULL;
+    SnapshotDef *def = node->def;
+
+    if (!def->light_token)
+        return TRUE;
+    if (!(full = lv_snapshot_parse(def->light_token, error))) {
+        g_prefix_error(error, "cannot parse snapshot '%s' of domain '%s' again: ", def->name,
+                       name);
+        return FALSE;
+    }
+    snapshot_keep_relations(full, def);
+    snaptree_replace_def(bd->snaps, node, g_steal_pointer(&full));
     return TRUE;
 }
 
 static void
 lv_snapshot_light(Backend *b, SnapNode *node, const char *token)
 {
+    if (!node->def->light_token)
+        snapshot_make_light(node->def, token);
 }
 
 /* Domain events (lifecycle, metadata, block jobs, device removal) name what changed at

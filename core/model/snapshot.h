@@ -85,6 +85,9 @@ char **snapshot_image_refs(const SnapshotDef *def);
  * tree/ and the image users need of them), @token (owned copy) in light_token: where
  * its backend reads them again, a file path for the files backend. */
 void snapshot_make_light(SnapshotDef *def, const char *token);
+/* Gives @full, @light's definition read again to make it full, what its tree decided of
+ * @light since the load: its parent (a delete moves it) and <active>. */
+void snapshot_keep_relations(SnapshotDef *full, const SnapshotDef *light);
 
 SnapshotDef *snapshot_def_new(void);
 void snapshot_def_free(SnapshotDef *def);
