@@ -562,6 +562,7 @@ table() {
     row "-c: cat every snapshot.xml (warm)" daemon.catall.c daemon.catall.files "the files backend, same store" 0.5
     row "-c: mount + first ls -lR of that domain" daemon.first.c daemon.first.virsh "one virsh: snapshot-list --tree + a snapshot-dumpxml each" 1
     row "-c: mount + first ls -lR + cat every snapshot.xml" daemon.firstcat.c daemon.first.virsh "the same virsh" 1
+    row "-c: mount + cat every snapshot.xml (virsh's documents)" daemon.firstdocs.c daemon.first.virsh "the same virsh" 1
     row "-c: disk-only create on a running TCG guest" daemon.create.c daemon.create.virsh "virsh snapshot-create-as --disk-only --atomic" 0.67
     echo
     if has data; then

@@ -285,22 +285,6 @@ lv_domain_mtime(Backend *b, const char *name, struct timespec *mtime)
     return FALSE;   /* the API does not say when a definition changed */
 }
 
-/* Snapshots are fetched and parsed by this many threads at once: the daemon answers several
- * calls of one connection at the same time, so the round trips overlap each other and the
- * parsing. Fewer snapshots than LV_FETCH_MIN are fetched by the loading thread alone. */
-#define LV_FETCH_THREADS 4
-#define LV_FETCH_MIN 16
-
-/* One domain's snapshots being fetched: each thread takes the next index. */
-typedef struct {
-    LibvirtBackend *lv;
-    virDomainSnapshotPtr *snaps;
-    int n;
-    gint next;
-    SnapshotDef **defs;   /* [i]: snaps[i] loaded light, or NULL and errors[i] says why */
-    char **errors;
-} LvFetch;
-
 /* Snapshot @xml as the daemon gave it, parsed, or NULL with the reason. */
 static SnapshotDef *
 lv_snapshot_parse(const char *xml, GError **error)
@@ -309,69 +293,53 @@ lv_snapshot_parse(const char *xml, GError **error)
                           error);
 }
 
-/* A light snapshot: its document is its token, which snapshot_full() parses again without
- * asking the daemon (a tenth of the parsed domains' memory, and the version that was
- * loaded, whatever the daemon holds meanwhile). */
-static gpointer
-lv_fetch_worker(gpointer data)
+/* @snap, light: its document is its token, which snapshot_full() parses again without asking
+ * the daemon (a tenth of the parsed domains' memory, and the version that was loaded,
+ * whatever the daemon holds meanwhile). NULL with the reason. */
+static SnapshotDef *
+lv_snapshot_load(LibvirtBackend *lv, virDomainSnapshotPtr snap, GError **error)
 {
-    LvFetch *f = data;
-    unsigned int flags = f->lv->secure ? VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0;
-    int i;
+    char *xml = virDomainSnapshotGetXMLDesc(snap, lv->secure ? VIR_DOMAIN_SNAPSHOT_XML_SECURE
+                                                             : 0);
+    SnapshotDef *def;
 
-    while ((i = g_atomic_int_add(&f->next, 1)) < f->n) {
-        g_autoptr(GError) local = NULL;
-        char *xml = virDomainSnapshotGetXMLDesc(f->snaps[i], flags);
-
-        if (!xml)
-            lv_error(&local, "cannot read the snapshot");
-        else if ((f->defs[i] = lv_snapshot_parse(xml, &local)))
-            snapshot_make_light(f->defs[i], xml);
-        free(xml);
-        if (local)
-            f->errors[i] = g_strdup_printf("snapshot '%s': %s",
-                                           virDomainSnapshotGetName(f->snaps[i]),
-                                           local->message);
-    }
-    return NULL;
+    if (!xml)
+        return lv_error(error, "cannot read the snapshot"), NULL;
+    if ((def = lv_snapshot_parse(xml, error)))
+        snapshot_make_light(def, xml);
+    free(xml);
+    return def;
 }
 
 /* Adds @dom's snapshots to @bd, light; the ones that cannot be read or parsed become
- * warnings. */
+ * warnings. One call per snapshot, one after the other: calls of several threads on one
+ * connection cost libvirt's event loop thread a wake-up each, more CPU than the round
+ * trips they overlap on a local daemon. */
 static gboolean
 lv_load_snapshots(LibvirtBackend *lv, virDomainPtr dom, BackendDomain *bd, GError **error)
 {
     g_autofree char *current_name = lv_current_name(dom);
-    GThread *threads[LV_FETCH_THREADS - 1];
-    LvFetch f = { .lv = lv };
-    int nthreads = 0;
+    virDomainSnapshotPtr *snaps = NULL;
+    int n;
 
-    if ((f.n = virDomainListAllSnapshots(dom, &f.snaps, 0)) < 0)
+    if ((n = virDomainListAllSnapshots(dom, &snaps, 0)) < 0)
         return lv_error(error, "cannot list snapshots");
-    f.defs = g_new0(SnapshotDef *, f.n);
-    f.errors = g_new0(char *, f.n);
-    if (f.n >= LV_FETCH_MIN)
-        for (; nthreads < LV_FETCH_THREADS - 1; nthreads++)
-            threads[nthreads] = g_thread_new("libvirt-fetch", lv_fetch_worker, &f);
-    lv_fetch_worker(&f);
-    while (nthreads > 0)
-        g_thread_join(threads[--nthreads]);
-    /* In the daemon's order, as one thread would have added them. */
-    for (int i = 0; i < f.n; i++) {
+    for (int i = 0; i < n; i++) {
         g_autoptr(GError) local = NULL;
+        SnapshotDef *def = lv_snapshot_load(lv, snaps[i], &local);
         SnapNode *node;
 
-        if (f.errors[i])
-            g_ptr_array_add(bd->warnings, g_steal_pointer(&f.errors[i]));
-        else if (!(node = snaptree_add(bd->snaps, f.defs[i], &local)))
+        if (!def)
+            g_ptr_array_add(bd->warnings, g_strdup_printf("snapshot '%s': %s",
+                                                          virDomainSnapshotGetName(snaps[i]),
+                                                          local->message));
+        else if (!(node = snaptree_add(bd->snaps, def, &local)))
             g_ptr_array_add(bd->warnings, g_strdup(local->message));
         else if (g_strcmp0(current_name, node->def->name) == 0)
             bd->snaps->current = node;
-        virDomainSnapshotFree(f.snaps[i]);
+        virDomainSnapshotFree(snaps[i]);
     }
-    free(f.snaps);
-    g_free(f.defs);
-    g_free(f.errors);
+    free(snaps);
     snaptree_update_relations(bd->snaps);
     return TRUE;
 }
