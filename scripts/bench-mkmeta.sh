@@ -9,6 +9,10 @@
 #       DIR/sK.xml, K = 1..COUNT: `virsh snapshot-dumpxml`-style documents for the
 #       test driver's built-in domain 'test' (same heap tree; K order is parents first),
 #       DIR/store/qemu/test.xml: that domain, for a snapfs store to redefine them into.
+#   scripts/bench-mkmeta.sh snapshots DIR COUNT DOMAIN_XML
+#       DIR/sK.xml, K = 1..COUNT, as `store` writes them, each embedding the domain of the
+#       file DOMAIN_XML as it is (`virsh dumpxml --inactive` of a domain a libvirt daemon
+#       holds: written before the daemon starts, it loads them as its own).
 # Every snapshot is metadata-only: the domain's disk is internal (the test driver's
 # rule), no memory, state shutoff; nothing refers to an image that must exist.
 set -euo pipefail
@@ -50,10 +54,15 @@ domain_xml() {
 EOF
 }
 
-# gen MODE OUTDIR DOMAIN COUNT: the snapshot files of one domain (awk, one pass).
+# gen MODE OUTDIR DOMAIN COUNT UUID: the snapshot files of one domain (awk, one pass), the
+# test driver's domain renamed; gen_from MODE OUTDIR COUNT: the domain XML read from stdin.
 gen() {
     local mode=$1 out=$2 dom=$3 count=$4 uuid=$5
     domain_xml | sed "s|<name>test</name>|<name>$dom</name>|; s|<uuid>.*</uuid>|<uuid>$uuid</uuid>|" |
+        gen_from "$mode" "$out" "$count"
+}
+gen_from() {
+    local mode=$1 out=$2 count=$3
     awk -v mode="$mode" -v out="$out" -v count="$count" '
     { dom[n++] = "  " $0 }
     END {
@@ -98,6 +107,11 @@ store)
     done
     chmod 600 "$dir"/qemu/*.xml
     ;;
+snapshots)
+    dir=${2:?}; count=${3:?}; xml=${4:?}
+    mkdir -p "$dir"
+    sed '/^$/d' "$xml" | gen_from store "$dir" "$count"
+    ;;
 docs)
     dir=${2:?}; count=${3:?}
     mkdir -p "$dir/store/qemu/snapshot"
@@ -105,7 +119,7 @@ docs)
     domain_xml > "$dir/store/qemu/test.xml"
     ;;
 *)
-    echo "usage: bench-mkmeta.sh store DIR DOMAINS PER_DOMAIN | docs DIR COUNT" >&2
+    echo "usage: bench-mkmeta.sh store DIR DOMAINS PER_DOMAIN | snapshots DIR COUNT DOMAIN_XML | docs DIR COUNT" >&2
     exit 2
     ;;
 esac

@@ -1,9 +1,9 @@
 #!/bin/bash
 # bench.sh: the benchmark suite: snapfs against baselines measured in the same run.
 #
-#   scripts/bench.sh [--quick] [--sections data,rand,meta,ctl] [--size-mb N] [--runs N]
+#   scripts/bench.sh [--quick] [--sections data,rand,meta,ctl,daemon] [--size-mb N] [--runs N]
 #                    [--warm N] [--scales 1000,10000,100000] [--ctl-count N] [--ctl-runs N]
-#                    [--reads N]
+#                    [--reads N] [--daemon-count N]
 #                    [--workdir DIR] [--no-deps] [--no-build] [--no-docs] [--report-only]
 #
 # Builds its own data (qemu-img, qemu-io, scripts/bench-mk*.sh; kept in --workdir between
@@ -14,10 +14,11 @@
 # docs/performance.md and docs/perf-*.png (--no-docs: only the table). Never a test:
 # the numbers are ratios on a shared, noisy machine. --report-only: the table and docs
 # again from the last run's WORKDIR/results (same --sections/--scales/--size-mb).
+# The daemon section (scripts/bench-daemon.sh) starts a private libvirtd of its own.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-SECTIONS=data,rand,meta,ctl
+SECTIONS=data,rand,meta,ctl,daemon
 SIZE_MB=1024
 RUNS=5
 WARM=1
@@ -25,6 +26,8 @@ SCALES=1000,10000,100000
 CTL_COUNT=1000
 READS=10000
 CTL_RUNS=1
+DAEMON_COUNT=1000
+LOAD_BEFORE=-
 REPORT_ONLY=0
 WORK=/var/tmp/snapfs-bench
 DEPS=1
@@ -42,12 +45,13 @@ while [ $# -gt 0 ]; do
     --ctl-count) CTL_COUNT=$2; shift ;;
     --reads) READS=$2; shift ;;
     --ctl-runs) CTL_RUNS=$2; shift ;;
+    --daemon-count) DAEMON_COUNT=$2; shift ;;
     --workdir) WORK=$2; shift ;;
     --no-deps) DEPS=0 ;;
     --no-build) BUILD=0 ;;
     --no-docs) DOCS=0 ;;
     --report-only) REPORT_ONLY=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -121,6 +125,7 @@ floor_mount() {
     echo "bench.sh: fusefloor did not mount" >&2
     exit 1
 }
+. "$src/scripts/bench-daemon.sh"
 cleanup() { set +e; snap_umount; nbd_umount; floor_umount; rm -f "$SHM"; }
 trap cleanup EXIT
 
@@ -496,15 +501,17 @@ machine() {
     echo "- nproc: $(nproc); RAM: $(free -m | awk '/^Mem:/ { print $2 }') MiB; kernel: $(uname -r)"
     echo "- CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "- $("$SNAPFS" --version 2>&1 | grep -m1 '^snapfs'); $(qemu-img --version | head -1); $(nbdfuse --version 2>&1 | head -1); virsh $(virsh --version); libfuse $(pkg-config --modversion fuse3 2>/dev/null); $(gnuplot --version)"
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); options: sections=$SECTIONS size=${SIZE_MB}MiB runs=$RUNS warm=$WARM scales=$SCALES ctl=$CTL_COUNT reads=$READS"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); options: sections=$SECTIONS size=${SIZE_MB}MiB runs=$RUNS warm=$WARM scales=$SCALES ctl=$CTL_COUNT reads=$READS daemon=$DAEMON_COUNT; load before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 if [ "$REPORT_ONLY" = 0 ]; then
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
     t_start=$(now)
     has data && section_data
     has rand && section_rand
     has meta && section_meta
     has ctl && section_ctl
+    has daemon && section_daemon
     t_end=$(now)
     record total_s "$(((t_end - t_start) / 1000000000))"
     machine | tee "$res/machine.md"
@@ -551,6 +558,12 @@ table() {
     row "redefine $CTL_COUNT (cat > ctl/redefine loop)" ctl.redefine.snapfs ctl.redefine.virsh "one virsh -c test:///default" 1
     row "the same loop writing to /dev/null (its floor)" ctl.redefine.floor ctl.redefine.virsh "one virsh -c test:///default" ""
     row "create $CTL_COUNT external (echo > ctl/create)" ctl.create.snapfs ctl.create.qemuimg "qemu-img create + metadata loop" 1
+    row "-c: ls -lR of a $DAEMON_COUNT-snapshot domain (warm)" daemon.lsR.c daemon.lsR.files "the files backend, same store" 0.5
+    row "-c: cat every snapshot.xml (warm)" daemon.catall.c daemon.catall.files "the files backend, same store" 0.5
+    row "-c: mount + first ls -lR of that domain" daemon.first.c daemon.first.virsh "one virsh: snapshot-list --tree + a snapshot-dumpxml each" 1
+    row "-c: mount + first ls -lR + cat every snapshot.xml" daemon.firstcat.c daemon.first.virsh "the same virsh" 1
+    row "-c: mount + cat every snapshot.xml (virsh's documents)" daemon.firstdocs.c daemon.first.virsh "the same virsh" 1
+    row "-c: disk-only create on a running TCG guest" daemon.create.c daemon.create.virsh "virsh snapshot-create-as --disk-only --atomic" 0.67
     echo
     if has data; then
         echo "Allocated after cp --sparse=always: snapfs $(value data.sparse.snapfs.alloc_mib) MiB, nbdfuse $(value data.sparse.nbdfuse.alloc_mib) MiB, qemu-img convert output $(value data.convert.alloc_mib) MiB. SEEK_DATA extents in data: $(value data.seek.snapfs.extents) ($(value data.seek.snapfs.data_mib) MiB of data; the converted raw file has $(value data.seek.raw.extents))."

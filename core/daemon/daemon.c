@@ -440,20 +440,75 @@ lv_load_live(Backend *b, virDomainPtr dom, BackendDomain *bd, GError **error)
     return TRUE;
 }
 
+/* Snapshot @xml as the daemon gave it, parsed, or NULL with the reason. */
+static SnapshotDef *
+lv_snapshot_parse(const char *xml, GError **error)
+{
+    return snapshot_parse(xml, strlen(xml), SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_DISKS,
+                          error);
+}
+
+/* @snap, light: its document is its token, which snapshot_full() parses again without asking
+ * the daemon (a tenth of the parsed domains' memory, and the version that was loaded,
+ * whatever the daemon holds meanwhile). NULL with the reason. */
+static SnapshotDef *
+lv_snapshot_load(LibvirtBackend *lv, virDomainSnapshotPtr snap, GError **error)
+{
+    char *xml = virDomainSnapshotGetXMLDesc(snap, lv->secure ? VIR_DOMAIN_SNAPSHOT_XML_SECURE
+                                                             : 0);
+    SnapshotDef *def;
+
+    if (!xml)
+        return lv_error(error, "cannot read the snapshot"), NULL;
+    if ((def = lv_snapshot_parse(xml, error)))
+        snapshot_make_light(def, xml);
+    free(xml);
+    return def;
+}
+
+/* Adds @dom's snapshots to @bd, light; the ones that cannot be read or parsed become
+ * warnings. One call per snapshot, one after the other: calls of several threads on one
+ * connection cost libvirt's event loop thread a wake-up each, more CPU than the round
+ * trips they overlap on a local daemon. */
+static gboolean
+lv_load_snapshots(LibvirtBackend *lv, virDomainPtr dom, BackendDomain *bd, GError **error)
+{
+    g_autofree char *current_name = lv_current_name(dom);
+    virDomainSnapshotPtr *snaps = NULL;
+    int n;
+
+    if ((n = virDomainListAllSnapshots(dom, &snaps, 0)) < 0)
+        return lv_error(error, "cannot list snapshots");
+    for (int i = 0; i < n; i++) {
+        g_autoptr(GError) local = NULL;
+        SnapshotDef *def = lv_snapshot_load(lv, snaps[i], &local);
+        SnapNode *node;
+
+        if (!def)
+            g_ptr_array_add(bd->warnings, g_strdup_printf("snapshot '%s': %s",
+                                                          virDomainSnapshotGetName(snaps[i]),
+                                                          local->message));
+        else if (!(node = snaptree_add(bd->snaps, def, &local)))
+            g_ptr_array_add(bd->warnings, g_strdup(local->message));
+        else if (g_strcmp0(current_name, node->def->name) == 0)
+            bd->snaps->current = node;
+        virDomainSnapshotFree(snaps[i]);
+    }
+    free(snaps);
+    snaptree_update_relations(bd->snaps);
+    return TRUE;
+}
+
 static BackendDomain *
 lv_load_domain(Backend *b, const char *name, GError **error)
 {
     g_autoptr(BackendDomain) bd = g_new0(BackendDomain, 1);
     virDomainPtr dom = lv_domain(b, name, error);
-    virDomainSnapshotPtr *snaps = NULL;
-    g_autofree char *current_name = NULL;
-    SnapNode *current = NULL;
     char *xml;
-    int n;
+    gboolean ok;
 
     if (!dom)
         return NULL;
-    current_name = lv_current_name(dom);
     bd->snaps = snaptree_new();
     bd->warnings = g_ptr_array_new_with_free_func(g_free);
     clock_gettime(CLOCK_REALTIME, &bd->mtime);
@@ -464,63 +519,39 @@ lv_load_domain(Backend *b, const char *name, GError **error)
     }
     bd->def = domain_parse(xml, strlen(xml), DOMAIN_PARSE_INACTIVE, error);
     free(xml);
-    if (!bd->def) {
-        virDomainFree(dom);
-        return NULL;
-    }
     /* disks/ of a running domain: the chain qemu runs, numbered as libvirt numbers it.
      * A running definition we cannot parse leaves disks/ on the inactive one, and says so. */
-    if (!lv_load_live(b, dom, bd, error)) {
-        virDomainFree(dom);
-        return NULL;
-    }
-    if ((n = virDomainListAllSnapshots(dom, &snaps, 0)) < 0) {
-        lv_error(error, "cannot list snapshots");
-        virDomainFree(dom);
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        g_autoptr(GError) local = NULL;
-        const char *sname = virDomainSnapshotGetName(snaps[i]);
-        char *sxml = virDomainSnapshotGetXMLDesc(snaps[i], lv_of(b)->secure
-                                                               ? VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0);
-        SnapshotDef *def = NULL;
-        SnapNode *node;
-
-        if (sxml)
-            def = snapshot_parse(sxml, strlen(sxml), SNAPSHOT_PARSE_REDEFINE |
-                                 SNAPSHOT_PARSE_DISKS, &local);
-        else
-            lv_error(&local, "cannot read the snapshot");
-        free(sxml);
-        if (!def) {
-            g_ptr_array_add(bd->warnings, g_strdup_printf("snapshot '%s': %s", sname,
-                                                          local->message));
-        } else if (!(node = snaptree_add(bd->snaps, def, &local))) {
-            g_ptr_array_add(bd->warnings, g_strdup(local->message));
-        } else if (g_strcmp0(current_name, sname) == 0) {
-            current = node;
-        }
-        virDomainSnapshotFree(snaps[i]);
-    }
-    free(snaps);
+    ok = bd->def && lv_load_live(b, dom, bd, error) &&
+         lv_load_snapshots(lv_of(b), dom, bd, error);
     virDomainFree(dom);
-    bd->snaps->current = current;
-    snaptree_update_relations(bd->snaps);
-    return g_steal_pointer(&bd);
+    return ok ? g_steal_pointer(&bd) : NULL;
 }
 
-/* Snapshots come in full from the daemon: light is the files backend's economy. */
+/* Parses the document a light load kept (its token) again. */
 static gboolean
 lv_snapshot_full(Backend *b, const char *name, BackendDomain *bd, SnapNode *node,
                  GError **error)
 {
+    g_autoptr(SnapshotDef) full = NULL;
+    SnapshotDef *def = node->def;
+
+    if (!def->light_token)
+        return TRUE;
+    if (!(full = lv_snapshot_parse(def->light_token, error))) {
+        g_prefix_error(error, "cannot parse snapshot '%s' of domain '%s' again: ", def->name,
+                       name);
+        return FALSE;
+    }
+    snapshot_keep_relations(full, def);
+    snaptree_replace_def(bd->snaps, node, g_steal_pointer(&full));
     return TRUE;
 }
 
 static void
 lv_snapshot_light(Backend *b, SnapNode *node, const char *token)
 {
+    if (!node->def->light_token)
+        snapshot_make_light(node->def, token);
 }
 
 /* Domain events (lifecycle, metadata, block jobs, device removal) name what changed at

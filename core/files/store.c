@@ -509,10 +509,7 @@ store_snapshot_full(Store *store, const char *domain, BackendDomain *sd, SnapNod
                     full->name, def->name);
         return FALSE;
     }
-    /* What the tree decided (a parent moved by a delete, the current flag) stays. */
-    g_free(full->parent);
-    full->parent = g_strdup(def->parent);
-    full->active = def->active;
+    snapshot_keep_relations(full, def);
     snaptree_replace_def(sd->snaps, node, g_steal_pointer(&full));
     return TRUE;
 }

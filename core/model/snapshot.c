@@ -186,6 +186,14 @@ snapshot_make_light(SnapshotDef *def, const char *token)
     def->light_token = g_strdup(token);
 }
 
+void
+snapshot_keep_relations(SnapshotDef *full, const SnapshotDef *light)
+{
+    g_free(full->parent);
+    full->parent = g_strdup(light->parent);
+    full->active = light->active;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Parsing helpers */
 

@@ -59,7 +59,8 @@ typedef struct {
     int active;               /* -1 = absent, 0, 1 (metadata files) */
     char *light_token;        /* non-NULL: loaded light (snapshot_make_light()), dom and
                                * inactive_dom left out; how its backend reads them
-                               * again (the files backend: the file's path) */
+                               * again (the files backend: the file's path; the
+                               * daemon backend: the document the daemon gave) */
     gboolean light_dom;       /* light: dom was there before it was left out */
     char **light_images;      /* light: snapshot_image_refs() of the domains left out */
 } SnapshotDef;
@@ -83,8 +84,12 @@ char **snapshot_image_refs(const SnapshotDef *def);
 
 /* Makes @def light: its domains dropped (light_dom and light_images keep what
  * tree/ and the image users need of them), @token (owned copy) in light_token: where
- * its backend reads them again, a file path for the files backend. */
+ * its backend reads them again, a file path for the files backend, the document
+ * itself for the daemon backend. */
 void snapshot_make_light(SnapshotDef *def, const char *token);
+/* Gives @full, @light's definition read again to make it full, what its tree decided of
+ * @light since the load: its parent (a delete moves it) and <active>. */
+void snapshot_keep_relations(SnapshotDef *full, const SnapshotDef *light);
 
 SnapshotDef *snapshot_def_new(void);
 void snapshot_def_free(SnapshotDef *def);

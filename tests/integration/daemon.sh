@@ -40,6 +40,21 @@ check test "$(readlink "$t/current")" = snapshots/b
 check test "$(ls "$t/snapshots/a/children")" = b
 printf 'a\n  |\n  +- b\n    \n\n' > "$work/tree"
 cmp "$work/tree" "$t/tree" || fail "tree: $(cat "$t/tree")"
+# More snapshots than the tree keeps in full (64): each is loaded light (the daemon's document
+# kept), made full to be read, light again, full again: every one reads as itself.
+for k in $(seq 70); do
+    echo "<domainsnapshot><name>p$k</name><description>d$k</description></domainsnapshot>" \
+        > "$t/ctl/create" || fail "create p$k: $(result test)"
+done
+for _ in 1 2; do
+    for k in $(seq 70); do
+        grep -q "<name>p$k</name>" "$t/snapshots/p$k/snapshot.xml" || fail "p$k's snapshot.xml"
+    done
+done
+check test "$(cat "$t/snapshots/p7/description")" = d7
+check test "$(readlink "$t/snapshots/p7/parent")" = ../p6
+grep -q '<name>test</name>' "$t/snapshots/p1/domain.xml" || fail "p1's domain.xml"
+check test "$(ls "$t/snapshots/b/children")" = p1
 # A bare name asks an external disk-only snapshot (DISK_ONLY|ATOMIC): the test driver
 # refuses it, and libvirt's words come back with EINVAL; nothing is made.
 expect_fail 'Invalid argument' bash -c "echo c > '$t/ctl/create'"
