@@ -36,6 +36,7 @@
  * version, freed with the last of those files. */
 typedef struct {
     char *key;            /* "INO:VERSION" */
+    guint64 version;
     GBytes *bytes;
     guint users;          /* open files holding it; FsState.texts_lock */
     uid_t uid;            /* charged to: the user whose open made it */
@@ -60,6 +61,7 @@ typedef struct {
     FsState *fs;
     FsText *text;         /* generated files: fixed at open for a consistent read */
     ViewGuestFile *guest; /* a file inside files/ */
+    gboolean cached;      /* a page-cache reader of its text inode (inode_text_access) */
     CtlWriter *ctl;       /* control files open for writing */
     /* Data read in order is pushed ahead into the kernel's page cache (fs_push_main). */
     fuse_ino_t ino;
@@ -165,6 +167,7 @@ fs_text_acquire(FsState *fs, fuse_ino_t ino, const ViewNode *node, guint64 versi
     if (!(t = fs_text_take(fs, key, uid, &found, error)) && !found) {
         t = g_new0(FsText, 1);
         t->key = g_steal_pointer(&key);
+        t->version = version;
         t->bytes = g_steal_pointer(&content);
         t->uid = fs->owner;
         if (fs_text_charge(fs, t, uid, error)) {
@@ -178,6 +181,19 @@ fs_text_acquire(FsState *fs, fuse_ino_t ino, const ViewNode *node, guint64 versi
     }
     g_mutex_unlock(&fs->texts_lock);
     return t;
+}
+
+/* The text open files share for inode @ino and @version, with one more user, or
+ * NULL when none has it (or, with @error, when user @uid may not hold it). */
+static FsText *
+fs_text_find(FsState *fs, fuse_ino_t ino, guint64 version, uid_t uid, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fs->texts_lock);
+    g_autofree char *key = g_strdup_printf("%lu:%" G_GUINT64_FORMAT, (unsigned long)ino,
+                                           version);
+    gboolean found;
+
+    return fs_text_take(fs, key, uid, &found, error);
 }
 
 /* Drops an open file's hold of @t (NULL is fine); the last keeps it among the
@@ -243,6 +259,8 @@ fs_file_free(FsFile *f)
     ctl_writer_free(f->ctl);
     fs_text_release(f->fs, f->text);
     view_guest_close(f->guest);
+    if (f->cached)
+        inode_text_close(f->fs->inodes, f->ino);
     g_cond_clear(&f->cond);
     g_cond_clear(&f->push_cond);
     g_mutex_clear(&f->lock);
@@ -607,23 +625,36 @@ fs_op_init(void *userdata, struct fuse_conn_info *conn)
     fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
 
-/* Replies an entry for @name under @parent, or an error. */
+/* How long the kernel may keep the entry of @node, a text of @version (0: not one) or
+ * not. A text's entry is invalidated when its domain changes, for the next lookup to
+ * find the new version's inode, but a change made through the mount by a request of
+ * the domain's directory (ln -sfn, rm current) cannot invalidate the entries in that
+ * directory before it is answered: the domain's own texts are looked up every time. */
+static double
+fs_entry_timeout(FsState *fs, const ViewNode *node, guint64 version)
+{
+    return version && node->kind == VIEW_DOM_FILE ? 0 : fs->timeout;
+}
+
+/* Replies an entry for @name under @parent (inode @pino), or an error. */
 static void
-fs_reply_entry_of(fuse_req_t req, FsState *fs, const ViewNode *parent, const char *name)
+fs_reply_entry_of(fuse_req_t req, FsState *fs, fuse_ino_t pino, const ViewNode *parent,
+                  const char *name)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) node = NULL;
     struct fuse_entry_param e = { 0 };
+    guint64 version = 0;
 
     if (!(node = view_lookup(fs->view, parent, name, &error)) ||
-        !view_stat(fs->view, node, &e.attr, &error)) {
+        !view_stat_version(fs->view, node, &e.attr, &version, &error)) {
         fs_reply_error(req, error);
         return;
     }
-    e.ino = inode_ref(fs->inodes, node);
+    e.ino = inode_ref_entry(fs->inodes, node, version, e.attr.st_size, pino, name);
     e.attr.st_ino = e.ino;
     e.attr_timeout = fs->timeout;
-    e.entry_timeout = fs->timeout;
+    e.entry_timeout = fs_entry_timeout(fs, node, version);
     inode_note_size(fs->inodes, e.ino, e.attr.st_size);
     fuse_reply_entry(req, &e);
 }
@@ -656,16 +687,26 @@ fs_reply_current_made(fuse_req_t req, FsState *fs, const ViewNode *dom, const ch
     fuse_reply_entry(req, &e);
 }
 
-/* Replies the attributes of @node (inode @ino), or an error. */
+/* Replies the attributes of @node (inode @ino), or an error. The inode of one version
+ * of a text has that version's size while it is current or page-cache readers read it. */
 static void
 fs_reply_attr_of(fuse_req_t req, FsState *fs, fuse_ino_t ino, const ViewNode *node)
 {
     g_autoptr(GError) error = NULL;
     struct stat st;
+    guint64 version = 0, size, own;
 
-    if (!view_stat(fs->view, node, &st, &error)) {
+    if (!view_stat_version(fs->view, node, &st, &version, &error)) {
         fs_reply_error(req, error);
         return;
+    }
+    if (version) {
+        InodeText how = inode_text_access(fs->inodes, ino, version, FALSE, &size, &own);
+
+        if (how == INODE_TEXT_SAME || how == INODE_TEXT_HELD) {
+            st.st_size = (off_t)size;
+            st.st_blocks = (blkcnt_t)((size + 511) / 512);
+        }
     }
     st.st_ino = ino;
     inode_note_size(fs->inodes, ino, st.st_size);
@@ -684,7 +725,7 @@ fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         fs_reply_error(req, error);
         return;
     }
-    fs_reply_entry_of(req, fs, pnode, name);
+    fs_reply_entry_of(req, fs, parent, pnode, name);
 }
 
 /* Replies: none. */
@@ -826,16 +867,18 @@ fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /* The attributes of entry @name of @pnode for readdirplus, with a lookup reference taken
  * (e->ino); FALSE when it is gone since the listing. */
 static gboolean
-fs_dirent_attr(FsState *fs, const ViewNode *pnode, const char *name, struct fuse_entry_param *e)
+fs_dirent_attr(FsState *fs, fuse_ino_t pino, const ViewNode *pnode, const char *name,
+               struct fuse_entry_param *e)
 {
     g_autoptr(ViewNode) node = view_lookup(fs->view, pnode, name, NULL);
+    guint64 version = 0;
 
-    if (!node || !view_stat(fs->view, node, &e->attr, NULL))
+    if (!node || !view_stat_version(fs->view, node, &e->attr, &version, NULL))
         return FALSE;
-    e->ino = inode_ref(fs->inodes, node);
+    e->ino = inode_ref_entry(fs->inodes, node, version, e->attr.st_size, pino, name);
     e->attr.st_ino = e->ino;
     e->attr_timeout = fs->timeout;
-    e->entry_timeout = fs->timeout;
+    e->entry_timeout = fs_entry_timeout(fs, node, version);
     inode_note_size(fs->inodes, e->ino, e->attr.st_size);
     return TRUE;
 }
@@ -876,7 +919,7 @@ fs_readdir_reply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             ViewDirent *ent = ents->pdata[i - 2];
 
             name = ent->name;
-            if (!plus || !fs_dirent_attr(fs, pnode, name, &e)) {
+            if (!plus || !fs_dirent_attr(fs, ino, pnode, name, &e)) {
                 /* The type alone (readdir, or gone since the listing). glibc skips
                  * entries with d_ino 0; the real number comes with lookup. */
                 memset(&e, 0, sizeof(e));
@@ -918,6 +961,58 @@ fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs_dir_free((FsDir *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
+}
+
+/* Opens generated file @node (inode @ino) into @f, fixing its text for a consistent
+ * read. FALSE when it replied an error. */
+static gboolean
+fs_open_text(fuse_req_t req, FsState *fs, fuse_ino_t ino, const ViewNode *node, FsFile *f,
+             struct fuse_file_info *fi)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) made = NULL;
+    uid_t uid = fuse_req_ctx(req)->uid;
+    guint64 version, len, size = 0, own = 0;
+    InodeText how;
+
+    if (!view_content_version(fs->view, node, &version, &len, &made, &error)) {
+        fs_reply_error(req, error);
+        return FALSE;
+    }
+    f->node = view_node_copy(node);
+    f->ino = ino;
+    /* An inode of one version of the text keeps its pages: its bytes and size are that
+     * version's for good, and a change gives the text a new inode. */
+    how = inode_text_access(fs->inodes, ino, version, TRUE, &size, &own);
+    f->cached = how == INODE_TEXT_SAME || how == INODE_TEXT_HELD;
+    if (how == INODE_TEXT_HELD)
+        f->text = fs_text_find(fs, ino, own, uid, &error);
+    if (!f->text && !error)
+        f->text = fs_text_acquire(fs, ino, node, version, g_steal_pointer(&made), uid, &error);
+    if (!f->text) {
+        fs_reply_error(req, error);
+        return FALSE;
+    }
+    if (f->cached && f->text->version != own) {
+        /* A later load made the text: not this inode's bytes. Read directly, and the
+         * inode, older now, is retired unless page-cache readers read it. */
+        inode_text_close(fs->inodes, ino);
+        f->cached = FALSE;
+        inode_text_access(fs->inodes, ino, f->text->version, FALSE, &size, &own);
+    }
+    if (f->cached) {
+        fi->keep_cache = 1;
+        return TRUE;
+    }
+    /* Any other text is read with direct I/O from the text fixed at open: the kernel's
+     * page cache and size are one per inode, and a reader whose pages or size came
+     * from another version of the text would read it cut or padded. */
+    fi->direct_io = 1;
+    /* Changed before the poller said so: the kernel's size is stale now, not in up to
+     * a poll interval (attributes only: no page lock is taken). */
+    if (!inode_size_reported(fs->inodes, ino, g_bytes_get_size(f->text->bytes)))
+        fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+    return TRUE;
 }
 
 /* Replies: open, or error (EACCES for writes: every file here is read-only). */
@@ -989,28 +1084,8 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         f->push_ok = !(fi->flags & O_DIRECT) && fs->push;
         /* Unchanged layers: the kernel may keep what it cached last time. */
         fi->keep_cache = inode_data_version_same(fs->inodes, ino, version);
-    } else {
-        g_autoptr(GBytes) made = NULL;
-        guint64 version, len;
-
-        if (!view_content_version(fs->view, node, &version, &len, &made, &error)) {
-            fs_reply_error(req, error);
-            return;
-        }
-        /* The text is fixed at open and read with direct I/O: the kernel's page
-         * cache and size are one per inode, and a reader whose pages or size came
-         * from another version of the text would read it cut or padded. */
-        fi->direct_io = 1;
-        f->node = view_node_copy(node);
-        if (!(f->text = fs_text_acquire(fs, ino, node, version, g_steal_pointer(&made),
-                                        fuse_req_ctx(req)->uid, &error))) {
-            fs_reply_error(req, error);
-            return;
-        }
-        /* Changed before the poller said so: the kernel's size is stale now, not
-         * in up to a poll interval (attributes only: no page lock is taken). */
-        if (!inode_size_reported(fs->inodes, ino, g_bytes_get_size(f->text->bytes)))
-            fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+    } else if (!fs_open_text(req, fs, ino, node, f, fi)) {
+        return;
     }
     fi->noflush = 1;   /* read-only: nothing to say at close */
     fi->fh = fs_file_register(fs, g_steal_pointer(&f));
@@ -1085,16 +1160,26 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
     }
 }
 
-/* Drops what the kernel caches of domain @dom (NULL: everything) after a change
- * made through the mount. Control files are skipped: the request in progress
- * holds the one being written. */
+/* Drops what the kernel caches of domain @dom (NULL: everything) after a change:
+ * made through the mount by a request of directory @locked (0: none), else seen by the
+ * poller. Control files are skipped: the request in progress holds the one being
+ * written. A text inode stands for one version, so it keeps its pages; the kernel's
+ * entry of it goes instead, and the next lookup finds the inode of the version now.
+ * Not the entries in @locked: the kernel holds its lock until the request's reply. */
 static void
-fs_invalidate(FsState *fs, const char *dom)
+fs_invalidate(FsState *fs, const char *dom, fuse_ino_t locked)
 {
     g_autoptr(GArray) inos = inode_list_domain(fs->inodes, dom);
+    g_autoptr(GPtrArray) entries = inode_list_texts(fs->inodes, dom);
 
     for (guint i = 0; i < inos->len; i++)
         fuse_lowlevel_notify_inval_inode(fs->se, g_array_index(inos, guint64, i), 0, 0);
+    for (guint i = 0; i < entries->len; i++) {
+        InodeEntry *e = entries->pdata[i];
+
+        if (e->parent != locked)
+            fuse_lowlevel_notify_inval_entry(fs->se, e->parent, e->name, strlen(e->name));
+    }
 }
 
 #define FS_POLL_INTERVAL_US (250 * G_TIME_SPAN_MILLISECOND)
@@ -1111,11 +1196,11 @@ fs_poller_main(gpointer data)
             const char *dom = changed->pdata[i];
 
             if (*dom) {
-                fs_invalidate(fs, dom);
+                fs_invalidate(fs, dom, 0);
             } else {
                 /* The domain list changed: a domain that went away may never have
                  * been loaded here, yet the kernel may know it (readdirplus). */
-                fs_invalidate(fs, NULL);
+                fs_invalidate(fs, NULL, 0);
             }
         }
         g_usleep(FS_POLL_INTERVAL_US);
@@ -1158,7 +1243,7 @@ fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t 
     ok = ctl_writer_write(f->ctl, fs->view, buf, size, off, &changed, &error);
     g_mutex_unlock(&f->lock);
     if (changed)
-        fs_invalidate(fs, ctl_writer_domain(f->ctl));
+        fs_invalidate(fs, ctl_writer_domain(f->ctl), 0);
     if (!ok) {
         fs_reply_error(req, error);
         return;
@@ -1181,7 +1266,7 @@ fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         ok = ctl_writer_flush(f->ctl, fs->view, FALSE, &changed, &error);
         g_mutex_unlock(&f->lock);
         if (changed)
-            fs_invalidate(fs, ctl_writer_domain(f->ctl));
+            fs_invalidate(fs, ctl_writer_domain(f->ctl), 0);
     }
     if (!ok) {
         fs_reply_error(req, error);
@@ -1373,8 +1458,8 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
         fs_reply_error(req, error);
         return;
     }
-    fs_invalidate(fs, pnode->dom);
-    fs_reply_entry_of(req, fs, pnode, name);
+    fs_invalidate(fs, pnode->dom, parent);
+    fs_reply_entry_of(req, fs, parent, pnode, name);
 }
 
 /* Replies: err. rmdir NAME/snapshots/S = delete S --metadata. */
@@ -1384,18 +1469,23 @@ fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     FsState *fs = fs_state(req);
     g_autoptr(GError) error = NULL;
     g_autoptr(ViewNode) pnode = NULL;
+    g_autoptr(ViewNode) victim = g_new0(ViewNode, 1);
     int err;
 
     if ((err = fs_dirop_parent(fs, parent, VIEW_SNAPS, &pnode, &error))) {
         fuse_reply_err(req, err);
         return;
     }
+    victim->kind = VIEW_SNAP;
+    victim->dom = g_strdup(pnode->dom);
+    victim->snap = g_strdup(name);
     if (!ctl_run(fs->view, &(BackendOp){ .op = BACKEND_OP_DELETE, .dom = pnode->dom, .name = name,
                                           .flags = BACKEND_DELETE_METADATA_ONLY }, &error)) {
         fs_reply_error(req, error);
         return;
     }
-    fs_invalidate(fs, pnode->dom);
+    /* The kernel holds the removed directory's lock too. */
+    fs_invalidate(fs, pnode->dom, inode_peek(fs->inodes, victim));
     fuse_reply_err(req, 0);
 }
 
@@ -1456,7 +1546,7 @@ fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char 
             fs_reply_error(req, error);
             return;
         }
-        fs_invalidate(fs, pnode->dom);
+        fs_invalidate(fs, pnode->dom, parent);
         fs_reply_current_made(req, fs, pnode, snap);
         return;
     } else {
@@ -1471,7 +1561,7 @@ fs_op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char 
             return;
         }
     }
-    fs_reply_entry_of(req, fs, pnode, name);
+    fs_reply_entry_of(req, fs, parent, pnode, name);
 }
 
 /* Replies: err. A temporary link renamed onto `current` makes its target current. */
@@ -1521,7 +1611,7 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
         to->dom = g_strdup(pnode->dom);
         inode_retarget(fs->inodes, from, to);
     }
-    fs_invalidate(fs, pnode->dom);
+    fs_invalidate(fs, pnode->dom, parent);
     fuse_reply_err(req, 0);
 }
 
@@ -1540,7 +1630,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
         return;
     }
     if ((target = view_templink_take(fs->view, pnode->dom, name))) {
-        fs_invalidate(fs, pnode->dom);
+        fs_invalidate(fs, pnode->dom, parent);
         fuse_reply_err(req, 0);
         return;
     }
@@ -1552,7 +1642,7 @@ fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
         fs_reply_error(req, error);
         return;
     }
-    fs_invalidate(fs, pnode->dom);
+    fs_invalidate(fs, pnode->dom, parent);
     fuse_reply_err(req, 0);
 }
 
@@ -1573,7 +1663,7 @@ fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         ctl_writer_flush(f->ctl, fs->view, TRUE, &changed, &error);
         g_mutex_unlock(&f->lock);
         if (changed)
-            fs_invalidate(fs, ctl_writer_domain(f->ctl));
+            fs_invalidate(fs, ctl_writer_domain(f->ctl), 0);
     }
     if (f)
         fs_push_stop(f);

@@ -1143,6 +1143,15 @@ typedef struct {
     guint64 version;
 } ViewContentMeta;
 
+gboolean
+view_content_fixed(const ViewNode *node)
+{
+    const ViewLeaf *leaf = view_leaf_of(node);
+
+    return node->dom && view_kinds[node->kind].type == S_IFREG && node->kind != VIEW_CTL_FILE &&
+           !(leaf && (leaf->flags & (VIEW_LEAF_LIVE | VIEW_LEAF_DATA)));
+}
+
 /* Size and version (hash) of generated file @node in @r's version of its domain. Fixed
  * for one load of the domain, so formatted once per load; control files and the files
  * that change without a reload (VIEW_LEAF_LIVE) are never kept. @made (optional)
@@ -1215,7 +1224,7 @@ view_content_version(View *view, const ViewNode *node, guint64 *version, guint64
  * @image receives the path to stat after the lock is released (or NULL). */
 static gboolean
 view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image,
-                 GError **error)
+                 guint64 *version, GError **error)
 {
     View *view = r->view;
     const ViewLeaf *leaf = view_leaf_of(node);
@@ -1276,7 +1285,7 @@ view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image
         break;
     }
     default: {
-        guint64 version;
+        guint64 text_version;
         guint64 size;
 
         st->st_mode = S_IFREG | (leaf && (leaf->flags & VIEW_LEAF_SECURE) ? 0400 : 0444);
@@ -1290,9 +1299,11 @@ view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image
             st->st_blocks = layer->info->allocated / 512;
             *image = g_strdup(layer->src->path);
         } else {
-            if (!view_content_meta_locked(r, node, &version, &size, NULL, error))
+            if (!view_content_meta_locked(r, node, &text_version, &size, NULL, error))
                 return FALSE;
             st->st_size = (off_t)size;
+            if (version && view_content_fixed(node))
+                *version = text_version;
         }
         break;
     }
@@ -1306,6 +1317,13 @@ view_stat_locked(ViewReq *r, const ViewNode *node, struct stat *st, char **image
 gboolean
 view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
 {
+    return view_stat_version(view, node, st, NULL, error);
+}
+
+gboolean
+view_stat_version(View *view, const ViewNode *node, struct stat *st, guint64 *version,
+                  GError **error)
+{
     g_autofree char *image = NULL;
     struct stat ist;
 
@@ -1315,8 +1333,10 @@ view_stat(View *view, const ViewNode *node, struct stat *st, GError **error)
     for (guint attempt = 0;; attempt++) {
         g_auto(ViewReq) r = { view, NULL, FALSE };
 
+        if (version)
+            *version = 0;
         view_req_prepare(&r, node);
-        if (view_stat_locked(&r, node, st, &image, error))
+        if (view_stat_locked(&r, node, st, &image, version, error))
             break;
         if (!view_req_retry(&r, attempt, error)) {
             g_mutex_unlock(&view->lock);

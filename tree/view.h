@@ -67,6 +67,15 @@ ViewNode *view_lookup(View *view, const ViewNode *parent, const char *name, GErr
 
 /* Attributes of @node as they are now (size exact). ENOENT when it is gone. */
 gboolean view_stat(View *view, const ViewNode *node, struct stat *st, GError **error);
+/* view_stat(), and in @version the version of the content of a generated file whose
+ * bytes change only with a new load of its domain (view_content_fixed()), from the
+ * same load as the size; 0 for any other node. */
+gboolean view_stat_version(View *view, const ViewNode *node, struct stat *st, guint64 *version,
+                           GError **error);
+/* TRUE when @node is a generated file whose bytes change only when its domain is loaded
+ * again (not a control file, a data file or a file of the running domain): a version
+ * names its bytes. */
+gboolean view_content_fixed(const ViewNode *node);
 
 /* Directory entries without . and .. (ViewDirent *). */
 GPtrArray *view_readdir(View *view, const ViewNode *node, GError **error);

@@ -8,6 +8,11 @@
                                           READ: the read gives the text of the open
                                           or the new one, whole, never one cut to the
                                           other's size
+  race.py versions MNT DIR WORK          files opened before a change read the text
+                                          of their open, whole, from the page cache
+                                          or not; a new open reads the new text, and
+                                          stat's size is the bytes read, at once after
+                                          a change through the mount
   race.py flip DIR WORK STOPFILE MAX     rewrites snapshot files of domain web as
                                           libvirt does (temp file, rename), moving
                                           <active> and adding/removing a snapshot,
@@ -206,6 +211,90 @@ def torn(mnt, d, work, rounds):
     return bad == 0
 
 
+def read_fd(fd, first=b''):
+    got = first
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
+def slurp(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def versions(mnt, d, work):
+    ok = True
+
+    def expect(cond, what):
+        nonlocal ok
+        if not cond:
+            print('versions: ' + what)
+            ok = False
+    path = os.path.join(mnt, 'web/snapshots/configured/snapshot.xml')
+    src = os.path.join(d, 'configured.xml')
+    tmp = os.path.join(work, 'versions.tmp')
+    orig = slurp(src)
+    before = slurp(path)
+    expect(slurp(path) == before, 'two reads of one version differ')
+    ino = os.stat(path).st_ino
+    # Opened before the change: one not read yet, one read in part, one read whole
+    # and then dropped from the page cache.
+    fds = [os.open(path, os.O_RDONLY) for _ in range(3)]
+    part = os.read(fds[1], 100)
+    whole = read_fd(fds[2])
+    os.posix_fadvise(fds[2], 0, 0, os.POSIX_FADV_DONTNEED)
+    with open(tmp, 'wb') as f:
+        f.write(orig.replace(b'<state>', b'<description>a new version</description>\n  <state>', 1))
+    os.rename(tmp, src)
+    for _ in range(50):
+        time.sleep(0.1)
+        after = slurp(path)
+        if after != before:
+            break
+    expect(b'a new version' in after, 'the change did not show')
+    st = os.stat(path)
+    expect(st.st_size == len(after), 'stat says %d bytes, a read gives %d' % (st.st_size, len(after)))
+    expect(st.st_ino != ino, 'the new version has the old inode')
+    expect(read_fd(fds[0]) == before, 'an open before the change, read after it: not its text')
+    expect(read_fd(fds[1], part) == before, 'an open read across the change: not its text')
+    expect(whole == before and os.pread(fds[2], 1 << 20, 0) == before,
+           'an open read again after the change: not its text')
+    for fd in fds:
+        expect(os.fstat(fd).st_size == len(before), 'fstat of an open before the change')
+        os.close(fd)
+    with open(tmp, 'wb') as f:
+        f.write(orig)
+    os.rename(tmp, src)
+    for _ in range(50):
+        time.sleep(0.1)
+        if slurp(path) == before:
+            break
+    expect(slurp(path) == before, 'the file put back did not show')
+    # A change through the mount (ln -sfn: a temporary link renamed onto current) moves
+    # current in web/snapshots.tsv: stat and a read agree at once, and give the new text.
+    tsv = os.path.join(mnt, 'web/snapshots.tsv')
+    cur = os.readlink(os.path.join(mnt, 'web/current'))
+    other = 'snapshots/installed' if cur.endswith('configured') else 'snapshots/configured'
+    for target in (other, cur):
+        old = slurp(tsv)
+        os.stat(tsv)
+        fd = os.open(tsv, os.O_RDONLY)
+        link = os.path.join(mnt, 'web/versions.tmp')
+        os.symlink(target, link)
+        os.rename(link, os.path.join(mnt, 'web/current'))
+        size = os.stat(tsv).st_size
+        new = slurp(tsv)
+        expect(new != old, 'web/snapshots.tsv did not change with current (%s)' % target)
+        expect(size == len(new), 'after ln -sfn %s: stat says %d bytes, a read gives %d' %
+               (target, size, len(new)))
+        expect(read_fd(fd) == old, 'an open of web/snapshots.tsv before ln -sfn: not its text')
+        os.close(fd)
+    return ok
+
+
 def flip(d, work, stop, count):
     def orig(name):
         with open(os.path.join(d, name + '.xml'), 'rb') as f:
@@ -239,6 +328,8 @@ if __name__ == '__main__':
         read(*sys.argv[2:6])
     elif sys.argv[1] == 'torn':
         sys.exit(0 if torn(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])) else 1)
+    elif sys.argv[1] == 'versions':
+        sys.exit(0 if versions(sys.argv[2], sys.argv[3], sys.argv[4]) else 1)
     elif sys.argv[1] == 'flip':
         flip(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:

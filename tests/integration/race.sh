@@ -34,6 +34,10 @@ mountpoint -q "$mnt2" || fail "second mount"
 # text of one version, whole.
 python3 "$race_py" torn "$mnt" "$websnap" "$work" 64 || fail "a read was cut to another version's size"
 (cd "$websnap" && sha256sum -c --quiet "$work/web.sum") || fail "web's snapshot files not restored"
+# Each version of a text its own inode: opens before a change read their version,
+# new opens the new one, and stat agrees with the read.
+python3 "$race_py" versions "$mnt" "$websnap" "$work" || fail "versions of a text"
+(cd "$websnap" && sha256sum -c --quiet "$work/web.sum") || fail "web's snapshot files not restored"
 
 # Writers: each operation must succeed; a failure is kept with ctl/result.
 op() {

@@ -233,7 +233,8 @@ test_sizes(Fixture *f, gconstpointer data)
     g_assert_cmpuint(files, >, 100);
 }
 
-/* A change of a snapshot file gives its texts a new version and size, and the new bytes. */
+/* A change of a snapshot file gives its texts a new version and size, and the new bytes;
+ * stat gives the version of the text whose size it gives, and none for other nodes. */
 static void
 test_version_changes(Fixture *f, gconstpointer data)
 {
@@ -247,10 +248,25 @@ test_version_changes(Fixture *f, gconstpointer data)
     g_autoptr(GBytes) made = NULL;
     g_autoptr(GBytes) now = NULL;
     g_autoptr(GError) error = NULL;
-    guint64 version, size, now_version = 0, now_size = 0;
+    guint64 version, size, now_version = 0, now_size = 0, stat_version = 0;
+    const char *unversioned[] = { "db", "db/disks/vda/data", "db/ctl/result", "db/current" };
+    struct stat st;
 
     g_assert_true(view_content_version(f->view, node, &version, &size, &made, &error));
     g_assert_no_error(error);
+    /* stat gives the same version, from the same load as the size */
+    g_assert_true(view_content_fixed(node));
+    g_assert_true(view_stat_version(f->view, node, &st, &stat_version, &error));
+    g_assert_cmpuint(stat_version, ==, version);
+    g_assert_cmpuint(st.st_size, ==, size);
+    for (guint i = 0; i < G_N_ELEMENTS(unversioned); i++) {
+        g_autoptr(ViewNode) other = node_at(f->view, unversioned[i]);
+
+        g_assert_false(view_content_fixed(other));
+        g_assert_true(view_stat_version(f->view, other, &st, &stat_version, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(stat_version, ==, 0);
+    }
     g_assert_true(g_file_get_contents(path, &orig, NULL, NULL));
     halves = g_strsplit(orig, "<state>", 2);
     changed = g_strconcat(halves[0], "<description>changed since</description>\n  <state>",
@@ -268,6 +284,9 @@ test_version_changes(Fixture *f, gconstpointer data)
     g_assert_cmpuint(version, ==, now_version);
     g_assert_cmpmem(g_bytes_get_data(now, NULL), g_bytes_get_size(now),
                     "changed since\n", strlen("changed since\n"));
+    g_assert_true(view_stat_version(f->view, node, &st, &stat_version, &error));
+    g_assert_cmpuint(stat_version, ==, now_version);
+    g_assert_cmpuint(st.st_size, ==, now_size);
 
     g_assert_true(g_file_set_contents(tmp, orig, -1, NULL));
     g_assert_cmpint(g_rename(tmp, path), ==, 0);
