@@ -1449,7 +1449,7 @@ test_live_disks(Fixture *f, gconstpointer data)
         g_autofree guint8 *bytes = data_at(f->view, "beta/disks/vda[3]/data", &len, &error);
 
         g_assert_cmpstr(names, ==, "vda/ vda[3]/ vda.xml");
-        g_assert_cmpstr(names1, ==, "source type format info data");
+        g_assert_cmpstr(names1, ==, "source type format info data partitions.tsv files/");
         g_assert_cmpstr(source, ==, want_top);
         g_assert_cmpstr(source3, ==, want_base);
         g_assert_cmpstr(backing, ==, "../vda[3]");
