@@ -142,13 +142,16 @@ check test ! -e "$img/b2.raw"
 # Cancel: a disk big enough to still be read when the cancel comes; meanwhile a create of
 # the domain waits (EBUSY), as does a second backup, and the domain does not start (the
 # backup holds qemu's read locks on its images, as qemu-img would).
-qemu-img create -q -f qcow2 "$img/big.qcow2" 1G
-qemu-io -f qcow2 -c 'write -P 0x5a 0 1G' "$img/big.qcow2" > /dev/null
+# 4 GiB of data: the checks below include a `virsh start`, which takes a second or more
+qemu-img create -q -f qcow2 "$img/big.qcow2" 4G
+for g in 0 1 2 3; do   # qemu-io writes at most 2 GiB at a time
+    qemu-io -f qcow2 -c "write -P 0x5a ${g}G 1G" "$img/big.qcow2" > /dev/null
+done
 chmod 666 "$img/big.qcow2"
 lv_guest big "$img/big.qcow2"
 for _ in $(seq 30); do [ -d "$mnt/big" ] && break; sleep 0.1; done
 cat "$work/big.xml" > "$mnt/big/ctl/backup" || fail "big backup: $(result big)"
-case "$(cat "$mnt/big/job")" in "backup running "*/1073741824" bytes "*) ;;
+case "$(cat "$mnt/big/job")" in "backup running "*/4294967296" bytes "*) ;;
     *) fail "job while running: $(cat "$mnt/big/job")" ;; esac
 expect_fail 'Device or resource busy' bash -c "echo x1 > '$mnt/big/ctl/create'"
 expect_fail 'Device or resource busy' bash -c "cat '$work/big2.xml' > '$mnt/big/ctl/backup'"

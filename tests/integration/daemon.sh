@@ -79,7 +79,7 @@ check test "$(readlink "$t/current")" = snapshots/b
 rm "$t/current" || fail "rm current: $(result test)"
 check test "$(result test)" = "domain 'test' has no current snapshot now"
 check test ! -e "$t/current"
-check test "$(ls "$t/snapshots" | tr '\n' ' ')" = "a b "
+check test "$(ls "$t/snapshots" | grep -v "^p[0-9]*$" | tr '\n' ' ')" = "a b "   # and p1..p70
 check test "$(readlink "$t/snapshots/b/parent")" = ../a
 ln -sfn snapshots/b "$t/current" || fail "ln -sfn: $(result test)"
 
