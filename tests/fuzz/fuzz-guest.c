@@ -6,24 +6,8 @@
 #include <glib.h>
 #include <string.h>
 
+#include "fuzzdisk.h"
 #include "guest.h"
-
-typedef struct {
-    const uint8_t *data;
-    size_t size;
-} FuzzDisk;
-
-static gssize
-fuzz_guest_read(gpointer data, void *buf, gsize len, guint64 off, GError **error)
-{
-    const FuzzDisk *d = data;
-
-    if (off >= d->size)
-        return 0;
-    len = MIN(len, d->size - off);
-    memcpy(buf, d->data + off, len);
-    return len;
-}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -36,7 +20,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     FuzzDisk disk = { data, size };
     /* The disk is larger than the input: tables may point far, reads there are zeros. */
-    GuestDev dev = { fuzz_guest_read, &disk, (guint64)size + 64 * 1024 * 1024 };
+    GuestDev dev = { fuzz_disk_read, &disk, (guint64)size + 64 * 1024 * 1024 };
     g_autoptr(GPtrArray) vols = guest_scan(&dev, "vda", NULL);
     g_autofree char *tsv = NULL;
     guint8 buf[64];

@@ -5,26 +5,10 @@
 #include <glib.h>
 #include <string.h>
 
+#include "fuzzdisk.h"
 #include "guest.h"
 
 #define FUZZ_MAX_VISITS 256
-
-typedef struct {
-    const uint8_t *data;
-    size_t size;
-} FuzzDisk;
-
-static gssize
-fuzz_guestfs_read(gpointer data, void *buf, gsize len, guint64 off, GError **error)
-{
-    const FuzzDisk *d = data;
-
-    if (off >= d->size)
-        return 0;
-    len = MIN(len, d->size - off);
-    memcpy(buf, d->data + off, len);
-    return len;
-}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -70,7 +54,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     FuzzDisk disk = { data, size };
-    GuestDev dev = { fuzz_guestfs_read, &disk, size };
+    GuestDev dev = { fuzz_disk_read, &disk, size };
     g_autoptr(GError) error = NULL;
     g_autoptr(GuestFs) fs = guest_fs_open(&dev, "ext4", &error);
     guint visits = 0;

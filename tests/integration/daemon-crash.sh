@@ -57,20 +57,28 @@ wait_agree
 echo h2 > "$mnt/vm/ctl/create" || fail "create h2 once the daemon answers: $(result)"
 check test "$(virsh_snaps | tr '\n' ' ')" = "h2 "
 
-# A daemon killed in the middle of a create on the running guest: the write fails with EIO
-# and says why, or succeeds if the daemon finished first; either way, once a new daemon runs
-# (it finds the running guest again), the mount lists what virsh lists.
-(rc=0; echo k1 > "$mnt/vm/ctl/create" || rc=$?; echo $rc > "$work/k1.rc") 2> "$work/k1.err" &
-writer=$!
-sleep 0.05
-kill -KILL "$LV_PID"
-wait "$writer"
-if [ "$(cat "$work/k1.rc")" != 0 ]; then
-    grep -q 'Input/output error' "$work/k1.err" || fail "create k1 cut off: $(cat "$work/k1.err")"
-    result | grep -q '^error: ' || fail "create k1 cut off: $(result)"
-fi
-wait "$LV_PID" 2> /dev/null || :
-lv_start "$work/lv"
+# kill_during TAG FILE CTL: writes FILE to control file CTL while the daemon is killed
+# (SIGKILL): the write fails with EIO and ctl/result says why, or it succeeded if the daemon
+# finished first. Then a new daemon is started (it finds the running guests again).
+kill_during() {
+    local writer
+    (rc=0; cat "$2" > "$3" || rc=$?; echo $rc > "$work/$1.rc") 2> "$work/$1.err" &
+    writer=$!
+    sleep 0.05
+    kill -KILL "$LV_PID"
+    wait "$writer"
+    if [ "$(cat "$work/$1.rc")" != 0 ]; then
+        grep -q 'Input/output error' "$work/$1.err" || fail "$1 cut off: $(cat "$work/$1.err")"
+        result | grep -q '^error: ' || fail "$1 cut off: $(result)"
+    fi
+    wait "$LV_PID" 2> /dev/null || :
+    lv_start "$work/lv"
+}
+
+# A daemon killed in the middle of a create on the running guest: once a new daemon runs,
+# the mount lists what virsh lists.
+echo k1 > "$work/k1"
+kill_during k1 "$work/k1" "$mnt/vm/ctl/create"
 wait_agree
 check test "$(cat "$mnt/vm/state")" = running
 # qemu writes the image the mount names as the domain's disk
@@ -86,16 +94,7 @@ for i in $(seq 40); do
     [ "$i" -gt 1 ] && parent="<parent><name>i$((i - 1))</name></parent>"
     sed "0,\\|<name>h2</name>|s||<name>i$i</name>$parent|" "$work/h2.xml"
 done > "$work/import.xml"
-(rc=0; cat "$work/import.xml" > "$mnt/vm/ctl/import" || rc=$?; echo $rc > "$work/imp.rc") 2> "$work/imp.err" &
-writer=$!
-sleep 0.05
-kill -KILL "$LV_PID"
-wait "$writer"
-if [ "$(cat "$work/imp.rc")" != 0 ]; then
-    grep -q 'Input/output error' "$work/imp.err" || fail "import cut off: $(cat "$work/imp.err")"
-fi
-wait "$LV_PID" 2> /dev/null || :
-lv_start "$work/lv"
+kill_during import "$work/import.xml" "$mnt/vm/ctl/import"
 wait_agree
 echo k2 > "$mnt/vm/ctl/create" || fail "create k2 after the restart: $(result)"
 virsh_snaps | grep -qx k2 || fail "virsh does not list k2"
